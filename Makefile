@@ -1,0 +1,58 @@
+# The README's two commands: `make run` and `make test`. Everything else is a helper.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# pytest-xdist workers; 2 cores here.
+WORKERS ?= auto
+
+.PHONY: run test install install-dev worker lint format migrate seed clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+# Re-install only when the dependency list changes.
+$(VENV)/.installed: pyproject.toml | $(PY)
+	$(PIP) install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(PY)
+	$(PIP) install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+# Serve the store on the embedded defaults: SQLite, local files, console e-mail,
+# eager Celery, demo payments. DEBUG is on here only.
+run: export DEBUG ?= true
+run: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	@echo "Storefront: http://$(HOST):$(PORT)/"
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+# Lint, then the whole suite. CI=true (set by .ci/run) means PostgreSQL and
+# Redis, and browser/service tests fail instead of skipping.
+test: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/pytest -n $(WORKERS) $(PYTEST_ARGS)
+
+# A Celery worker against REDIS_URL (without it, tasks run eagerly in-process).
+worker: install
+	$(VENV)/bin/celery -A storefront worker --loglevel=INFO
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install-dev
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean:
+	rm -rf var/static .pytest_cache

@@ -1,0 +1,22 @@
+from django.conf import settings
+from django.conf.urls.static import static
+from django.contrib import admin
+from django.urls import include, path
+
+from accounts.views import account
+
+from . import views
+
+admin.site.site_header = f"{settings.STORE_NAME} administration"
+admin.site.site_title = settings.STORE_NAME
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("accounts/", include("allauth.urls")),
+    path("account/", account, name="account"),
+    path("", include("catalog.urls")),
+    path("admin/", admin.site.urls),
+]
+
+if settings.DEBUG:
+    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

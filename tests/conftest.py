@@ -1,0 +1,51 @@
+import os
+import uuid
+
+import pytest
+from django.conf import settings as django_settings
+
+# Under CI=true a missing service or browser is a failure, never a skip.
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def pytest_report_header(config):
+    db = django_settings.DATABASES["default"]
+    return [
+        f"storefront: database={db['ENGINE'].rsplit('.', 1)[-1]} name={db['NAME']} "
+        f"redis={'yes' if django_settings.REDIS_URL else 'no'} ci={IN_CI}"
+    ]
+
+
+def pytest_configure(config):
+    if IN_CI and "postgresql" not in django_settings.DATABASES["default"]["ENGINE"]:
+        raise pytest.UsageError("CI=true but DATABASE_URL is not PostgreSQL")
+    # Tests run tasks in-process unless a test starts a real worker itself.
+    from storefront.celery import app
+
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    # Pages render through the production static storage (hashed names), which
+    # needs collected files. Only the xdist controller collects, before workers start.
+    if not hasattr(config, "workerinput"):
+        from django.core.management import call_command
+
+        call_command("collectstatic", interactive=False, verbosity=0)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_test_settings(settings):
+    """Fast hashing, and a cache namespace of its own for every test so rate
+    limits counted in one test (or another xdist worker) never leak into the next."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    cache = dict(django_settings.CACHES["default"])
+    cache["KEY_PREFIX"] = f"test-{uuid.uuid4().hex}"
+    settings.CACHES = {"default": cache}
+
+
+def require(condition: bool, reason: str):
+    """Skip when a real service is missing locally; fail under CI."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"required under CI=true: {reason}")
+    pytest.skip(reason)
