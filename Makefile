@@ -30,6 +30,7 @@ install-dev: $(VENV)/.installed-dev
 # eager Celery, demo payments. DEBUG is on here only.
 run: export DEBUG ?= true
 run: install
+	mkdir -p var
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
 	@echo "Storefront: http://$(HOST):$(PORT)/"
