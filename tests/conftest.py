@@ -49,3 +49,11 @@ def require(condition: bool, reason: str):
     if IN_CI:
         pytest.fail(f"required under CI=true: {reason}")
     pytest.skip(reason)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Say how many browser tests really ran, so a CI log proves it."""
+    passed = terminalreporter.stats.get("passed", [])
+    e2e = [r for r in passed if r.when == "call" and "e2e" in r.keywords]
+    db = django_settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    terminalreporter.write_line(f"storefront: {len(e2e)} browser tests passed, database={db}")
