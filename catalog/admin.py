@@ -1,6 +1,7 @@
 from django.contrib import admin
 
-from .models import Author
+from . import services
+from .models import Author, Book, BookAuthor, Category, Release, ReleaseFile, SampleFile, TocEntry
 
 
 @admin.register(Author)
@@ -9,3 +10,72 @@ class AuthorAdmin(admin.ModelAdmin):
     search_fields = ["display_name", "slug", "user__email"]
     raw_id_fields = ["user"]
     readonly_fields = ["created_at"]
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug"]
+    search_fields = ["name"]
+    prepopulated_fields = {"slug": ["name"]}
+
+
+class BookAuthorInline(admin.TabularInline):
+    model = BookAuthor
+    extra = 0
+    raw_id_fields = ["author"]
+
+
+class TocEntryInline(admin.TabularInline):
+    model = TocEntry
+    extra = 0
+    fields = ["position", "kind", "title", "in_part", "in_sample"]
+
+
+class SampleFileInline(admin.TabularInline):
+    model = SampleFile
+    extra = 0
+    readonly_fields = ["size"]
+
+
+@admin.register(Book)
+class BookAdmin(admin.ModelAdmin):
+    list_display = [
+        "title",
+        "status",
+        "language",
+        "minimum_price_cents",
+        "suggested_price_cents",
+        "sales_count",
+        "featured",
+        "published_at",
+    ]
+    list_filter = ["status", "language", "featured", "categories"]
+    search_fields = ["title", "subtitle", "slug", "authors__display_name"]
+    raw_id_fields = ["translation_of", "current_release"]
+    readonly_fields = ["sales_count", "created_at", "updated_at"]
+    filter_horizontal = ["categories"]
+    inlines = [BookAuthorInline, TocEntryInline, SampleFileInline]
+    date_hierarchy = "published_at"
+
+
+class ReleaseFileInline(admin.TabularInline):
+    model = ReleaseFile
+    extra = 0
+    readonly_fields = ["size"]
+
+
+@admin.register(Release)
+class ReleaseAdmin(admin.ModelAdmin):
+    list_display = ["book", "version", "created_at", "published_at"]
+    list_filter = ["published_at"]
+    search_fields = ["book__title", "version"]
+    raw_id_fields = ["book"]
+    readonly_fields = ["published_at"]
+    inlines = [ReleaseFileInline]
+    actions = ["publish"]
+
+    @admin.action(description="Publish the selected releases (readers get them)")
+    def publish(self, request, queryset):
+        for release in queryset.order_by("created_at"):
+            services.publish_release(release=release)
+        self.message_user(request, f"Published {queryset.count()} release(s).")

@@ -1,6 +1,13 @@
 from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
 
-from .models import Author
+from storefront.fields import PriceField
+from storefront.money import format_cents, is_valid_price
+
+from . import services
+from .models import Author, Book, Category
+from .validators import check_epub, check_image, check_pdf
 
 MAX_PHOTO_BYTES = 2 * 1024 * 1024
 
@@ -14,6 +21,226 @@ class AuthorProfileForm(forms.ModelForm):
 
     def clean_photo(self):
         photo = self.cleaned_data.get("photo")
-        if photo and getattr(photo, "size", 0) > MAX_PHOTO_BYTES:
-            raise forms.ValidationError("The photo is too large: the limit is 2 MB.")
+        if photo and hasattr(photo, "content_type"):  # a new upload, not the stored file
+            check_image(photo, what="photo", limit=MAX_PHOTO_BYTES)
         return photo
+
+
+class BookForm(forms.ModelForm):
+    """Everything an author edits about a book; prices are typed as text ("24.99")."""
+
+    minimum_price = PriceField(
+        label="Minimum price",
+        help_text="What every reader pays at least: $0 (free) or $0.99 and more.",
+    )
+    suggested_price = PriceField(
+        label="Suggested price",
+        help_text="Preselected on the price slider; at least the minimum.",
+    )
+    categories = forms.ModelMultipleChoiceField(
+        queryset=Category.objects.all(), required=False, widget=forms.CheckboxSelectMultiple
+    )
+
+    class Meta:
+        model = Book
+        fields = [
+            "title",
+            "subtitle",
+            "slug",
+            "blurb",
+            "about",
+            "cover",
+            "categories",
+            "language",
+            "translation_of",
+            "status",
+            "installments_completed",
+            "installments_planned",
+            "early_access_note",
+            "page_count",
+            "word_count",
+            "sample_markdown",
+        ]
+        widgets = {
+            "blurb": forms.Textarea(attrs={"rows": 4}),
+            "about": forms.Textarea(attrs={"rows": 12}),
+            "early_access_note": forms.Textarea(attrs={"rows": 4}),
+            "sample_markdown": forms.Textarea(attrs={"rows": 10}),
+        }
+        labels = {"sample_markdown": "Free sample to read online"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["slug"].required = False
+        self.fields[
+            "slug"
+        ].help_text = "The book's address (/books/<slug>/). Leave empty to make one from the title."
+        if self.instance.pk:
+            self.fields["minimum_price"].initial = self.instance.minimum_price_cents
+            self.fields["suggested_price"].initial = self.instance.suggested_price_cents
+            if self.instance.published_at:
+                # Links to a published book must keep working: its address is fixed.
+                self.fields["slug"].disabled = True
+                self.fields["slug"].help_text = "Fixed once the book is published."
+        translations = Book.objects.listed().order_by("title")
+        if self.instance.pk:
+            translations = translations.exclude(pk=self.instance.pk)
+        self.fields["translation_of"].queryset = translations
+        self.fields["translation_of"].label = "Translation of"
+
+    def clean_slug(self):
+        slug = self.cleaned_data.get("slug")
+        if slug and Book.objects.exclude(pk=self.instance.pk).filter(slug=slug).exists():
+            raise ValidationError("Another book uses this address already.")
+        return slug
+
+    def clean_cover(self):
+        cover = self.cleaned_data.get("cover")
+        if cover and hasattr(cover, "content_type"):
+            check_image(cover, what="cover")
+        return cover
+
+    def clean(self):
+        data = super().clean()
+        minimum, suggested = data.get("minimum_price"), data.get("suggested_price")
+        top = settings.MAX_PRICE_CENTS
+        if minimum is not None and not is_valid_price(minimum):
+            self.add_error("minimum_price", "The minimum is $0 (free) or at least $0.99.")
+        if suggested is not None and not is_valid_price(suggested):
+            self.add_error("suggested_price", "The suggested price is $0 or at least $0.99.")
+        for name, value in (("minimum_price", minimum), ("suggested_price", suggested)):
+            if value is not None and value > top:
+                self.add_error(name, f"Prices go up to {format_cents(top)}.")
+        if minimum is not None and suggested is not None and suggested < minimum:
+            self.add_error("suggested_price", "The suggested price must be at least the minimum.")
+        done, planned = data.get("installments_completed"), data.get("installments_planned")
+        if done is not None and planned and done > planned:
+            self.add_error("installments_completed", "Cannot exceed the installments planned.")
+        return data
+
+    def book_fields(self) -> dict:
+        """The cleaned data as keyword arguments for the catalog services."""
+        data = {
+            name: self.cleaned_data[name] for name in self.Meta.fields if name in self.cleaned_data
+        }
+        if self.fields["slug"].disabled:
+            data.pop("slug", None)
+        if "cover" in data and "cover" not in self.changed_data:
+            data.pop("cover")
+        data["minimum_price_cents"] = self.cleaned_data["minimum_price"]
+        data["suggested_price_cents"] = self.cleaned_data["suggested_price"]
+        return data
+
+
+class CoAuthorForm(forms.Form):
+    author = forms.CharField(
+        label="Author", help_text="Their author page address (slug) or account e-mail."
+    )
+    share = forms.IntegerField(label="Royalty share (%)", min_value=1, max_value=100)
+
+    def clean_author(self):
+        key = self.cleaned_data["author"].strip()
+        author = (
+            Author.objects.filter(user__email__iexact=key).first()
+            if "@" in key
+            else Author.objects.filter(slug=key).first()
+        )
+        if author is None:
+            raise ValidationError("No author with that address or e-mail.")
+        return author
+
+
+class BaseCoAuthorFormSet(forms.BaseFormSet):
+    def __init__(self, *args, owner: Author, **kwargs):
+        self.owner = owner
+        super().__init__(*args, **kwargs)
+
+    def coauthors(self) -> list[services.CoAuthor]:
+        return [
+            services.CoAuthor(author=f.cleaned_data["author"], share=f.cleaned_data["share"])
+            for f in self.forms
+            if f.cleaned_data and not f.cleaned_data.get("DELETE")
+        ]
+
+    def clean(self):
+        if any(self.errors):
+            return
+        coauthors = self.coauthors()
+        if not any(c.author == self.owner for c in coauthors):
+            raise ValidationError("You must stay one of the book's authors.")
+        ids = [c.author.pk for c in coauthors]
+        if len(set(ids)) != len(ids):
+            raise ValidationError("Each co-author can appear only once.")
+        total = sum(c.share for c in coauthors)
+        if total != 100:
+            raise ValidationError(f"Royalty shares must add up to 100% (they add up to {total}%).")
+
+
+CoAuthorFormSet = forms.formset_factory(
+    CoAuthorForm, formset=BaseCoAuthorFormSet, extra=1, can_delete=True, max_num=10
+)
+
+
+class TocForm(forms.Form):
+    toc = forms.CharField(
+        label="Table of contents",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 18, "class": "mono"}),
+        help_text=(
+            "One line each. <code># Part title</code> starts a part, <code>- Chapter</code> "
+            "is a chapter inside it, a plain line is a chapter on its own (a preface). "
+            "End a line with <code>[sample]</code> to put it in the free sample."
+        ),
+    )
+
+    def clean_toc(self):
+        return services.parse_toc(self.cleaned_data["toc"])
+
+
+class ReleaseForm(forms.Form):
+    version = forms.RegexField(
+        regex=r"^[0-9A-Za-z][0-9A-Za-z.\-]{0,39}$",
+        label="Version",
+        help_text="For example 0.9 or 1.0.",
+        error_messages={"invalid": "Use letters, digits, dots and dashes, like 1.0 or 0.9-beta."},
+    )
+    notes = forms.CharField(
+        label="Release notes", required=False, widget=forms.Textarea(attrs={"rows": 5})
+    )
+    pdf = forms.FileField(label="PDF", required=False)
+    epub = forms.FileField(label="EPUB", required=False)
+    publish = forms.BooleanField(
+        label="Publish now (every reader gets this version)", required=False, initial=True
+    )
+
+    def clean_pdf(self):
+        upload = self.cleaned_data.get("pdf")
+        if upload:
+            check_pdf(upload)
+        return upload
+
+    def clean_epub(self):
+        upload = self.cleaned_data.get("epub")
+        if upload:
+            check_epub(upload)
+        return upload
+
+    def clean(self):
+        data = super().clean()
+        if not self.errors and not data.get("pdf") and not data.get("epub"):
+            raise ValidationError("Upload at least one file: PDF or EPUB.")
+        return data
+
+
+class SampleFilesForm(forms.Form):
+    pdf = forms.FileField(label="Sample PDF", required=False)
+    epub = forms.FileField(label="Sample EPUB", required=False)
+
+    clean_pdf = ReleaseForm.clean_pdf
+    clean_epub = ReleaseForm.clean_epub
+
+    def clean(self):
+        data = super().clean()
+        if not self.errors and not data.get("pdf") and not data.get("epub"):
+            raise ValidationError("Choose a sample PDF or EPUB to upload.")
+        return data

@@ -2,13 +2,41 @@ import uuid
 from pathlib import Path
 
 from django.conf import settings
+from django.conf.global_settings import LANGUAGES
+from django.core.exceptions import ValidationError
+from django.core.files.storage import storages
 from django.db import models
+from django.db.models import Q
 from django.urls import reverse
+from django.utils.functional import cached_property
+
+LANGUAGE_CHOICES = sorted(LANGUAGES, key=lambda item: item[1])
+LANGUAGE_NAMES = dict(LANGUAGES)
+
+
+def _generated_name(folder: str, filename: str) -> str:
+    # Uploaded file names never reach the file system: only their extension does.
+    return f"{folder}/{uuid.uuid4().hex}{Path(filename).suffix.lower()[:8]}"
 
 
 def author_photo_path(instance, filename):
-    # Generated names: an uploaded file name never reaches the file system.
-    return f"authors/{uuid.uuid4().hex}{Path(filename).suffix.lower()}"
+    return _generated_name("authors", filename)
+
+
+def book_cover_path(instance, filename):
+    return _generated_name("covers", filename)
+
+
+def release_file_path(instance, filename):
+    return _generated_name(f"releases/{instance.release.book_id}", filename)
+
+
+def sample_file_path(instance, filename):
+    return _generated_name(f"samples/{instance.book_id}", filename)
+
+
+def private_storage():
+    return storages["private"]
 
 
 class Author(models.Model):
@@ -31,3 +59,265 @@ class Author(models.Model):
 
     def get_absolute_url(self):
         return reverse("catalog:author", kwargs={"slug": self.slug})
+
+
+class Category(models.Model):
+    name = models.CharField(max_length=80, unique=True)
+    slug = models.SlugField(max_length=90, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "categories"
+
+    def __str__(self):
+        return self.name
+
+
+class BookQuerySet(models.QuerySet):
+    def listed(self):
+        """Books the public catalog shows: in progress or completed."""
+        return self.filter(status__in=Book.LISTED_STATUSES)
+
+    def visible_to(self, user):
+        """Listed books, plus drafts/retired books of the user's own (or any, for staff)."""
+        if user.is_authenticated and user.is_staff:
+            return self.all()
+        if user.is_authenticated and hasattr(user, "author_profile"):
+            return self.filter(Q(status__in=Book.LISTED_STATUSES) | Q(authors=user.author_profile))
+        return self.listed()
+
+    def with_authors(self):
+        return self.prefetch_related(
+            models.Prefetch(
+                "authorships",
+                queryset=BookAuthor.objects.select_related("author").order_by("position", "id"),
+            )
+        )
+
+
+class Book(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        IN_PROGRESS = "in_progress", "In progress (early access)"
+        COMPLETED = "completed", "Completed"
+        RETIRED = "retired", "Retired"
+
+    LISTED_STATUSES = (Status.IN_PROGRESS, Status.COMPLETED)
+
+    slug = models.SlugField(max_length=140, unique=True, help_text="The book's address; stable.")
+    title = models.CharField(max_length=200)
+    subtitle = models.CharField(max_length=300, blank=True)
+    blurb = models.TextField(blank=True, help_text="The short pitch under the title (Markdown).")
+    about = models.TextField(blank=True, help_text="About the book (Markdown).")
+    cover = models.ImageField(upload_to=book_cover_path, blank=True)
+    language = models.CharField(max_length=12, choices=LANGUAGE_CHOICES, default="en")
+    translation_of = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="translations",
+        help_text="The original this book translates, if any.",
+    )
+    categories = models.ManyToManyField(Category, blank=True, related_name="books")
+    authors = models.ManyToManyField(Author, through="BookAuthor", related_name="books")
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    installments_completed = models.PositiveSmallIntegerField(default=0)
+    installments_planned = models.PositiveSmallIntegerField(default=0)
+    early_access_note = models.TextField(
+        blank=True, help_text="While in progress: what is done and what is coming (Markdown)."
+    )
+
+    currency = models.CharField(max_length=3, default="USD")
+    minimum_price_cents = models.PositiveIntegerField(default=0)
+    suggested_price_cents = models.PositiveIntegerField(default=0)
+
+    page_count = models.PositiveIntegerField(null=True, blank=True)
+    word_count = models.PositiveIntegerField(null=True, blank=True)
+    sample_markdown = models.TextField(
+        blank=True, help_text="The free sample to read online (Markdown)."
+    )
+    featured = models.BooleanField(default=False)
+    # Paid orders, kept by the payments app so "bestsellers" needs no join.
+    sales_count = models.PositiveIntegerField(default=0, editable=False)
+
+    current_release = models.ForeignKey(
+        "Release", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    objects = BookQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-published_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "-published_at"]),
+            models.Index(fields=["status", "-sales_count"]),
+            models.Index(fields=["language", "status"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(minimum_price_cents=0) | Q(minimum_price_cents__gte=99),
+                name="book_minimum_price_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(suggested_price_cents__gte=models.F("minimum_price_cents")),
+                name="book_suggested_at_least_minimum",
+            ),
+            models.CheckConstraint(
+                condition=Q(installments_completed__lte=models.F("installments_planned"))
+                | Q(installments_planned=0),
+                name="book_installments_in_range",
+            ),
+        ]
+
+    def __str__(self):
+        return self.title
+
+    def get_absolute_url(self):
+        return reverse("catalog:book", kwargs={"slug": self.slug})
+
+    def clean(self):
+        if self.translation_of_id and self.translation_of_id == self.pk:
+            raise ValidationError({"translation_of": "A book cannot be a translation of itself."})
+
+    @property
+    def is_listed(self) -> bool:
+        return self.status in self.LISTED_STATUSES
+
+    @property
+    def is_in_progress(self) -> bool:
+        return self.status == self.Status.IN_PROGRESS
+
+    @property
+    def is_free(self) -> bool:
+        return self.minimum_price_cents == 0 and self.suggested_price_cents == 0
+
+    @property
+    def language_name(self) -> str:
+        return LANGUAGE_NAMES.get(self.language, self.language)
+
+    @cached_property
+    def author_list(self) -> list["Author"]:
+        """Authors in credit order; uses the with_authors() prefetch when present."""
+        return [a.author for a in self.authorships.all()]
+
+    def is_authored_by(self, user) -> bool:
+        return user.is_authenticated and any(a.user_id == user.pk for a in self.author_list)
+
+
+class BookAuthor(models.Model):
+    """Co-authorship: who wrote the book and their share of its royalties."""
+
+    book = models.ForeignKey(Book, on_delete=models.CASCADE, related_name="authorships")
+    author = models.ForeignKey(Author, on_delete=models.PROTECT, related_name="authorships")
+    royalty_share = models.PositiveSmallIntegerField(
+        default=100, help_text="Percent of the book's royalties; co-authors' shares sum to 100."
+    )
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["book", "author"], name="bookauthor_unique"),
+            models.CheckConstraint(
+                condition=Q(royalty_share__gte=1, royalty_share__lte=100),
+                name="bookauthor_share_range",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.author} on {self.book} ({self.royalty_share}%)"
+
+
+class TocEntry(models.Model):
+    """One line of the table of contents: a preface, a part, or a chapter (maybe in a part)."""
+
+    class Kind(models.TextChoices):
+        PART = "part", "Part"
+        CHAPTER = "chapter", "Chapter"
+
+    book = models.ForeignKey(Book, on_delete=models.CASCADE, related_name="toc_entries")
+    position = models.PositiveIntegerField()
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.CHAPTER)
+    title = models.CharField(max_length=300)
+    in_part = models.BooleanField(default=False, help_text="A chapter inside the part above it.")
+    in_sample = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["book", "position"]
+        verbose_name_plural = "table of contents entries"
+        constraints = [
+            models.UniqueConstraint(fields=["book", "position"], name="tocentry_position_unique")
+        ]
+
+    def __str__(self):
+        return self.title
+
+
+class Release(models.Model):
+    """A version of a book's files. The published one that is newest is current."""
+
+    book = models.ForeignKey(Book, on_delete=models.CASCADE, related_name="releases")
+    version = models.CharField(max_length=40)
+    notes = models.TextField(blank=True, help_text="What changed (Markdown); e-mailed to readers.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-published_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["book", "version"], name="release_version_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.book} v{self.version}"
+
+    @property
+    def is_published(self) -> bool:
+        return self.published_at is not None
+
+
+class BookFormat(models.TextChoices):
+    PDF = "pdf", "PDF"
+    EPUB = "epub", "EPUB"
+
+
+CONTENT_TYPES = {BookFormat.PDF: "application/pdf", BookFormat.EPUB: "application/epub+zip"}
+
+
+class ReleaseFile(models.Model):
+    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="files")
+    format = models.CharField(max_length=8, choices=BookFormat.choices)
+    file = models.FileField(upload_to=release_file_path, storage=private_storage, max_length=200)
+    size = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["format"]
+        constraints = [
+            models.UniqueConstraint(fields=["release", "format"], name="releasefile_format_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.release} {self.get_format_display()}"
+
+
+class SampleFile(models.Model):
+    """The free sample, downloadable by anyone."""
+
+    book = models.ForeignKey(Book, on_delete=models.CASCADE, related_name="sample_files")
+    format = models.CharField(max_length=8, choices=BookFormat.choices)
+    file = models.FileField(upload_to=sample_file_path, storage=private_storage, max_length=200)
+    size = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["format"]
+        constraints = [
+            models.UniqueConstraint(fields=["book", "format"], name="samplefile_format_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.book} sample {self.get_format_display()}"

@@ -1,19 +1,110 @@
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
-from . import services
-from .forms import AuthorProfileForm
-from .models import Author
+from . import selectors, services
+from .forms import (
+    AuthorProfileForm,
+    BookForm,
+    CoAuthorFormSet,
+    ReleaseForm,
+    SampleFilesForm,
+    TocForm,
+)
+from .models import CONTENT_TYPES, Author, Book, BookFormat, Release
+
+# --- Public pages -------------------------------------------------------------
 
 
 def book_list(request):
-    return render(request, "catalog/book_list.html", {"query": request.GET.get("q", "")})
+    query = request.GET.get("q", "").strip()[:200]
+    category = request.GET.get("category", "")
+    language = request.GET.get("language", "")
+    sort = request.GET.get("sort", "newest")
+    if sort not in selectors.SORTS:
+        sort = "newest"
+    books = selectors.search_books(query=query, category=category, language=language, sort=sort)
+    page = Paginator(books, settings.CATALOG_PAGE_SIZE).get_page(request.GET.get("page"))
+    categories, languages = selectors.catalog_facets()
+    params = request.GET.copy()
+    params.pop("page", None)
+    return render(
+        request,
+        "catalog/book_list.html",
+        {
+            "page": page,
+            "query": query,
+            "category": category,
+            "language": language,
+            "sort": sort,
+            "sorts": {key: label for key, (label, _) in selectors.SORTS.items()},
+            "categories": categories,
+            "languages": languages,
+            "querystring": params.urlencode(),
+        },
+    )
+
+
+def book_detail(request, slug):
+    try:
+        book = selectors.book_for_page(slug=slug, user=request.user)
+    except Book.DoesNotExist as exc:
+        raise Http404("No such book.") from exc
+    release = book.current_release
+    return render(
+        request,
+        "catalog/book_detail.html",
+        {
+            "book": book,
+            "authors": book.author_list,
+            "toc": selectors.toc_tree(book.toc_entries.all()),
+            "formats": [f.get_format_display() for f in release.files.all()] if release else [],
+            "samples": {s.format: s for s in book.sample_files.all()},
+            "translations": selectors.translations_of(book),
+            "is_author": book.is_authored_by(request.user),
+        },
+    )
+
+
+def _visible_book(request, slug) -> Book:
+    return get_object_or_404(Book.objects.visible_to(request.user).distinct(), slug=slug)
+
+
+def sample_online(request, slug):
+    book = _visible_book(request, slug)
+    if not book.sample_markdown:
+        raise Http404("This book has no sample to read online.")
+    return render(request, "catalog/sample.html", {"book": book})
+
+
+def sample_download(request, slug, fmt):
+    """The free sample: anyone may download it, no login."""
+    book = _visible_book(request, slug)
+    if fmt not in BookFormat.values:
+        raise Http404
+    sample = get_object_or_404(book.sample_files, format=fmt)
+    return FileResponse(
+        sample.file.open("rb"),
+        as_attachment=True,
+        filename=f"{book.slug}-sample.{fmt}",
+        content_type=CONTENT_TYPES[fmt],
+    )
 
 
 def author_detail(request, slug):
     author = get_object_or_404(Author, slug=slug)
-    return render(request, "catalog/author_detail.html", {"author": author})
+    books = selectors.book_cards(
+        Book.objects.visible_to(request.user).filter(authors=author).distinct()
+    )
+    return render(request, "catalog/author_detail.html", {"author": author, "books": books})
+
+
+# --- The author's side ----------------------------------------------------------
 
 
 @login_required
@@ -32,3 +123,144 @@ def author_profile(request):
         messages.success(request, "Your author profile is saved.")
         return redirect("account")
     return render(request, "catalog/author_profile_form.html", {"form": form, "author": author})
+
+
+def _get_author(request) -> Author:
+    author = getattr(request.user, "author_profile", None)
+    if author is None:
+        raise PermissionDenied("Only authors can manage books.")
+    return author
+
+
+def _get_book_for_author(request, slug) -> Book:
+    """The book at ``slug`` if the logged-in user writes it (or is staff): 404 / 403 otherwise."""
+    book = get_object_or_404(Book.objects.with_authors(), slug=slug)
+    if not (request.user.is_staff or book.is_authored_by(request.user)):
+        raise PermissionDenied("This is not your book.")
+    return book
+
+
+@login_required
+def my_books(request):
+    author = getattr(request.user, "author_profile", None)
+    if author is None:
+        messages.info(request, "Create your author profile first; then you can publish books.")
+        return redirect("catalog:author_profile")
+    books = (
+        Book.objects.filter(authors=author)
+        .select_related("current_release")
+        .order_by("-updated_at")
+    )
+    return render(request, "catalog/manage/book_list.html", {"books": books, "author": author})
+
+
+@login_required
+def book_create(request):
+    author = _get_author(request)
+    form = BookForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        book = services.create_book(author=author, **form.book_fields())
+        messages.success(
+            request, f"“{book.title}” is created. Add its table of contents and files next."
+        )
+        return redirect("catalog:manage_book", slug=book.slug)
+    return render(request, "catalog/manage/book_form.html", {"form": form})
+
+
+@login_required
+def book_edit(request, slug):
+    book = _get_book_for_author(request, slug)
+    form = BookForm(request.POST or None, request.FILES or None, instance=book)
+    if request.method == "POST" and form.is_valid():
+        services.update_book(book=book, **form.book_fields())
+        messages.success(request, "The book is saved.")
+        return redirect("catalog:manage_book", slug=book.slug)
+    return render(request, "catalog/manage/book_form.html", {"form": form, "book": book})
+
+
+@login_required
+def manage_book(request, slug):
+    book = _get_book_for_author(request, slug)
+    releases = book.releases.prefetch_related("files").order_by("-created_at")
+    return render(
+        request,
+        "catalog/manage/book_overview.html",
+        {"book": book, "releases": releases, "samples": book.sample_files.all()},
+    )
+
+
+@login_required
+def book_coauthors(request, slug):
+    book = _get_book_for_author(request, slug)
+    owner = request.user.author_profile if hasattr(request.user, "author_profile") else None
+    initial = [{"author": a.author.slug, "share": a.royalty_share} for a in book.authorships.all()]
+    formset = CoAuthorFormSet(
+        request.POST or None, initial=initial, owner=owner or book.author_list[0]
+    )
+    if request.method == "POST" and formset.is_valid():
+        services.set_coauthors(book=book, coauthors=formset.coauthors())
+        messages.success(request, "Co-authors and royalty shares are saved.")
+        return redirect("catalog:manage_book", slug=book.slug)
+    return render(request, "catalog/manage/coauthors.html", {"book": book, "formset": formset})
+
+
+@login_required
+def book_toc(request, slug):
+    book = _get_book_for_author(request, slug)
+    form = TocForm(request.POST or None, initial={"toc": services.toc_as_text(book)})
+    if request.method == "POST" and form.is_valid():
+        services.replace_toc(book=book, lines=form.cleaned_data["toc"])
+        messages.success(request, "The table of contents is saved.")
+        return redirect("catalog:manage_book", slug=book.slug)
+    return render(request, "catalog/manage/toc.html", {"book": book, "form": form})
+
+
+@login_required
+def release_create(request, slug):
+    book = _get_book_for_author(request, slug)
+    form = ReleaseForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            release = services.create_release(
+                book=book,
+                version=form.cleaned_data["version"],
+                notes=form.cleaned_data["notes"],
+                files={"pdf": form.cleaned_data["pdf"], "epub": form.cleaned_data["epub"]},
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            if form.cleaned_data["publish"]:
+                services.publish_release(release=release, by=request.user)
+                messages.success(
+                    request, f"Version {release.version} is published: every reader gets it."
+                )
+            else:
+                messages.success(
+                    request, f"Version {release.version} is uploaded, not yet published."
+                )
+            return redirect("catalog:manage_book", slug=book.slug)
+    return render(request, "catalog/manage/release_form.html", {"book": book, "form": form})
+
+
+@login_required
+@require_POST
+def release_publish(request, slug, release_id):
+    book = _get_book_for_author(request, slug)
+    release = get_object_or_404(Release, pk=release_id, book=book)
+    services.publish_release(release=release, by=request.user)
+    messages.success(request, f"Version {release.version} is now the current release.")
+    return redirect("catalog:manage_book", slug=book.slug)
+
+
+@login_required
+def sample_files(request, slug):
+    book = _get_book_for_author(request, slug)
+    form = SampleFilesForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        for fmt in ("pdf", "epub"):
+            if form.cleaned_data.get(fmt):
+                services.set_sample_file(book=book, fmt=fmt, upload=form.cleaned_data[fmt])
+        messages.success(request, "The sample files are saved.")
+        return redirect("catalog:manage_book", slug=book.slug)
+    return render(request, "catalog/manage/sample_form.html", {"book": book, "form": form})

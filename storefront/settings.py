@@ -242,5 +242,17 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "fontTools": {"level": "WARNING"},  # the PDF builder subsets fonts noisily
+    },
 }
+
+# --- Catalog ----------------------------------------------------------------
+
+MAX_BOOK_FILE_BYTES = env.int("MAX_BOOK_FILE_BYTES", default=200 * 1024 * 1024)
+MAX_IMAGE_BYTES = env.int("MAX_IMAGE_BYTES", default=5 * 1024 * 1024)
+# The most a reader may pay for one book, and the top of the price slider's range.
+MAX_PRICE_CENTS = env.int("MAX_PRICE_CENTS", default=500_00)
+CREDITS_ENABLED = env.bool("CREDITS_ENABLED", default=False)
+CATALOG_PAGE_SIZE = 24

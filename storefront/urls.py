@@ -12,9 +12,13 @@ admin.site.site_title = settings.STORE_NAME
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("refund-policy/", views.refund_policy, name="refund_policy"),
+    path("formats/", views.formats, name="formats"),
+    path("royalties/", views.royalties, name="royalties"),
     path("accounts/", include("allauth.urls")),
     path("account/", account, name="account"),
     path("", include("catalog.urls")),
+    path("", include("payments.urls")),
     path("admin/", admin.site.urls),
 ]
 

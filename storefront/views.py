@@ -1,5 +1,36 @@
 from django.shortcuts import render
+from django.urls import reverse
+
+from catalog.selectors import home_shelves
 
 
 def home(request):
-    return render(request, "home.html")
+    shelves = home_shelves()
+    books_url = reverse("catalog:list")
+    return render(
+        request,
+        "home.html",
+        {
+            "shelves": [
+                ("Featured", shelves["featured"], books_url),
+                ("New releases", shelves["newest"], f"{books_url}?sort=newest"),
+                ("Bestsellers", shelves["bestsellers"], f"{books_url}?sort=bestselling"),
+                ("In progress: read them as they are written", shelves["in_progress"], books_url),
+            ],
+            "any_books": bool(shelves["newest"]),
+        },
+    )
+
+
+def refund_policy(request):
+    return render(request, "pages/refund_policy.html")
+
+
+def formats(request):
+    return render(request, "pages/formats.html")
+
+
+def royalties(request):
+    return render(
+        request, "pages/royalties.html", {"examples": [99, 500, 798, 799, 1000, 2000, 2499]}
+    )

@@ -33,10 +33,23 @@ def pytest_configure(config):
 
 
 @pytest.fixture(autouse=True)
-def _isolated_test_settings(settings):
-    """Fast hashing, and a cache namespace of its own for every test so rate
-    limits counted in one test (or another xdist worker) never leak into the next."""
+def _isolated_test_settings(settings, tmp_path):
+    """Fast hashing; uploaded and generated files in the test's own folder, never
+    in var/; and a cache namespace of its own for every test so rate limits counted
+    in one test (or another xdist worker) never leak into the next."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": tmp_path / "media", "base_url": "/media/"},
+        },
+        "private": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": tmp_path / "private", "base_url": None},
+        },
+    }
     cache = dict(django_settings.CACHES["default"])
     cache["KEY_PREFIX"] = f"test-{uuid.uuid4().hex}"
     settings.CACHES = {"default": cache}

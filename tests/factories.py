@@ -1,8 +1,9 @@
 import factory
 from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
-from catalog.models import Author
+from catalog.models import Author, BookAuthor
 
 PASSWORD = "correct horse battery staple"
 
@@ -34,3 +35,42 @@ class AuthorFactory(factory.django.DjangoModelFactory):
     display_name = factory.Faker("name")
     slug = factory.Sequence(lambda n: f"author-{n}")
     bio = "Writes books."
+
+
+class CategoryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "catalog.Category"
+
+    name = factory.Sequence(lambda n: f"Category {n}")
+    slug = factory.Sequence(lambda n: f"category-{n}")
+
+
+class BookFactory(factory.django.DjangoModelFactory):
+    """A listed book with one author owning 100% of its royalties."""
+
+    class Meta:
+        model = "catalog.Book"
+        skip_postgeneration_save = True
+
+    slug = factory.Sequence(lambda n: f"book-{n}")
+    title = factory.Sequence(lambda n: f"Book number {n}")
+    subtitle = "A subtitle"
+    blurb = "A short pitch."
+    about = "About the book."
+    status = "completed"
+    language = "en"
+    minimum_price_cents = 999
+    suggested_price_cents = 1999
+    published_at = factory.LazyFunction(timezone.now)
+
+    @factory.post_generation
+    def authors(self, create, extracted, **kwargs):
+        if not create:
+            return
+        for position, author in enumerate(extracted or [AuthorFactory()]):
+            BookAuthor.objects.create(
+                book=self,
+                author=author,
+                royalty_share=100 // len(extracted or [1]),
+                position=position,
+            )

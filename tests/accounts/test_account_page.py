@@ -21,14 +21,7 @@ def test_the_account_page_needs_a_login(client):
     assert response["Location"].startswith(reverse("account_login"))
 
 
-def test_a_reader_becomes_an_author_from_the_account_page(client, settings, tmp_path):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": tmp_path, "base_url": "/media/"},
-        },
-    }
+def test_a_reader_becomes_an_author_from_the_account_page(client):
     user = UserFactory()
     client.force_login(user)
     assert "Become an author" in client.get(reverse("account")).content.decode()

@@ -4,6 +4,7 @@ import os
 import shutil
 
 import pytest
+from pytest_django.live_server_helper import LiveServer
 
 from tests.conftest import require
 
@@ -37,6 +38,21 @@ def browser_type_launch_args(browser_type_launch_args):
         f"Chromium not found at {CHROMIUM}",
     )
     return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_FLAGS}
+
+
+def _through(app):
+    return app
+
+
+@pytest.fixture(scope="session")
+def live_server(request):
+    """pytest-django's live server, with /static/ served by WhiteNoise as in
+    production (hashed, compressed names) rather than by the staticfiles finders."""
+    server = LiveServer("localhost", start=False)
+    server.thread.static_handler = _through
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

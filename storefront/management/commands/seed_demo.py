@@ -1,21 +1,30 @@
-"""Create the demo accounts (and, as later parts land, the demo catalog).
+"""Create the demo accounts and the demo catalog.
 
-Idempotent: running it again updates what is there and creates nothing twice.
+Idempotent: running it again updates texts and prices in place and creates
+nothing twice (books, releases and files are made once).
 """
+
+from dataclasses import replace
 
 from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from catalog.services import save_author_profile
+from catalog import services
+from catalog.ebook_files import BookText, Chapter, build_epub, build_pdf
+from catalog.models import Author, Book, Category
+from storefront.demo import books as demo_books
+from storefront.demo import netflix
+from storefront.demo.covers import cover_png
 
 DEMO_PASSWORD = "storefront-demo"  # noqa: S105 - printed on purpose, demo data only
 
 DEMO_ACCOUNTS = [
     # (e-mail, name, role)
     ("reader@example.com", "Demo Reader", "reader"),
-    ("author@example.com", "Raphael Silva Fontes", "author"),
+    ("author@example.com", netflix.AUTHOR_NAME, "author"),
     ("admin@example.com", "Demo Admin", "admin"),
 ]
 
@@ -28,23 +37,34 @@ class Command(BaseCommand):
             "--quiet-accounts", action="store_true", help="Do not print the accounts."
         )
 
-    @transaction.atomic
     def handle(self, *args, **options):
-        users = {role: self._account(email, name, role) for email, name, role in DEMO_ACCOUNTS}
-        save_author_profile(
-            user=users["author"],
-            display_name="Raphael Silva Fontes",
-            bio=(
-                "Applied Research Engineer with over 9 years of experience leading high-impact "
-                "digital transformation initiatives in the public sector."
-            ),
-        )
+        with transaction.atomic():
+            users = {role: self._account(email, name, role) for email, name, role in DEMO_ACCOUNTS}
+            author = services.save_author_profile(
+                user=users["author"], display_name=netflix.AUTHOR_NAME, bio=netflix.AUTHOR_BIO
+            )
+            self._photo(author)
+            authors = {"author@example.com": author}
+            for email, name, bio in demo_books.CO_AUTHORS:
+                user = self._account(email, name, "author")
+                authors[email] = services.save_author_profile(user=user, display_name=name, bio=bio)
+                self._photo(authors[email])
+            categories = {
+                name: Category.objects.get_or_create(
+                    name=name, defaults={"slug": services.unique_slug(Category, name)}
+                )[0]
+                for name in demo_books.CATEGORIES
+            }
+            self._netflix_books(author, categories)
+            for spec in demo_books.BOOKS:
+                self._book(spec, authors, categories)
         if not options["quiet_accounts"]:
             self.stdout.write(
                 self.style.SUCCESS(f"Demo accounts (password for all: {DEMO_PASSWORD}):")
             )
             for email, _name, role in DEMO_ACCOUNTS:
                 self.stdout.write(f"  {role:<7} {email}")
+            self.stdout.write(f"Demo catalog: {Book.objects.listed().count()} books listed.")
 
     def _account(self, email, name, role):
         User = get_user_model()
@@ -58,3 +78,157 @@ class Command(BaseCommand):
             user=user, email=email, defaults={"verified": True, "primary": True}
         )
         return user
+
+    def _photo(self, author: Author):
+        if not author.photo:
+            initials = "".join(word[0] for word in author.display_name.split()[:2])
+            author.photo.save(
+                "photo.png", ContentFile(cover_png(initials, "", width=240, height=240)), save=True
+            )
+
+    def _upsert_book(self, *, slug, author, fields, categories) -> tuple[Book, bool]:
+        book = Book.objects.filter(slug=slug).first()
+        if book is None:
+            book = services.create_book(author=author, slug=slug, categories=categories, **fields)
+            return book, True
+        services.update_book(book=book, categories=categories, **fields)
+        return book, False
+
+    def _netflix_books(self, author, categories):
+        original, _ = self._upsert_book(
+            slug=netflix.ORIGINAL_SLUG,
+            author=author,
+            categories=[categories["Software Architecture"]],
+            fields={
+                "title": netflix.ORIGINAL_TITLE,
+                "subtitle": netflix.ORIGINAL_SUBTITLE,
+                "blurb": "A edição original, em português, do livro sobre a evolução da arquitetura da Netflix.",
+                "language": "pt-br",
+                "status": Book.Status.IN_PROGRESS,
+                "installments_completed": 9,
+                "installments_planned": 15,
+                "minimum_price_cents": 1499,
+                "suggested_price_cents": 2499,
+            },
+        )
+        book, _ = self._upsert_book(
+            slug=netflix.SLUG,
+            author=author,
+            categories=[categories["Software Architecture"]],
+            fields={
+                "title": netflix.TITLE,
+                "subtitle": netflix.SUBTITLE,
+                "blurb": netflix.BLURB,
+                "about": netflix.ABOUT,
+                "early_access_note": netflix.EARLY_ACCESS_NOTE,
+                "language": "en",
+                "translation_of": original,
+                "status": Book.Status.IN_PROGRESS,
+                "installments_completed": 9,
+                "installments_planned": 15,
+                "minimum_price_cents": 1499,
+                "suggested_price_cents": 2499,
+                "featured": True,
+                "page_count": 186,
+                "word_count": 48_200,
+                "sample_markdown": f"# Preface\n\n{netflix.PREFACE}\n\n# Chapter 1: Global Scale at the Last Mile\n\n{netflix.CHAPTER_1}",
+            },
+        )
+        services.replace_toc(book=book, lines=services.parse_toc(netflix.TOC))
+        chapters = [
+            Chapter(title=t, markdown=body, part=part) for part, t, body in netflix.chapter_texts()
+        ]
+        self._files(book, chapters, version="0.9", authors=[netflix.AUTHOR_NAME], sample_count=2)
+        self._cover(original, netflix.AUTHOR_NAME)
+
+    def _book(self, spec, authors, categories):
+        owner = authors[spec["authors"][0][0]]
+        done, planned = spec.get("installments", (0, 0))
+        book, _ = self._upsert_book(
+            slug=spec["slug"],
+            author=owner,
+            categories=[categories[name] for name in spec["categories"]],
+            fields={
+                "title": spec["title"],
+                "subtitle": spec["subtitle"],
+                "blurb": spec["blurb"],
+                "about": spec["about"],
+                "status": spec["status"],
+                "installments_completed": done,
+                "installments_planned": planned,
+                "early_access_note": spec.get("early_access_note", ""),
+                "minimum_price_cents": spec["minimum"],
+                "suggested_price_cents": spec["suggested"],
+                "featured": spec.get("featured", False),
+                "sample_markdown": f"# {spec['chapters'][0]}\n\n{spec['about']}",
+            },
+        )
+        services.set_coauthors(
+            book=book,
+            coauthors=[
+                services.CoAuthor(authors[email], share) for email, share in spec["authors"]
+            ],
+        )
+        services.replace_toc(
+            book=book,
+            lines=[
+                services.TocLine("chapter", title, in_sample=i == 0)
+                for i, title in enumerate(spec["chapters"])
+            ],
+        )
+        names = [authors[email].display_name for email, _ in spec["authors"]]
+        chapters = [
+            Chapter(title=title, markdown=f"{spec['about']}\n\n## Notes\n\n{spec['blurb']}")
+            for title in spec["chapters"]
+        ]
+        self._files(book, chapters, version=spec["version"], authors=names, sample_count=1)
+
+    def _files(
+        self,
+        book: Book,
+        chapters: list[Chapter],
+        *,
+        version: str,
+        authors: list[str],
+        sample_count: int,
+    ):
+        """Build the book's PDF/EPUB and samples once; later runs keep what is there."""
+        self._cover(book, authors[0])
+        if book.releases.exists():
+            return
+        cover = cover_png(book.title, ", ".join(authors))
+        text = BookText(
+            title=book.title,
+            subtitle=book.subtitle,
+            authors=authors,
+            language=book.language,
+            identifier=f"storefront:{book.slug}",
+            chapters=chapters,
+            version=version,
+        )
+        sample = replace(text, chapters=chapters[:sample_count], title=f"{book.title} (sample)")
+        release = services.create_release(
+            book=book,
+            version=version,
+            notes="The demo edition.",
+            files={
+                "pdf": ContentFile(build_pdf(text), name="book.pdf"),
+                "epub": ContentFile(build_epub(text, cover_png=cover), name="book.epub"),
+            },
+        )
+        services.publish_release(release=release)
+        services.set_sample_file(
+            book=book, fmt="pdf", upload=ContentFile(build_pdf(sample), name="sample.pdf")
+        )
+        services.set_sample_file(
+            book=book,
+            fmt="epub",
+            upload=ContentFile(build_epub(sample, cover_png=cover), name="sample.epub"),
+        )
+
+    def _cover(self, book: Book, author_name: str):
+        if not book.cover:
+            book.cover.save(
+                "cover.png", ContentFile(cover_png(book.title, author_name)), save=False
+            )
+            Book.objects.filter(pk=book.pk).update(cover=book.cover.name)

@@ -1,0 +1,123 @@
+"""Read-side queries for catalog pages: each page costs a fixed number of queries."""
+
+from dataclasses import dataclass
+
+from django.db.models import Prefetch, Q
+
+from .models import LANGUAGE_NAMES, Book, Category, ReleaseFile, TocEntry
+
+SORTS = {
+    "newest": ("Newest", ["-published_at", "-id"]),
+    "bestselling": ("Bestselling", ["-sales_count", "-published_at"]),
+    "title": ("Title A–Z", ["title", "id"]),
+    "price_low": ("Price: low to high", ["minimum_price_cents", "title"]),
+    "price_high": ("Price: high to low", ["-minimum_price_cents", "title"]),
+}
+
+
+def book_cards(queryset):
+    """What a list of book cards needs: authors in order, in one extra query."""
+    return queryset.with_authors()
+
+
+def book_for_page(*, slug: str, user):
+    """The book page: the book and everything it shows, prefetched; 404 if not visible."""
+    return (
+        Book.objects.visible_to(user)
+        .select_related("translation_of", "current_release")
+        .with_authors()
+        .prefetch_related(
+            "categories",
+            "sample_files",
+            Prefetch("toc_entries", queryset=TocEntry.objects.order_by("position")),
+            Prefetch(
+                "current_release__files",
+                queryset=ReleaseFile.objects.only("id", "format", "size", "release_id"),
+            ),
+        )
+        .distinct()
+        .get(slug=slug)
+    )
+
+
+def translations_of(book: Book) -> list[Book]:
+    """The other listed language editions of ``book`` (its original and siblings, or its translations)."""
+    root_id = book.translation_of_id or book.pk
+    return list(
+        Book.objects.listed()
+        .filter(Q(pk=root_id) | Q(translation_of_id=root_id))
+        .exclude(pk=book.pk)
+        .only("id", "slug", "title", "language", "translation_of_id")
+        .order_by("language", "title")
+    )
+
+
+@dataclass
+class TocPart:
+    entry: TocEntry | None
+    chapters: list[TocEntry]
+
+
+def toc_tree(entries) -> list[TocPart]:
+    """Group the flat table of contents into parts holding their chapters.
+
+    Chapters standing alone (a preface) come as a part with ``entry=None``.
+    """
+    tree: list[TocPart] = []
+    for entry in entries:
+        if entry.kind == TocEntry.Kind.PART:
+            tree.append(TocPart(entry=entry, chapters=[]))
+        elif entry.in_part and tree and tree[-1].entry is not None:
+            tree[-1].chapters.append(entry)
+        else:
+            tree.append(TocPart(entry=None, chapters=[entry]))
+    return tree
+
+
+def search_books(*, query: str = "", category: str = "", language: str = "", sort: str = "newest"):
+    books = Book.objects.listed()
+    if query:
+        words = query.split()[:8]
+        for word in words:
+            books = books.filter(
+                Q(title__icontains=word)
+                | Q(subtitle__icontains=word)
+                | Q(blurb__icontains=word)
+                | Q(about__icontains=word)
+                | Q(authors__display_name__icontains=word)
+            )
+        books = books.distinct()
+    if category:
+        books = books.filter(categories__slug=category)
+    if language:
+        books = books.filter(language=language)
+    _label, ordering = SORTS.get(sort, SORTS["newest"])
+    return book_cards(books.order_by(*ordering))
+
+
+def catalog_facets():
+    """Categories and languages to filter by (only those with listed books)."""
+    categories = list(Category.objects.filter(books__status__in=Book.LISTED_STATUSES).distinct())
+    codes = Book.objects.listed().values_list("language", flat=True).distinct()
+    languages = sorted(((c, LANGUAGE_NAMES.get(c, c)) for c in codes), key=lambda x: x[1])
+    return categories, languages
+
+
+def home_shelves(limit: int = 6) -> dict:
+    listed = Book.objects.listed()
+    return {
+        "featured": list(
+            book_cards(listed.filter(featured=True).order_by("-published_at"))[:limit]
+        ),
+        "newest": list(book_cards(listed.order_by("-published_at", "-id"))[:limit]),
+        "bestsellers": list(
+            book_cards(listed.filter(sales_count__gt=0).order_by("-sales_count", "-published_at"))[
+                :limit
+            ]
+        ),
+        "in_progress": list(
+            book_cards(listed.filter(status=Book.Status.IN_PROGRESS).order_by("-updated_at"))[
+                :limit
+            ]
+        ),
+    }

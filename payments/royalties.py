@@ -1,0 +1,74 @@
+"""The royalty rule: the only place that knows it.
+
+| price paid      | author royalty (before any co-author split) |
+|-----------------|---------------------------------------------|
+| $0.00           | $0.00                                        |
+| $0.01 - $0.98   | not a valid price                            |
+| $0.99 - $7.98   | 80% of price - $0.50                         |
+| $7.99 and more  | 80% of price                                 |
+
+Rounded to the cent, half up; the platform keeps the remainder, so
+royalty + platform share == price exactly. Co-authors split the royalty by
+their shares with the largest-remainder method, so the parts sum exactly.
+"""
+
+from decimal import ROUND_HALF_UP, Decimal
+
+from storefront.money import MIN_PAID_PRICE_CENTS, is_valid_price
+
+ROYALTY_RATE = Decimal("0.80")
+FLAT_FEE_CENTS = 50
+FLAT_FEE_BELOW_CENTS = 799  # the fee applies to prices below $7.99
+
+
+class InvalidPrice(ValueError):
+    pass
+
+
+def royalty_for(price_cents: int) -> int:
+    """The author's total royalty in cents for a purchase at ``price_cents``."""
+    if not isinstance(price_cents, int) or isinstance(price_cents, bool):
+        raise TypeError("price_cents must be an int")
+    if price_cents < 0 or not is_valid_price(price_cents):
+        raise InvalidPrice(f"{price_cents} cents is not a valid price")
+    if price_cents == 0:
+        return 0
+    royalty = (ROYALTY_RATE * price_cents).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    if price_cents < FLAT_FEE_BELOW_CENTS:
+        royalty -= FLAT_FEE_CENTS
+    return int(royalty)
+
+
+def platform_share_for(price_cents: int) -> int:
+    return price_cents - royalty_for(price_cents)
+
+
+def split_royalty(royalty_cents: int, shares: list[int]) -> list[int]:
+    """Split ``royalty_cents`` by ``shares`` (any positive weights, e.g. percents).
+
+    Largest remainder: each part gets its floor, then the leftover cents go to
+    the largest fractional remainders (earlier co-authors win ties), so the
+    parts always sum to ``royalty_cents`` exactly.
+    """
+    if not shares or any(s <= 0 for s in shares):
+        raise ValueError("shares must be positive")
+    if royalty_cents < 0:
+        raise ValueError("royalty must not be negative")
+    total = sum(shares)
+    floors = [royalty_cents * s // total for s in shares]
+    remainders = [royalty_cents * s % total for s in shares]
+    leftover = royalty_cents - sum(floors)
+    order = sorted(range(len(shares)), key=lambda i: (-remainders[i], i))
+    for i in order[:leftover]:
+        floors[i] += 1
+    return floors
+
+
+def rule_parameters() -> dict:
+    """The rule's numbers for the browser's live "author earns" (static/js/pricing.js)."""
+    return {
+        "rate_percent": int(ROYALTY_RATE * 100),
+        "fee_cents": FLAT_FEE_CENTS,
+        "fee_below_cents": FLAT_FEE_BELOW_CENTS,
+        "min_paid_cents": MIN_PAID_PRICE_CENTS,
+    }
