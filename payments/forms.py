@@ -8,7 +8,9 @@ from .pricing import amount_error
 class AmountForm(forms.Form):
     """The amount a reader chose on the book page, checked on the server."""
 
-    amount = PriceField(label="You pay")
+    amount = PriceField(
+        label="You pay", error_messages={"required": "Enter the amount you want to pay."}
+    )
 
     def __init__(self, *args, book, **kwargs):
         self.book = book
@@ -22,3 +24,28 @@ class AmountForm(forms.Form):
         if error:
             raise forms.ValidationError(error)
         return cents
+
+
+class CardForm(forms.Form):
+    """The demo gateway's card form (test cards only; nothing is charged)."""
+
+    card_number = forms.CharField(
+        label="Card number",
+        max_length=23,
+        widget=forms.TextInput(
+            attrs={
+                "inputmode": "numeric",
+                "autocomplete": "cc-number",
+                "placeholder": "4242 4242 4242 4242",
+            }
+        ),
+    )
+    expiry = forms.RegexField(
+        label="Expiry (MM/YY)",
+        regex=r"^\s*(0[1-9]|1[0-2])\s*/\s*\d{2}\s*$",
+        error_messages={"invalid": "Use MM/YY, like 12/34."},
+        initial="12/34",
+    )
+    cvc = forms.RegexField(
+        label="CVC", regex=r"^\d{3,4}$", error_messages={"invalid": "3 or 4 digits."}, initial="123"
+    )

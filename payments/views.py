@@ -1,22 +1,66 @@
-from django.http import Http404
-from django.shortcuts import render
-from django.views.decorators.http import require_http_methods
+import uuid
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
 
 from catalog.models import Book
+from library.services import owns
 
-from .forms import AmountForm
+from . import services, webhooks
+from .forms import AmountForm, CardForm
+from .gateways import GatewayError
+from .gateways.demo import DemoGateway
+from .models import Order
 from .royalties import royalty_for
+
+
+def _book_for_sale(slug) -> Book:
+    try:
+        return Book.objects.listed().with_authors().get(slug=slug)
+    except Book.DoesNotExist as exc:
+        raise Http404("No such book.") from exc
+
+
+def _get_order_for_user(request, public_id) -> Order:
+    """The order if it is the logged-in reader's (or staff's); 404 for anyone else."""
+    try:
+        order = Order.objects.select_related("book", "buyer").get(public_id=public_id)
+    except (Order.DoesNotExist, ValueError) as exc:
+        raise Http404("No such order.") from exc
+    if order.buyer_id != request.user.pk and not request.user.is_staff:
+        raise Http404("No such order.")
+    return order
 
 
 @require_http_methods(["GET", "POST"])
 def checkout(request, slug):
-    """The checkout summary for the amount chosen on the book page."""
-    try:
-        book = Book.objects.listed().with_authors().get(slug=slug)
-    except Book.DoesNotExist as exc:
-        raise Http404("No such book.") from exc
-    form = AmountForm(request.POST or request.GET or None, book=book)
-    amount = form.cleaned_data["amount"] if form.is_valid() else None
+    """The summary for the amount chosen on the book page: book, amount, author earns."""
+    book = _book_for_sale(slug)
+    data = request.POST if request.method == "POST" else request.GET
+    if not request.user.is_authenticated:
+        # Log in or sign up, then come back here with the chosen amount kept.
+        query = urlencode({"amount": data.get("amount", "")[:20]})
+        return redirect_to_login(f"{reverse('payments:checkout', args=[slug])}?{query}")
+    if owns(request.user, book):
+        return render(request, "payments/already_owned.html", {"book": book})
+    form = AmountForm(data or None, book=book)
+    if not form.is_valid():
+        return render(
+            request,
+            "payments/checkout.html",
+            {"book": book, "form": form},
+            status=400 if form.is_bound else 200,
+        )
+    amount = form.cleaned_data["amount"]
     return render(
         request,
         "payments/checkout.html",
@@ -24,7 +68,116 @@ def checkout(request, slug):
             "book": book,
             "form": form,
             "amount": amount,
-            "author_earns": royalty_for(amount) if amount is not None else None,
+            "author_earns": royalty_for(amount),
+            "checkout_token": uuid.uuid4(),
+            "refund_days": settings.REFUND_WINDOW_DAYS,
         },
-        status=200 if form.is_valid() or not form.is_bound else 400,
     )
+
+
+@login_required
+@require_POST
+def pay(request, slug):
+    """Place the order for this checkout page and send the reader to pay."""
+    book = _book_for_sale(slug)
+    form = AmountForm(request.POST, book=book)
+    try:
+        token = uuid.UUID(request.POST.get("checkout_token", ""))
+    except ValueError:
+        token = None
+    if not form.is_valid() or token is None:
+        return render(request, "payments/checkout.html", {"book": book, "form": form}, status=400)
+    try:
+        order = services.place_order(
+            buyer=request.user,
+            book=book,
+            amount_cents=form.cleaned_data["amount"],
+            checkout_token=token,
+        )
+    except services.AlreadyOwned:
+        return render(request, "payments/already_owned.html", {"book": book})
+    except services.CheckoutError as exc:
+        form.add_error("amount", str(exc))
+        return render(request, "payments/checkout.html", {"book": book, "form": form}, status=400)
+    if order.is_paid:
+        messages.success(request, f"“{book.title}” is in your library.")
+        return redirect("library:index")
+    if order.status != Order.Status.PENDING:
+        return redirect(order)
+    return redirect("payments:pay_order", public_id=order.public_id)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def pay_order(request, public_id):
+    """The payment page of one order: the demo card form, or Stripe's Payment Element."""
+    order = _get_order_for_user(request, public_id)
+    if order.buyer_id != request.user.pk:
+        raise Http404("No such order.")
+    if order.status != Order.Status.PENDING:
+        return redirect(order)
+    try:
+        session = services.start_payment(order)
+    except GatewayError as exc:
+        messages.error(request, str(exc))
+        return redirect(order.book)
+    context = {"order": order, "book": order.book, "author_earns": order.royalty_cents}
+    if order.gateway == "stripe":
+        context.update(
+            client_secret=session.client_secret,
+            publishable_key=settings.STRIPE_PUBLISHABLE_KEY,
+            return_url=request.build_absolute_uri(order.get_absolute_url()),
+        )
+        return render(request, "payments/pay_stripe.html", context)
+
+    form = CardForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        succeeded, message = DemoGateway.charge(form.cleaned_data["card_number"])
+        if succeeded:
+            # The same service path a gateway webhook takes.
+            services.mark_paid(
+                order_id=order.pk, amount_cents=order.amount_cents, reference=session.reference
+            )
+            messages.success(request, f"Thank you! “{order.book.title}” is in your library.")
+            return redirect("library:index")
+        services.mark_failed(order_id=order.pk, reason=message, reference=session.reference)
+        order.refresh_from_db()
+        return render(
+            request,
+            "payments/payment_failed.html",
+            {**context, "order": order, "message": message},
+            status=402,
+        )
+    return render(request, "payments/pay_demo.html", {**context, "form": form})
+
+
+@login_required
+def order_detail(request, public_id):
+    """The order's status and printable receipt; refreshes itself while a payment is pending."""
+    order = _get_order_for_user(request, public_id)
+    return render(
+        request,
+        "payments/order_detail.html",
+        {
+            "order": order,
+            "book": order.book,
+            "refund_deadline": services.refund_deadline(order),
+            "ledger": order.ledger_transactions.prefetch_related("entries__author")
+            if request.user.is_staff
+            else None,
+        },
+    )
+
+
+@login_required
+def order_list(request):
+    orders = Order.objects.filter(buyer=request.user).select_related("book").order_by("-created_at")
+    page = Paginator(orders, 25).get_page(request.GET.get("page"))
+    return render(request, "payments/order_list.html", {"page": page})
+
+
+@csrf_exempt
+@require_POST
+def stripe_webhook(request):
+    result = webhooks.handle_stripe(request.body, request.headers.get("Stripe-Signature"))
+    return HttpResponse(result.outcome, status=result.status, content_type="text/plain")

@@ -18,6 +18,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("account/", account, name="account"),
     path("", include("catalog.urls")),
+    path("", include("library.urls")),
     path("", include("payments.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -71,12 +71,3 @@ def test_the_live_author_earns_matches_python_at_every_edge_price(live_server, p
     page.locator("#price-amount").fill("12.34")
     expect(earns).to_have_text(format_cents(royalty_for(1234)))
     expect(page.locator("[data-price-error]")).to_be_hidden()
-
-
-def test_the_buy_form_posts_the_chosen_amount(live_server, page, demo_catalog):
-    page.goto(live_server.url + DEMO_BOOK)
-    slide_to(page, "19.50")
-    page.get_by_role("button", name="Buy now").click()
-
-    expect(page.locator(".summary")).to_contain_text("$19.50")
-    expect(page.locator(".summary")).to_contain_text("$15.60")

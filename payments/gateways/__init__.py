@@ -1,0 +1,33 @@
+"""Payment gateways behind one small interface (see base.py).
+
+``get_gateway()`` returns the one named by ``PAYMENT_GATEWAY``; orders remember
+the gateway they were paid with, so ``get_gateway(order.gateway)`` finds it again.
+"""
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from .base import Gateway, GatewayError, PaymentSession, PaymentStart, PaymentState
+
+
+def get_gateway(name: str | None = None) -> Gateway:
+    name = name or settings.PAYMENT_GATEWAY
+    if name == "demo":
+        from .demo import DemoGateway
+
+        return DemoGateway()
+    if name == "stripe":
+        from .stripe import StripeGateway
+
+        return StripeGateway()
+    raise ImproperlyConfigured(f"Unknown PAYMENT_GATEWAY {name!r}: use 'demo' or 'stripe'.")
+
+
+__all__ = [
+    "Gateway",
+    "GatewayError",
+    "PaymentSession",
+    "PaymentStart",
+    "PaymentState",
+    "get_gateway",
+]

@@ -1,0 +1,49 @@
+"""The gateway interface. Inputs and outputs are small dataclasses, never ORM
+objects: gateway code talks to the payment provider, never to the database."""
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+class GatewayError(Exception):
+    """The provider could not be reached or refused the request; safe to show."""
+
+
+@dataclass(frozen=True)
+class PaymentStart:
+    order_id: int
+    public_id: str
+    amount_cents: int
+    currency: str
+    description: str
+    idempotency_key: str
+    customer_email: str
+    metadata: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PaymentSession:
+    reference: str  # the provider's id for this payment (a PaymentIntent id)
+    client_secret: str = ""  # for Stripe.js
+
+
+@dataclass(frozen=True)
+class PaymentState:
+    """What the provider says about a payment, re-read before we act on an event."""
+
+    reference: str
+    succeeded: bool
+    failed: bool
+    amount_cents: int
+    currency: str
+    failure_message: str = ""
+
+
+class Gateway(Protocol):
+    name: str
+
+    def start_payment(self, request: PaymentStart) -> PaymentSession: ...
+
+    def resume_payment(self, reference: str) -> PaymentSession: ...
+
+    def payment_state(self, reference: str) -> PaymentState: ...

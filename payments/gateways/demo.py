@@ -1,0 +1,38 @@
+"""The demo gateway: our own local payment page with test cards, no provider.
+
+Card 4242 4242 4242 4242 succeeds; 4000 0000 0000 0002 is declined. The demo
+payment page hands the result to the same service functions a webhook does.
+"""
+
+import re
+
+from .base import PaymentSession, PaymentStart, PaymentState
+
+SUCCEEDING_CARD = "4242424242424242"
+DECLINED_CARD = "4000000000000002"
+DECLINE_MESSAGE = "Your card was declined. Try another card."
+
+
+class DemoGateway:
+    name = "demo"
+
+    def start_payment(self, request: PaymentStart) -> PaymentSession:
+        return PaymentSession(reference=f"demo_{request.public_id}")
+
+    def resume_payment(self, reference: str) -> PaymentSession:
+        return PaymentSession(reference=reference)
+
+    def payment_state(self, reference: str) -> PaymentState:  # pragma: no cover - nothing to ask
+        raise NotImplementedError("The demo gateway has no provider to ask.")
+
+    @staticmethod
+    def charge(card_number: str) -> tuple[bool, str]:
+        """(succeeded, message) for a test card number typed on the demo page."""
+        digits = re.sub(r"[\s-]", "", card_number or "")
+        if digits == SUCCEEDING_CARD:
+            return True, ""
+        if digits == DECLINED_CARD:
+            return False, DECLINE_MESSAGE
+        if not digits.isdigit() or not 12 <= len(digits) <= 19:
+            return False, "Enter a card number of 12 to 19 digits."
+        return False, "This demo store accepts only its test cards: use 4242 4242 4242 4242."

@@ -1,0 +1,173 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+
+
+class Order(models.Model):
+    """One attempt to buy one book at one price.
+
+    pending -> paid -> refunded, or pending -> failed / expired. Every move is a
+    locked service function in payments/services.py that refuses illegal moves.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PAID = "paid", "Paid"
+        FAILED = "failed", "Failed"
+        EXPIRED = "expired", "Expired"
+        REFUNDED = "refunded", "Refunded"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    buyer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders"
+    )
+    book = models.ForeignKey("catalog.Book", on_delete=models.PROTECT, related_name="orders")
+    currency = models.CharField(max_length=3, default="USD")
+    amount_cents = models.PositiveIntegerField()
+    # Snapshots at the time of sale: later changes to the rule or shares never rewrite history.
+    royalty_cents = models.PositiveIntegerField()
+    gateway = models.CharField(max_length=16)
+    gateway_reference = models.CharField(max_length=255, blank=True)
+    # The token of the checkout page the order came from: a double-click or a
+    # reload of the same page finds this order instead of creating another.
+    checkout_token = models.UUIDField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    failure_reason = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["buyer", "checkout_token"], name="order_checkout_token_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["gateway", "gateway_reference"],
+                condition=~Q(gateway_reference=""),
+                name="order_gateway_reference_unique",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount_cents=0) | Q(amount_cents__gte=99), name="order_amount_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(royalty_cents__lte=models.F("amount_cents")),
+                name="order_royalty_within_amount",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["buyer", "-created_at"]),
+            models.Index(fields=["status", "-created_at"]),
+        ]
+
+    def __str__(self):
+        return f"Order {self.pk} ({self.book_id}, {self.amount_cents}¢, {self.status})"
+
+    def get_absolute_url(self):
+        return reverse("payments:order", kwargs={"public_id": self.public_id})
+
+    @property
+    def is_paid(self) -> bool:
+        return self.status == self.Status.PAID
+
+
+class LedgerTransaction(models.Model):
+    """A money event: its entries sum to zero. Never updated or deleted."""
+
+    class Kind(models.TextChoices):
+        SALE = "sale", "Sale"
+        REFUND = "refund", "Refund"
+        PAYOUT = "payout", "Payout"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    order = models.ForeignKey(
+        Order, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_transactions"
+    )
+    reverses = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversed_by"
+    )
+    memo = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # One sale per order: a replayed payment event can never book it twice.
+            models.UniqueConstraint(
+                fields=["order"], condition=Q(kind="sale"), name="ledger_one_sale_per_order"
+            ),
+            models.UniqueConstraint(
+                fields=["order"], condition=Q(kind="refund"), name="ledger_one_refund_per_order"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} #{self.pk}"
+
+
+class LedgerEntry(models.Model):
+    """One signed amount on one account. Positive on an author or the platform
+    means owed to them; the processor account holds the cash side (negative)."""
+
+    class Account(models.TextChoices):
+        PROCESSOR = "processor", "Payment processor"
+        PLATFORM = "platform", "Platform"
+        AUTHOR = "author", "Author"
+
+    transaction = models.ForeignKey(
+        LedgerTransaction, on_delete=models.PROTECT, related_name="entries"
+    )
+    account = models.CharField(max_length=10, choices=Account.choices)
+    author = models.ForeignKey(
+        "catalog.Author",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="ledger_entries",
+    )
+    amount_cents = models.BigIntegerField()
+    currency = models.CharField(max_length=3, default="USD")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(account="author") & Q(author__isnull=False))
+                | (~Q(account="author") & Q(author__isnull=True)),
+                name="ledgerentry_author_iff_author_account",
+            )
+        ]
+        indexes = [models.Index(fields=["author", "created_at"]), models.Index(fields=["account"])]
+        verbose_name_plural = "ledger entries"
+
+    def __str__(self):
+        who = f"author {self.author_id}" if self.author_id else self.account
+        return f"{who}: {self.amount_cents:+d}¢"
+
+
+class WebhookEvent(models.Model):
+    """Every gateway event we accepted, once: the unique id makes replays no-ops."""
+
+    gateway = models.CharField(max_length=16)
+    event_id = models.CharField(max_length=255)
+    type = models.CharField(max_length=100)
+    payload = models.JSONField()
+    order = models.ForeignKey(
+        Order, null=True, blank=True, on_delete=models.SET_NULL, related_name="webhook_events"
+    )
+    received_at = models.DateTimeField(auto_now_add=True)
+    outcome = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["gateway", "event_id"], name="webhookevent_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.gateway} {self.type} {self.event_id}"

@@ -1,0 +1,21 @@
+from django.contrib import admin
+
+from .models import EmailDelivery
+from .tasks import deliver_email
+
+
+@admin.register(EmailDelivery)
+class EmailDeliveryAdmin(admin.ModelAdmin):
+    list_display = ["key", "to", "subject", "status", "attempts", "created_at", "sent_at"]
+    list_filter = ["status"]
+    search_fields = ["key", "to", "subject"]
+    readonly_fields = [f.name for f in EmailDelivery._meta.fields]
+    actions = ["retry"]
+
+    @admin.action(description="Retry sending the selected e-mails")
+    def retry(self, request, queryset):
+        ids = list(queryset.exclude(status=EmailDelivery.Status.SENT).values_list("pk", flat=True))
+        queryset.filter(pk__in=ids).update(status=EmailDelivery.Status.QUEUED, claimed_at=None)
+        for pk in ids:
+            deliver_email.delay(pk)
+        self.message_user(request, f"Queued {len(ids)} e-mail(s) again.")

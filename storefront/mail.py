@@ -1,0 +1,89 @@
+"""Transactional e-mail through the outbox: render now, send from Celery, exactly once."""
+
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.db.models import F, Q
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from .models import EmailDelivery
+
+# A claim older than this belongs to a worker that died mid-send: take it over.
+CLAIM_TIMEOUT = timedelta(minutes=10)
+
+
+def render_email(template_prefix: str, context: dict) -> tuple[str, str, str]:
+    """(subject, text, html) from ``<prefix>_subject.txt``, ``.txt`` and ``.html``."""
+    context = {"STORE_NAME": settings.STORE_NAME, "SITE_URL": settings.SITE_URL, **context}
+    subject = " ".join(render_to_string(f"{template_prefix}_subject.txt", context).split())
+    text = render_to_string(f"{template_prefix}.txt", context)
+    html = render_to_string(f"{template_prefix}.html", context)
+    return subject, text, html
+
+
+def queue_email(*, key: str | None, to: str, subject: str, body: str, html: str = "", headers=None):
+    """Put one e-mail in the outbox (once per ``key``) and send it after commit."""
+    delivery, created = EmailDelivery.objects.get_or_create(
+        key=key or f"adhoc:{uuid.uuid4().hex}",
+        defaults={
+            "to": to,
+            "subject": subject[:300],
+            "body": body,
+            "html": html,
+            "headers": headers or {},
+        },
+    )
+    if created:
+        from .tasks import deliver_email
+
+        transaction.on_commit(lambda: deliver_email.delay(delivery.pk))
+    return delivery, created
+
+
+def queue_templated_email(*, key: str, to: str, template: str, context: dict, headers=None):
+    subject, body, html = render_email(template, context)
+    return queue_email(key=key, to=to, subject=subject, body=body, html=html, headers=headers)
+
+
+def claim(delivery_id: int) -> EmailDelivery | None:
+    """Claim a queued delivery for sending, or None if sent or being sent elsewhere."""
+    now = timezone.now()
+    claimed = EmailDelivery.objects.filter(
+        Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - CLAIM_TIMEOUT),
+        pk=delivery_id,
+        status=EmailDelivery.Status.QUEUED,
+    ).update(claimed_at=now, attempts=F("attempts") + 1)
+    return EmailDelivery.objects.get(pk=delivery_id) if claimed else None
+
+
+def send_claimed(delivery: EmailDelivery) -> None:
+    """Send a claimed delivery; on failure release the claim so a retry can send it."""
+    message = EmailMultiAlternatives(
+        delivery.subject,
+        delivery.body,
+        settings.DEFAULT_FROM_EMAIL,
+        [delivery.to],
+        headers=delivery.headers,
+    )
+    if delivery.html:
+        message.attach_alternative(delivery.html, "text/html")
+    try:
+        message.send()
+    except Exception as exc:
+        EmailDelivery.objects.filter(pk=delivery.pk).update(
+            claimed_at=None, last_error=str(exc)[:2000]
+        )
+        raise
+    EmailDelivery.objects.filter(pk=delivery.pk).update(
+        status=EmailDelivery.Status.SENT, sent_at=timezone.now(), last_error=""
+    )
+
+
+def give_up(delivery_id: int, error: str) -> None:
+    EmailDelivery.objects.filter(pk=delivery_id, status=EmailDelivery.Status.QUEUED).update(
+        status=EmailDelivery.Status.FAILED, last_error=error[:2000], claimed_at=None
+    )

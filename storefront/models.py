@@ -1,0 +1,37 @@
+from django.db import models
+
+
+class EmailDelivery(models.Model):
+    """One e-mail to send, exactly once: an outbox row.
+
+    ``key`` says what the e-mail is for ("receipt:order-12",
+    "new-version:release-5:user-9"), so asking twice for the same e-mail
+    creates nothing new. The sending task claims the row before talking to
+    the SMTP server and marks it sent after, so a retried task never sends
+    twice, and a failure leaves the row to retry (nothing is lost).
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed (gave up)"
+
+    key = models.CharField(max_length=200, unique=True)
+    to = models.EmailField()
+    subject = models.CharField(max_length=300)
+    body = models.TextField()
+    html = models.TextField(blank=True)
+    headers = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "e-mail deliveries"
+        indexes = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self):
+        return f"{self.key} to {self.to} ({self.status})"
