@@ -294,6 +294,8 @@ class ReleaseFile(models.Model):
     format = models.CharField(max_length=8, choices=BookFormat.choices)
     file = models.FileField(upload_to=release_file_path, storage=private_storage, max_length=200)
     size = models.PositiveBigIntegerField(default=0)
+    # Owners' downloads, counted by the library app for the author's stats.
+    download_count = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["format"]

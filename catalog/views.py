@@ -3,11 +3,12 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from . import selectors, services
+from .files import serve_private_file
 from .forms import (
     AuthorProfileForm,
     BookForm,
@@ -88,11 +89,8 @@ def sample_download(request, slug, fmt):
     if fmt not in BookFormat.values:
         raise Http404
     sample = get_object_or_404(book.sample_files, format=fmt)
-    return FileResponse(
-        sample.file.open("rb"),
-        as_attachment=True,
-        filename=f"{book.slug}-sample.{fmt}",
-        content_type=CONTENT_TYPES[fmt],
+    return serve_private_file(
+        sample.file, filename=f"{book.slug}-sample.{fmt}", content_type=CONTENT_TYPES[fmt]
     )
 
 

@@ -12,6 +12,9 @@ class Entitlement(models.Model):
 
     Granted when an order is paid (any amount, $0 included) and revoked when it is
     refunded; a revoked row is kept (history) and re-activated by a new purchase.
+    ``order_ref`` and ``refundable_until`` are what the payments app told us when it
+    granted the book, so the library can link to the receipt and the refund without
+    importing payments.
     """
 
     user = models.ForeignKey(
@@ -20,12 +23,26 @@ class Entitlement(models.Model):
     book = models.ForeignKey("catalog.Book", on_delete=models.PROTECT, related_name="entitlements")
     granted_at = models.DateTimeField()
     revoked_at = models.DateTimeField(null=True, blank=True)
+    order_ref = models.UUIDField(
+        null=True, blank=True, help_text="The order that granted the book."
+    )
+    refundable_until = models.DateTimeField(null=True, blank=True)
+    last_downloaded_release = models.ForeignKey(
+        "catalog.Release", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    last_downloaded_at = models.DateTimeField(null=True, blank=True)
+    notify_updates = models.BooleanField(
+        default=True, help_text="E-mail me when a new version is out."
+    )
 
     objects = EntitlementQuerySet.as_manager()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "book"], name="entitlement_unique")]
-        indexes = [models.Index(fields=["user", "-granted_at"])]
+        indexes = [
+            models.Index(fields=["user", "-granted_at"]),
+            models.Index(fields=["book", "revoked_at"]),
+        ]
 
     def __str__(self):
         return f"{self.user} owns {self.book}"
@@ -33,3 +50,38 @@ class Entitlement(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+    @property
+    def has_update(self) -> bool:
+        """A release came out since the reader last downloaded (or they never did)."""
+        current = self.book.current_release_id
+        return bool(current) and current != self.last_downloaded_release_id
+
+
+class ReaderPreference(models.Model):
+    """A reader's library-wide choices (one row per reader, created when first changed)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reader_preference"
+    )
+    new_version_emails = models.BooleanField(
+        default=True, help_text="E-mail me about new versions of my books."
+    )
+
+    def __str__(self):
+        return f"Preferences of {self.user}"
+
+
+class ReleaseAnnouncement(models.Model):
+    """That a release's "new version" e-mails were fanned out: a double publish
+    or a retried task finds this row and e-mails nobody twice."""
+
+    release = models.OneToOneField(
+        "catalog.Release", on_delete=models.CASCADE, related_name="announcement"
+    )
+    started_at = models.DateTimeField(auto_now_add=True)
+    recipients = models.PositiveIntegerField(default=0)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"Announcement of {self.release}"

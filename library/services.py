@@ -1,9 +1,16 @@
-"""Who owns what. Called by payments when an order is paid or refunded."""
+"""Who owns what, downloads, and the "new version" e-mails.
+
+payments calls grant/revoke when an order is paid or refunded; the catalog's
+``release_published`` signal starts the free-update fan-out (receivers.py).
+"""
 
 from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
-from .models import Entitlement
+from catalog.models import ReleaseFile
+
+from .models import Entitlement, ReaderPreference
 
 
 def owns(user, book) -> bool:
@@ -12,19 +19,34 @@ def owns(user, book) -> bool:
     )
 
 
+def can_download(user, book) -> bool:
+    """Owners, the book's authors, and staff may download its files."""
+    if not user.is_authenticated:
+        return False
+    return user.is_staff or book.is_authored_by(user) or owns(user, book)
+
+
 @transaction.atomic
-def grant_entitlement(*, user, book, at=None) -> tuple[Entitlement, bool]:
-    """Give ``user`` the book; returns (entitlement, created_or_reactivated). Idempotent."""
+def grant_entitlement(
+    *, user, book, at=None, order_ref=None, refundable_until=None
+) -> tuple[Entitlement, bool]:
+    """Give ``user`` the book; returns (entitlement, granted_now). Idempotent."""
     at = at or timezone.now()
     entitlement, created = Entitlement.objects.select_for_update().get_or_create(
-        user=user, book=book, defaults={"granted_at": at}
+        user=user,
+        book=book,
+        defaults={"granted_at": at, "order_ref": order_ref, "refundable_until": refundable_until},
     )
     if created:
         return entitlement, True
     if entitlement.revoked_at is not None:
         entitlement.revoked_at = None
         entitlement.granted_at = at
-        entitlement.save(update_fields=["revoked_at", "granted_at"])
+        entitlement.order_ref = order_ref
+        entitlement.refundable_until = refundable_until
+        entitlement.save(
+            update_fields=["revoked_at", "granted_at", "order_ref", "refundable_until"]
+        )
         return entitlement, True
     return entitlement, False
 
@@ -33,6 +55,38 @@ def grant_entitlement(*, user, book, at=None) -> tuple[Entitlement, bool]:
 def revoke_entitlement(*, user, book, at=None) -> bool:
     """Take the book back (a refund). Idempotent; returns whether anything changed."""
     changed = Entitlement.objects.filter(user=user, book=book, revoked_at__isnull=True).update(
-        revoked_at=at or timezone.now()
+        revoked_at=at or timezone.now(), refundable_until=None
     )
     return bool(changed)
+
+
+def record_download(*, user, release_file: ReleaseFile) -> None:
+    """Count the download for the author's stats and clear the reader's "updated" mark."""
+    ReleaseFile.objects.filter(pk=release_file.pk).update(download_count=F("download_count") + 1)
+    release = release_file.release
+    if release.pk == release.book.current_release_id:
+        Entitlement.objects.filter(user=user, book_id=release.book_id).update(
+            last_downloaded_release=release, last_downloaded_at=timezone.now()
+        )
+
+
+def set_book_updates(*, user, book, enabled: bool) -> bool:
+    return bool(Entitlement.objects.filter(user=user, book=book).update(notify_updates=enabled))
+
+
+def set_all_updates(*, user, enabled: bool) -> None:
+    ReaderPreference.objects.update_or_create(user=user, defaults={"new_version_emails": enabled})
+
+
+def update_recipients(book):
+    """Active owners of ``book`` who want its new-version e-mails, by id."""
+    return (
+        Entitlement.objects.active()
+        .filter(book=book, notify_updates=True)
+        .filter(
+            Q(user__reader_preference__isnull=True)
+            | Q(user__reader_preference__new_version_emails=True)
+        )
+        .filter(user__is_active=True)
+        .order_by("user_id")
+    )

@@ -1,16 +1,208 @@
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.core.paginator import Paginator
+from django.db.models import Prefetch, Q
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
 
-from .models import Entitlement
+from catalog.files import serve_private_file
+from catalog.models import CONTENT_TYPES, Book, BookAuthor, BookFormat, ReleaseFile
+
+from . import services
+from .models import Entitlement, ReaderPreference
+from .tokens import BadToken, read_download_token, read_unsubscribe_token
+
+SORTS = {
+    "purchased": ("Recently bought", ["-granted_at"]),
+    "updated": ("Recently updated", ["-book__current_release__published_at", "-granted_at"]),
+    "title": ("Title", ["book__title"]),
+}
+
+
+def _entries(user):
+    return (
+        Entitlement.objects.active()
+        .filter(user=user)
+        .select_related("book", "book__current_release")
+        .prefetch_related(
+            Prefetch(
+                "book__current_release__files",
+                queryset=ReleaseFile.objects.only("id", "format", "release_id"),
+            ),
+            Prefetch(
+                "book__authorships",
+                queryset=BookAuthor.objects.select_related("author").order_by("position", "id"),
+            ),
+        )
+    )
 
 
 @login_required
 def index(request):
-    """Every book the reader owns."""
-    entitlements = (
-        Entitlement.objects.active()
-        .filter(user=request.user)
-        .select_related("book", "book__current_release")
-        .order_by("-granted_at")
+    """Every book the reader owns, at its newest version."""
+    query = request.GET.get("q", "").strip()[:100]
+    sort = request.GET.get("sort", "purchased")
+    if sort not in SORTS:
+        sort = "purchased"
+    entries = _entries(request.user)
+    if query:
+        entries = entries.filter(
+            Q(book__title__icontains=query) | Q(book__authors__display_name__icontains=query)
+        ).distinct()
+    entries = entries.order_by(*SORTS[sort][1])
+    page = Paginator(entries, settings.LIBRARY_PAGE_SIZE).get_page(request.GET.get("page"))
+    params = request.GET.copy()
+    params.pop("page", None)
+    return render(
+        request,
+        "library/index.html",
+        {
+            "page": page,
+            "query": query,
+            "sort": sort,
+            "sorts": {key: label for key, (label, _) in SORTS.items()},
+            "querystring": params.urlencode(),
+            "now": timezone.now(),
+        },
     )
-    return render(request, "library/index.html", {"entitlements": entitlements})
+
+
+def _book_for_reader(request, slug) -> Book:
+    book = get_object_or_404(Book.objects.with_authors(), slug=slug)
+    if not services.can_download(request.user, book):
+        raise Http404("This book is not in your library.")
+    return book
+
+
+@login_required
+def entry(request, slug):
+    """One book in the library: every published version with its files, and e-mail choices."""
+    book = _book_for_reader(request, slug)
+    entitlement = Entitlement.objects.active().filter(user=request.user, book=book).first()
+    releases = (
+        book.releases.filter(published_at__isnull=False)
+        .prefetch_related(
+            Prefetch(
+                "files", queryset=ReleaseFile.objects.only("id", "format", "size", "release_id")
+            )
+        )
+        .order_by("-published_at")
+    )
+    return render(
+        request,
+        "library/entry.html",
+        {"book": book, "entitlement": entitlement, "releases": releases, "now": timezone.now()},
+    )
+
+
+@login_required
+def download(request, slug, release_id, fmt):
+    """A file of one of the book's published releases, for owners, authors and staff only."""
+    book = _book_for_reader(request, slug)
+    if fmt not in BookFormat.values:
+        raise Http404
+    release_file = get_object_or_404(
+        ReleaseFile.objects.select_related("release__book"),
+        release_id=release_id,
+        release__book=book,
+        release__published_at__isnull=False,
+        format=fmt,
+    )
+    services.record_download(user=request.user, release_file=release_file)
+    return _serve(release_file)
+
+
+def download_link(request, token, fmt):
+    """The current release's file from an e-mailed link: signed, expiring, bound to a
+    reader and a book, and refused once the reader no longer owns the book."""
+    try:
+        user_id, book_id = read_download_token(token)
+    except BadToken as exc:
+        raise Http404("This download link is invalid or has expired.") from exc
+    entitlement = get_object_or_404(
+        Entitlement.objects.active().select_related("user", "book__current_release"),
+        user_id=user_id,
+        book_id=book_id,
+    )
+    release = entitlement.book.current_release
+    if release is None or fmt not in BookFormat.values:
+        raise Http404
+    release_file = get_object_or_404(
+        ReleaseFile.objects.select_related("release__book"), release=release, format=fmt
+    )
+    services.record_download(user=entitlement.user, release_file=release_file)
+    return _serve(release_file)
+
+
+def _serve(release_file: ReleaseFile):
+    release = release_file.release
+    filename = f"{release.book.slug}-v{release.version}.{release_file.format}"
+    return serve_private_file(
+        release_file.file, filename=filename, content_type=CONTENT_TYPES[release_file.format]
+    )
+
+
+@login_required
+@require_POST
+def book_updates(request, slug):
+    book = get_object_or_404(Book, slug=slug)
+    enabled = request.POST.get("enabled") == "1"
+    if not services.set_book_updates(user=request.user, book=book, enabled=enabled):
+        raise Http404("This book is not in your library.")
+    messages.success(
+        request,
+        "We will e-mail you new versions of this book."
+        if enabled
+        else "No more e-mails about new versions of this book.",
+    )
+    return redirect("library:entry", slug=slug)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def preferences(request):
+    preference = ReaderPreference.objects.filter(user=request.user).first()
+    if request.method == "POST":
+        services.set_all_updates(
+            user=request.user, enabled=request.POST.get("new_version_emails") == "1"
+        )
+        messages.success(request, "Your e-mail choices are saved.")
+        return redirect("library:preferences")
+    enabled = preference.new_version_emails if preference else True
+    return render(request, "library/preferences.html", {"new_version_emails": enabled})
+
+
+@csrf_exempt  # mail clients' one-click POST carries no CSRF token; the signed token is the proof
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request, token):
+    """One-click unsubscribe (RFC 8058): a POST unsubscribes at once; a GET asks first,
+    so link scanners that follow e-mail links cannot unsubscribe anyone."""
+    try:
+        user_id, book_id = read_unsubscribe_token(token)
+    except BadToken as exc:
+        raise Http404("This link is invalid.") from exc
+    user = get_object_or_404(get_user_model(), pk=user_id)
+    book = get_object_or_404(Book, pk=book_id) if book_id else None
+    if request.method == "POST":
+        if book:
+            services.set_book_updates(user=user, book=book, enabled=False)
+        else:
+            services.set_all_updates(user=user, enabled=False)
+        return render(request, "library/unsubscribed.html", {"book": book})
+    return render(request, "library/unsubscribe.html", {"book": book, "token": token})
+
+
+@login_required
+@require_POST
+def remove(request, slug):
+    """Take a book out of one's own library (how a free book is "returned"; no money moves)."""
+    book = get_object_or_404(Book, slug=slug)
+    if not services.revoke_entitlement(user=request.user, book=book):
+        raise Http404("This book is not in your library.")
+    messages.success(request, f"“{book.title}” is removed from your library.")
+    return redirect("library:index")

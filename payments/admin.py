@@ -1,6 +1,12 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.shortcuts import render
+from django.utils.html import format_html_join
 
-from .models import LedgerEntry, LedgerTransaction, Order, WebhookEvent
+from storefront.money import format_cents
+
+from . import refunds
+from .models import LedgerEntry, LedgerTransaction, Order, Refund, RefundAction, WebhookEvent
 
 
 class LedgerTransactionInline(admin.TabularInline):
@@ -47,6 +53,22 @@ class OrderAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     list_select_related = ["buyer", "book"]
     inlines = [LedgerTransactionInline, WebhookEventInline]
+    actions = ["refund_orders"]
+
+    @admin.action(description="Refund the selected orders (admins may refund outside the window)")
+    def refund_orders(self, request, queryset):
+        done = 0
+        for order in queryset:
+            try:
+                refund = refunds.admin_refund(
+                    order_id=order.pk, admin=request.user, note="admin refund"
+                )
+            except refunds.RefundError as exc:
+                self.message_user(request, f"Order {order.pk}: {exc}", messages.ERROR)
+                continue
+            refund = refunds.execute_refund(refund_id=refund.pk, actor=request.user)
+            done += refund.status == Refund.Status.REFUNDED
+        self.message_user(request, f"Refunded {done} order(s).")
 
     def get_readonly_fields(self, request, obj=None):
         # Orders change only through services (payments, refunds): never by hand.
@@ -97,3 +119,114 @@ class WebhookEventAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+class RefundActionInline(admin.TabularInline):
+    model = RefundAction
+    extra = 0
+    can_delete = False
+    fields = ["at", "actor", "action", "note"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class DenyForm(forms.Form):
+    note = forms.CharField(
+        label="Reason (e-mailed to the reader)", widget=forms.Textarea(attrs={"rows": 4})
+    )
+
+
+@admin.register(Refund)
+class RefundAdmin(admin.ModelAdmin):
+    list_display = [
+        "pk",
+        "order",
+        "buyer",
+        "amount",
+        "status",
+        "auto_approved",
+        "requested_at",
+        "refunded_at",
+    ]
+    list_filter = ["status", "auto_approved", "requested_at"]
+    search_fields = [
+        "order__public_id",
+        "order__buyer__email",
+        "order__book__title",
+        "gateway_refund_id",
+    ]
+    list_select_related = ["order__buyer", "order__book"]
+    inlines = [RefundActionInline]
+    actions = ["approve", "deny", "retry"]
+    readonly_fields = [
+        "order", "amount_cents", "status", "reason", "auto_approved", "decision_note", "gateway_refund_id",
+        "last_error", "attempts", "requested_by", "requested_at", "decided_at", "refunded_at", "reader_history",
+    ]  # fmt: skip
+
+    @admin.display(description="Buyer")
+    def buyer(self, refund):
+        return refund.order.buyer
+
+    @admin.display(description="Amount")
+    def amount(self, refund):
+        return format_cents(refund.amount_cents)
+
+    @admin.display(description="The reader's refunds")
+    def reader_history(self, refund):
+        history = Refund.objects.filter(order__buyer=refund.order.buyer_id).select_related(
+            "order__book"
+        )
+        return format_html_join(
+            "\n", "<div>{} · {} · {} · {}</div>",
+            ((r.requested_at.date(), r.order.book.title, format_cents(r.amount_cents), r.get_status_display()) for r in history),
+        )  # fmt: skip
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Approve and refund")
+    def approve(self, request, queryset):
+        done = 0
+        for refund in queryset:
+            refunds.approve_refund(refund_id=refund.pk, admin=request.user)
+            done += (
+                refunds.execute_refund(refund_id=refund.pk, actor=request.user).status
+                == Refund.Status.REFUNDED
+            )
+        self.message_user(request, f"Refunded {done} of {queryset.count()}.")
+
+    @admin.action(description="Deny (the reason is e-mailed to the reader)")
+    def deny(self, request, queryset):
+        form = DenyForm(request.POST if "note" in request.POST else None)
+        if form.is_valid():
+            for refund in queryset:
+                refunds.deny_refund(
+                    refund_id=refund.pk, admin=request.user, note=form.cleaned_data["note"]
+                )
+            self.message_user(request, f"Denied {queryset.count()} refund request(s).")
+            return None
+        return render(
+            request,
+            "admin/payments/refund/deny.html",
+            {
+                **self.admin_site.each_context(request),
+                "refunds": queryset,
+                "form": form,
+                "title": "Deny refunds",
+            },
+        )
+
+    @admin.action(description="Retry failed refunds")
+    def retry(self, request, queryset):
+        done = 0
+        for refund in queryset.filter(status=Refund.Status.FAILED):
+            done += (
+                refunds.execute_refund(refund_id=refund.pk, actor=request.user).status
+                == Refund.Status.REFUNDED
+            )
+        self.message_user(request, f"Refunded {done} on retry.")

@@ -49,3 +49,12 @@ class CardForm(forms.Form):
     cvc = forms.RegexField(
         label="CVC", regex=r"^\d{3,4}$", error_messages={"invalid": "3 or 4 digits."}, initial="123"
     )
+
+
+class RefundForm(forms.Form):
+    reason = forms.CharField(
+        label="Why are you returning it? (optional, helps the author)",
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )

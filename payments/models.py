@@ -171,3 +171,62 @@ class WebhookEvent(models.Model):
 
     def __str__(self):
         return f"{self.gateway} {self.type} {self.event_id}"
+
+
+class Refund(models.Model):
+    """A reader's (or an admin's) refund of one order, and where it stands.
+
+    requested (waiting for review) -> approved -> processing -> refunded;
+    requested -> denied; processing -> failed -> (retry) processing.
+    """
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Requested (manual review)"
+        APPROVED = "approved", "Approved"
+        PROCESSING = "processing", "Processing"
+        REFUNDED = "refunded", "Refunded"
+        DENIED = "denied", "Denied"
+        FAILED = "failed", "Failed (retryable)"
+
+    order = models.OneToOneField(Order, on_delete=models.PROTECT, related_name="refund")
+    amount_cents = models.PositiveIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices)
+    reason = models.TextField(blank=True, help_text="The reader's words, optional.")
+    auto_approved = models.BooleanField(default=False)
+    decision_note = models.TextField(
+        blank=True, help_text="Why it was denied (e-mailed to the reader)."
+    )
+    gateway_refund_id = models.CharField(max_length=255, blank=True)
+    last_error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    refunded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at"]
+        indexes = [models.Index(fields=["status", "-requested_at"])]
+
+    def __str__(self):
+        return f"Refund of order {self.order_id} ({self.status})"
+
+
+class RefundAction(models.Model):
+    """Who did what to a refund, and when: the audit trail admins see."""
+
+    refund = models.ForeignKey(Refund, on_delete=models.CASCADE, related_name="actions")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=40)
+    note = models.TextField(blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self):
+        return f"{self.action} by {self.actor or 'the system'}"

@@ -145,7 +145,13 @@ def mark_paid(*, order_id: int, amount_cents: int, reference: str | None = None)
         order.failure_reason = ""
         order.save(update_fields=["status", "paid_at", "failure_reason"])
         ledger.record_sale(order)
-        grant_entitlement(user=order.buyer, book=order.book, at=order.paid_at)
+        grant_entitlement(
+            user=order.buyer,
+            book=order.book,
+            at=order.paid_at,
+            order_ref=order.public_id,
+            refundable_until=refund_deadline(order) if order.amount_cents else None,
+        )
         Book.objects.filter(pk=order.book_id).update(sales_count=F("sales_count") + 1)
         _queue_receipt(order)
     return True

@@ -14,12 +14,13 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from catalog.models import Book
 from library.services import owns
+from storefront.money import format_cents
 
-from . import services, webhooks
-from .forms import AmountForm, CardForm
+from . import refunds, services, webhooks
+from .forms import AmountForm, CardForm, RefundForm
 from .gateways import GatewayError
 from .gateways.demo import DemoGateway
-from .models import Order
+from .models import Order, Refund
 from .royalties import royalty_for
 
 
@@ -162,6 +163,11 @@ def order_detail(request, public_id):
             "order": order,
             "book": order.book,
             "refund_deadline": services.refund_deadline(order),
+            "can_refund": refunds.refund_refusal(order, request.user) is None
+            and not Refund.objects.filter(order=order)
+            .exclude(status=Refund.Status.DENIED)
+            .exists(),
+            "refund": Refund.objects.filter(order=order).first(),
             "ledger": order.ledger_transactions.prefetch_related("entries__author")
             if request.user.is_staff
             else None,
@@ -181,3 +187,62 @@ def order_list(request):
 def stripe_webhook(request):
     result = webhooks.handle_stripe(request.body, request.headers.get("Stripe-Signature"))
     return HttpResponse(result.outcome, status=result.status, content_type="text/plain")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def refund(request, public_id):
+    """Click 1 (GET): what a refund does, with an optional reason. Click 2 (POST): do it."""
+    order = _get_order_for_user(request, public_id)
+    if order.buyer_id != request.user.pk:
+        raise Http404("No such order.")
+    existing = Refund.objects.filter(order=order).first()
+    if existing is not None and existing.status != Refund.Status.DENIED:
+        return redirect(order)
+    refusal = refunds.refund_refusal(order, request.user)
+    if refusal:
+        return render(
+            request,
+            "payments/refund_refused.html",
+            {"order": order, "message": refusal},
+            status=400 if request.method == "POST" else 200,
+        )
+    form = RefundForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            result = refunds.request_refund(
+                order_id=order.pk, user=request.user, reason=form.cleaned_data["reason"]
+            )
+        except refunds.RefundError as exc:
+            return render(
+                request,
+                "payments/refund_refused.html",
+                {"order": order, "message": str(exc)},
+                status=400,
+            )
+        result = refunds.execute_refund(refund_id=result.pk, actor=request.user)
+        if result.status == Refund.Status.REFUNDED:
+            messages.success(
+                request, f"Refunded: {format_cents(result.amount_cents)} is on its way back to you."
+            )
+        elif result.status == Refund.Status.REQUESTED:
+            messages.info(
+                request,
+                "Your refund request is waiting for a quick check by our team. We will e-mail you.",
+            )
+        elif result.status == Refund.Status.FAILED:
+            messages.error(
+                request,
+                "The payment provider could not make the refund right now. We will retry it; nothing is lost.",
+            )
+        return redirect(order)
+    return render(
+        request,
+        "payments/refund_confirm.html",
+        {
+            "order": order,
+            "book": order.book,
+            "form": form,
+            "deadline": services.refund_deadline(order),
+        },
+    )

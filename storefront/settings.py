@@ -256,3 +256,20 @@ MAX_IMAGE_BYTES = env.int("MAX_IMAGE_BYTES", default=5 * 1024 * 1024)
 MAX_PRICE_CENTS = env.int("MAX_PRICE_CENTS", default=500_00)
 CREDITS_ENABLED = env.bool("CREDITS_ENABLED", default=False)
 CATALOG_PAGE_SIZE = 24
+
+# --- Library ----------------------------------------------------------------
+
+# How protected downloads reach the reader: "django" (stream), "x-accel" (nginx) or
+# "redirect" (signed URL of remote storage). See catalog/files.py.
+PRIVATE_FILES_SERVE = env.str("PRIVATE_FILES_SERVE", default="django")
+PRIVATE_FILES_ACCEL_PREFIX = env.str("PRIVATE_FILES_ACCEL_PREFIX", default="/_private/")
+# E-mailed download links stay valid this long (and only while the reader owns the book).
+DOWNLOAD_LINK_MAX_AGE = env.int("DOWNLOAD_LINK_MAX_AGE", default=14 * 24 * 3600)
+UPDATE_EMAIL_CHUNK = env.int("UPDATE_EMAIL_CHUNK", default=500)
+LIBRARY_PAGE_SIZE = 50
+
+# --- Refunds ----------------------------------------------------------------
+
+# More than this many refunds for one reader within the period go to manual review.
+REFUND_AUTO_LIMIT = env.int("REFUND_AUTO_LIMIT", default=3)
+REFUND_LIMIT_PERIOD_DAYS = env.int("REFUND_LIMIT_PERIOD_DAYS", default=90)

@@ -7,7 +7,7 @@ the gateway they were paid with, so ``get_gateway(order.gateway)`` finds it agai
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from .base import Gateway, GatewayError, PaymentSession, PaymentStart, PaymentState
+from .base import Gateway, GatewayError, PaymentSession, PaymentStart, PaymentState, RefundOutcome
 
 
 def get_gateway(name: str | None = None) -> Gateway:
@@ -29,5 +29,6 @@ __all__ = [
     "PaymentSession",
     "PaymentStart",
     "PaymentState",
+    "RefundOutcome",
     "get_gateway",
 ]

@@ -39,6 +39,13 @@ class PaymentState:
     failure_message: str = ""
 
 
+@dataclass(frozen=True)
+class RefundOutcome:
+    refund_id: str
+    succeeded: bool
+    amount_cents: int
+
+
 class Gateway(Protocol):
     name: str
 
@@ -47,3 +54,8 @@ class Gateway(Protocol):
     def resume_payment(self, reference: str) -> PaymentSession: ...
 
     def payment_state(self, reference: str) -> PaymentState: ...
+
+    def refund(self, *, reference: str, amount_cents: int, idempotency_key: str) -> RefundOutcome:
+        """Refund ``amount_cents`` of the payment; returns the refund that exists if
+        one was made already (so a retry never refunds twice)."""
+        ...

@@ -6,7 +6,7 @@ payment page hands the result to the same service functions a webhook does.
 
 import re
 
-from .base import PaymentSession, PaymentStart, PaymentState
+from .base import PaymentSession, PaymentStart, PaymentState, RefundOutcome
 
 SUCCEEDING_CARD = "4242424242424242"
 DECLINED_CARD = "4000000000000002"
@@ -24,6 +24,12 @@ class DemoGateway:
 
     def payment_state(self, reference: str) -> PaymentState:  # pragma: no cover - nothing to ask
         raise NotImplementedError("The demo gateway has no provider to ask.")
+
+    def refund(self, *, reference: str, amount_cents: int, idempotency_key: str) -> RefundOutcome:
+        # Deterministic id: asking twice for the same refund names the same refund.
+        return RefundOutcome(
+            refund_id=f"demo_re_{idempotency_key}", succeeded=True, amount_cents=amount_cents
+        )
 
     @staticmethod
     def charge(card_number: str) -> tuple[bool, str]:

@@ -1,0 +1,91 @@
+"""The "new version" e-mails: one per owner per release, in chunks, exactly once."""
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from catalog.markdown import render_markdown
+from catalog.models import Release
+from storefront.models import EmailDelivery
+
+from .models import ReleaseAnnouncement
+from .services import update_recipients
+from .tokens import download_token, unsubscribe_token
+
+
+def delivery_key(release_id: int, user_id: int) -> str:
+    return f"new-version:release-{release_id}:user-{user_id}"
+
+
+def plan_announcement(release_id: int) -> list[list[int]]:
+    """The recipients of a release's e-mail, as chunks of user ids ([] if superseded)."""
+    release = Release.objects.select_related("book").get(pk=release_id)
+    if not release.is_published or release.book.current_release_id != release.pk:
+        return []  # a newer version came out first: that one is announced instead
+    ReleaseAnnouncement.objects.get_or_create(release=release)
+    user_ids = list(update_recipients(release.book).values_list("user_id", flat=True))
+    ReleaseAnnouncement.objects.filter(release=release).update(recipients=len(user_ids))
+    size = settings.UPDATE_EMAIL_CHUNK
+    return [user_ids[i : i + size] for i in range(0, len(user_ids), size)]
+
+
+def queue_chunk(release_id: int, user_ids: list[int]) -> list[int]:
+    """Create the outbox rows of one chunk (skipping any that exist) and return
+    the ids still to send. A fixed number of queries, whatever the chunk's size."""
+    release = Release.objects.select_related("book").get(pk=release_id)
+    book = release.book
+    users = (
+        get_user_model().objects.filter(pk__in=user_ids, is_active=True).only("pk", "email", "name")
+    )
+    keys = {user.pk: delivery_key(release_id, user.pk) for user in users}
+    existing = set(
+        EmailDelivery.objects.filter(key__in=keys.values()).values_list("key", flat=True)
+    )
+    site = settings.SITE_URL
+    shared = {
+        "STORE_NAME": settings.STORE_NAME,
+        "book": book,
+        "release": release,
+        "notes_html": render_markdown(release.notes),
+        "library_url": f"{site}{reverse('library:entry', args=[book.slug])}",
+        "formats": [f.format for f in release.files.all()],
+    }
+    rows = []
+    for user in users:
+        if keys[user.pk] in existing:
+            continue
+        unsubscribe_book = f"{site}{reverse('library:unsubscribe', args=[unsubscribe_token(user_id=user.pk, book_id=book.pk)])}"
+        unsubscribe_all = f"{site}{reverse('library:unsubscribe', args=[unsubscribe_token(user_id=user.pk, book_id=None)])}"
+        token = download_token(user_id=user.pk, book_id=book.pk)
+        context = {
+            **shared,
+            "reader": user,
+            "downloads": [
+                (fmt.upper(), f"{site}{reverse('library:download_link', args=[token, fmt])}")
+                for fmt in shared["formats"]
+            ],
+            "unsubscribe_book_url": unsubscribe_book,
+            "unsubscribe_all_url": unsubscribe_all,
+        }
+        rows.append(
+            EmailDelivery(
+                key=keys[user.pk],
+                to=user.email,
+                subject=f"New version of {book.title}: {release.version}"[:300],
+                body=render_to_string("email/new_version.txt", context),
+                html=render_to_string("email/new_version.html", context),
+                headers={
+                    "List-Unsubscribe": f"<{unsubscribe_book}>",
+                    "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+                },
+            )
+        )
+    with transaction.atomic():
+        EmailDelivery.objects.bulk_create(rows, ignore_conflicts=True)
+    return list(
+        EmailDelivery.objects.filter(
+            key__in=keys.values(), status=EmailDelivery.Status.QUEUED
+        ).values_list("pk", flat=True)
+    )

@@ -1,0 +1,26 @@
+"""Celery tasks of the library: load by id, call one function, retry in the task."""
+
+from celery import shared_task
+
+from storefront.tasks import deliver_email
+
+from . import announcements
+
+
+@shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
+def announce_release(release_id: int):
+    """Fan a release's "new version" e-mail out to its owners, one task per chunk."""
+    chunks = announcements.plan_announcement(release_id)
+    for user_ids in chunks:
+        queue_release_emails.delay(release_id, user_ids)
+    return len(chunks)
+
+
+@shared_task(acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
+def queue_release_emails(release_id: int, user_ids: list[int]):
+    """Put one chunk's e-mails in the outbox and hand each to the sender task.
+    Re-running it (a retry) finds the rows and sends nobody a second e-mail."""
+    delivery_ids = announcements.queue_chunk(release_id, user_ids)
+    for delivery_id in delivery_ids:
+        deliver_email.delay(delivery_id)
+    return len(delivery_ids)

@@ -1,0 +1,93 @@
+import re
+
+import pytest
+from django.core.management import call_command
+from playwright.sync_api import expect
+
+from library.models import Entitlement
+from payments.models import Order
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+DEMO_BOOK = "/books/behindthestack-netflix-architecture/"
+
+
+@pytest.fixture
+def demo_catalog():
+    call_command("seed_demo", "--quiet-accounts")
+
+
+def slide_to(page, dollars):
+    page.eval_on_selector(
+        "#price-slider",
+        "(el, v) => { el.value = v; el.dispatchEvent(new Event('input', {bubbles: true})); }",
+        dollars,
+    )
+
+
+def sign_up_on_the_way(page, mailoutbox, email):
+    page.get_by_role("link", name="Create an account").click()
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password", exact=True).fill("a long enough passphrase")
+    page.get_by_label("Password (again)").fill("a long enough passphrase")
+    page.get_by_role("button", name="Sign up").click()
+    expect(page.get_by_role("heading", name="Verify your e-mail address")).to_be_visible()
+    link = re.search(r"https?://\S+/accounts/confirm-email/\S+/", mailoutbox[-1].body)[0]
+    page.goto(link)
+    page.get_by_role("button", name="Confirm").click()
+
+
+def pay_with(page, card):
+    page.get_by_label("Card number").fill(card)
+    page.get_by_role("button", name=re.compile(r"^Pay \$")).click()
+
+
+def test_a_new_reader_chooses_a_price_signs_up_pays_and_finds_the_book(
+    live_server, page, mailoutbox, demo_catalog
+):
+    page.goto(live_server.url + DEMO_BOOK)
+    slide_to(page, "19.50")
+    expect(page.locator("[data-author-earns]")).to_have_text("$15.60")
+    page.get_by_role("button", name="Buy now").click()
+
+    sign_up_on_the_way(page, mailoutbox, "new.reader@example.com")
+
+    # Back at checkout with the chosen amount kept.
+    expect(page.get_by_test_id("amount")).to_have_text("$19.50")
+    expect(page.get_by_test_id("author-earns")).to_have_text("$15.60")
+    page.get_by_role("button", name="Pay $19.50").click()
+    pay_with(page, "4242 4242 4242 4242")
+
+    expect(page.get_by_role("heading", name="Your library")).to_be_visible()
+    expect(page.locator(".library-list")).to_contain_text(
+        "BehindTheStack: The Evolution of Netflix's Architecture"
+    )
+    order = Order.objects.get(buyer__email="new.reader@example.com")
+    assert (order.status, order.amount_cents) == ("paid", 1950)
+
+    page.goto(live_server.url + order.get_absolute_url())
+    expect(page.get_by_test_id("amount")).to_have_text("$19.50")
+    expect(page.get_by_test_id("author-earns")).to_have_text("$15.60")
+    receipt = next(m for m in mailoutbox if m.subject.startswith("Your receipt"))
+    assert "$19.50" in receipt.body and "$15.60" in receipt.body
+
+
+def test_a_declined_card_shows_the_error_and_pays_nothing(
+    live_server, page, mailoutbox, demo_catalog
+):
+    page.goto(live_server.url + "/accounts/login/")
+    page.get_by_label("Email").fill("reader@example.com")
+    page.get_by_label("Password").fill("storefront-demo")
+    page.get_by_role("button", name="Log in").click()
+    page.goto(live_server.url + DEMO_BOOK)
+    page.get_by_role("button", name="Buy now").click()
+    page.get_by_role("button", name="Pay $24.99").click()
+
+    pay_with(page, "4000 0000 0000 0002")
+
+    expect(page.get_by_role("alert")).to_have_text("Your card was declined. Try another card.")
+    assert not Order.objects.filter(status="paid").exists()
+    assert not Entitlement.objects.filter(user__email="reader@example.com").exists()
+    # And the reader can try again from there.
+    page.get_by_role("button", name="Try again").click()
+    expect(page.get_by_test_id("amount")).to_have_text("$24.99")

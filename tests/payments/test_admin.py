@@ -1,0 +1,52 @@
+import uuid
+
+import pytest
+from django.urls import reverse
+
+from payments import services
+from payments.models import Order
+from tests.factories import BookFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def paid_order():
+    order = services.place_order(
+        buyer=UserFactory(), book=BookFactory(), amount_cents=2000, checkout_token=uuid.uuid4()
+    )
+    services.mark_paid(order_id=order.pk, amount_cents=2000)
+    return Order.objects.get(pk=order.pk)
+
+
+def test_admins_filter_orders_and_see_their_ledger(client, paid_order):
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+
+    listing = client.get(
+        reverse("admin:payments_order_changelist"), {"status__exact": "paid", "gateway": "demo"}
+    )
+    assert listing.status_code == 200 and paid_order.book.title in listing.content.decode()
+
+    detail = client.get(
+        reverse("admin:payments_order_change", args=[paid_order.pk])
+    ).content.decode()
+    assert "Sale" in detail and "+1600¢" in detail and "+400¢" in detail and "-2000¢" in detail
+
+
+def test_orders_cannot_be_edited_or_deleted_by_hand(client, paid_order):
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+
+    client.post(
+        reverse("admin:payments_order_change", args=[paid_order.pk]), {"status": "refunded"}
+    )
+    assert (
+        client.get(reverse("admin:payments_order_delete", args=[paid_order.pk])).status_code == 403
+    )
+    paid_order.refresh_from_db()
+    assert paid_order.status == "paid"
+
+
+def test_readers_cannot_open_the_admin(client, paid_order):
+    client.force_login(UserFactory())
+    response = client.get(reverse("admin:payments_order_change", args=[paid_order.pk]))
+    assert response.status_code == 302 and "/admin/login/" in response["Location"]
