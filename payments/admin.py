@@ -5,8 +5,18 @@ from django.utils.html import format_html_join
 
 from storefront.money import format_cents
 
-from . import refunds
-from .models import LedgerEntry, LedgerTransaction, Order, Refund, RefundAction, WebhookEvent
+from . import payouts, refunds
+from .models import (
+    LedgerEntry,
+    LedgerTransaction,
+    Order,
+    Payout,
+    PayoutAccount,
+    PayoutBatch,
+    Refund,
+    RefundAction,
+    WebhookEvent,
+)
 
 
 class LedgerTransactionInline(admin.TabularInline):
@@ -230,3 +240,116 @@ class RefundAdmin(admin.ModelAdmin):
                 == Refund.Status.REFUNDED
             )
         self.message_user(request, f"Refunded {done} on retry.")
+
+
+class PayoutInline(admin.TabularInline):
+    model = Payout
+    extra = 0
+    can_delete = False
+    fields = [
+        "author",
+        "amount_cents",
+        "method",
+        "destination",
+        "status",
+        "external_reference",
+        "sent_at",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(PayoutBatch)
+class PayoutBatchAdmin(admin.ModelAdmin):
+    list_display = ["period", "created_at", "payout_count", "total"]
+    inlines = [PayoutInline]
+
+    @admin.display(description="Payouts")
+    def payout_count(self, batch):
+        return batch.payouts.count()
+
+    @admin.display(description="Total")
+    def total(self, batch):
+        return format_cents(sum(p.amount_cents for p in batch.payouts.all()))
+
+
+class SentForm(forms.Form):
+    reference = forms.CharField(
+        label="External reference (PayPal or bank transaction id)", max_length=200
+    )
+
+
+class FailedForm(forms.Form):
+    reason = forms.CharField(label="Why it failed", max_length=300)
+
+
+@admin.register(Payout)
+class PayoutAdmin(admin.ModelAdmin):
+    list_display = [
+        "pk",
+        "batch",
+        "author",
+        "amount",
+        "method",
+        "status",
+        "external_reference",
+        "sent_at",
+    ]
+    list_filter = ["status", "batch", "method"]
+    search_fields = ["author__display_name", "author__user__email", "external_reference"]
+    list_select_related = ["batch", "author"]
+    actions = ["mark_sent", "mark_failed"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in Payout._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Amount")
+    def amount(self, payout):
+        return format_cents(payout.amount_cents)
+
+    def _with_form(self, request, queryset, form_class, action, title, apply):
+        form = form_class(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            changed = sum(bool(apply(payout, form.cleaned_data)) for payout in queryset)
+            self.message_user(request, f"{changed} payout(s) updated.")
+            return None
+        return render(
+            request,
+            "admin/payments/payout/action.html",
+            {
+                **self.admin_site.each_context(request),
+                "payouts": queryset,
+                "form": form,
+                "action": action,
+                "title": title,
+            },
+        )
+
+    @admin.action(description="Mark as sent (with the external reference)")
+    def mark_sent(self, request, queryset):
+        return self._with_form(
+            request, queryset, SentForm, "mark_sent", "Mark payouts sent",
+            lambda p, data: payouts.mark_sent(payout_id=p.pk, reference=data["reference"], admin=request.user),
+        )  # fmt: skip
+
+    @admin.action(description="Mark as failed (the money becomes available again)")
+    def mark_failed(self, request, queryset):
+        return self._with_form(
+            request, queryset, FailedForm, "mark_failed", "Mark payouts failed",
+            lambda p, data: payouts.mark_failed(payout_id=p.pk, reason=data["reason"], admin=request.user),
+        )  # fmt: skip
+
+
+@admin.register(PayoutAccount)
+class PayoutAccountAdmin(admin.ModelAdmin):
+    list_display = ["author", "method", "masked", "updated_at"]
+    search_fields = ["author__display_name"]
+    readonly_fields = ["author", "updated_at"]

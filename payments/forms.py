@@ -2,6 +2,7 @@ from django import forms
 
 from storefront.fields import PriceField
 
+from .models import PayoutAccount
 from .pricing import amount_error
 
 
@@ -58,3 +59,26 @@ class RefundForm(forms.Form):
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 3}),
     )
+
+
+class PayoutAccountForm(forms.ModelForm):
+    class Meta:
+        model = PayoutAccount
+        fields = ["method", "paypal_email", "reference"]
+        labels = {"paypal_email": "PayPal e-mail", "reference": "Payout reference (IBAN or other)"}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Never echo stored details back into the page: show them masked, ask anew.
+        if self.instance.pk and not self.is_bound:
+            self.initial["paypal_email"] = ""
+            self.initial["reference"] = ""
+
+    def clean(self):
+        data = super().clean()
+        method = data.get("method")
+        if method == PayoutAccount.Method.PAYPAL and not data.get("paypal_email"):
+            self.add_error("paypal_email", "Enter the PayPal e-mail address to pay.")
+        if method == PayoutAccount.Method.REFERENCE and not data.get("reference"):
+            self.add_error("reference", "Enter the payout reference.")
+        return data

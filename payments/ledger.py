@@ -1,8 +1,11 @@
 """The double-entry ledger: every money event is a transaction whose entries sum to zero."""
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
+from django.conf import settings
 from django.db.models import Count, Q, Sum
+from django.utils import timezone
 
 from .models import LedgerEntry, LedgerTransaction, Order
 from .royalties import split_royalty
@@ -21,33 +24,37 @@ def _write(kind, *, order=None, reverses=None, memo="", entries) -> LedgerTransa
     txn = LedgerTransaction.objects.create(kind=kind, order=order, reverses=reverses, memo=memo)
     for entry in entries:
         entry.transaction = txn
+        entry.kind = kind
     LedgerEntry.objects.bulk_create(entries)
     return txn
+
+
+def _sale_entry(order, account, amount, author=None) -> LedgerEntry:
+    return LedgerEntry(
+        account=account,
+        author=author,
+        amount_cents=amount,
+        currency=order.currency,
+        book_id=order.book_id,
+        available_at=order.paid_at + timedelta(days=settings.REFUND_WINDOW_DAYS),
+    )
 
 
 def record_sale(order: Order) -> LedgerTransaction:
     """Cash in from the processor; the royalty split between co-authors by their
     shares (exact to the cent); the platform keeps the remainder."""
     authorships = list(order.book.authorships.select_related("author").order_by("position", "id"))
-    parts = (
-        split_royalty(order.royalty_cents, [a.royalty_share for a in authorships])
-        if authorships
-        else []
-    )
-    currency = order.currency
-    entries = [
-        LedgerEntry(account=Account.PROCESSOR, amount_cents=-order.amount_cents, currency=currency)
-    ]
+    shares = [a.royalty_share for a in authorships]
+    parts = split_royalty(order.royalty_cents, shares) if authorships else []
+    entries = [_sale_entry(order, Account.PROCESSOR, -order.amount_cents)]
     entries += [
-        LedgerEntry(account=Account.AUTHOR, author=a.author, amount_cents=part, currency=currency)
+        _sale_entry(order, Account.AUTHOR, part, author=a.author)
         for a, part in zip(authorships, parts, strict=True)
         if part
     ]
     platform = order.amount_cents - sum(parts)
     if platform:
-        entries.append(
-            LedgerEntry(account=Account.PLATFORM, amount_cents=platform, currency=currency)
-        )
+        entries.append(_sale_entry(order, Account.PLATFORM, platform))
     if order.amount_cents == 0:
         entries = []  # a free copy moves no money; it is still recorded as a transaction
     return _write(
@@ -56,17 +63,45 @@ def record_sale(order: Order) -> LedgerTransaction:
 
 
 def record_reversal(original: LedgerTransaction, *, kind, memo="") -> LedgerTransaction:
-    """The exact opposite of ``original`` (a refund reverses its sale)."""
+    """The exact opposite of ``original`` (a refund reverses its sale). Its entries
+    keep the original's dates, so a refund inside the window reduces what is
+    pending, and one after it reduces what is available."""
     entries = [
         LedgerEntry(
             account=e.account,
             author_id=e.author_id,
             amount_cents=-e.amount_cents,
             currency=e.currency,
+            book_id=e.book_id,
+            available_at=e.available_at,
         )
         for e in original.entries.all()
     ]
     return _write(kind, order=original.order, reverses=original, memo=memo, entries=entries)
+
+
+def record_payout(*, author, amount_cents: int, currency="USD", memo="") -> LedgerTransaction:
+    """Royalties leave the store for the author: their balance goes down by the amount."""
+    now = timezone.now()
+    return _write(
+        LedgerTransaction.Kind.PAYOUT,
+        memo=memo,
+        entries=[
+            LedgerEntry(
+                account=Account.AUTHOR,
+                author=author,
+                amount_cents=-amount_cents,
+                currency=currency,
+                available_at=now,
+            ),
+            LedgerEntry(
+                account=Account.PROCESSOR,
+                amount_cents=amount_cents,
+                currency=currency,
+                available_at=now,
+            ),
+        ],
+    )
 
 
 @dataclass

@@ -82,6 +82,7 @@ class LedgerTransaction(models.Model):
         SALE = "sale", "Sale"
         REFUND = "refund", "Refund"
         PAYOUT = "payout", "Payout"
+        REVERSAL = "reversal", "Payout reversal"
 
     kind = models.CharField(max_length=8, choices=Kind.choices)
     order = models.ForeignKey(
@@ -132,6 +133,15 @@ class LedgerEntry(models.Model):
     amount_cents = models.BigIntegerField()
     currency = models.CharField(max_length=3, default="USD")
     created_at = models.DateTimeField(auto_now_add=True)
+    # Copied from the transaction and its order, so the earnings dashboard sums
+    # one indexed table instead of joining three (it must stay fast at 1M rows).
+    kind = models.CharField(max_length=8, choices=LedgerTransaction.Kind.choices)
+    book = models.ForeignKey(
+        "catalog.Book", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # When the money may be paid out: the end of the sale's refund window (a
+    # refund's entries keep its sale's date; a payout's is its own).
+    available_at = models.DateTimeField()
 
     class Meta:
         ordering = ["id"]
@@ -142,7 +152,11 @@ class LedgerEntry(models.Model):
                 name="ledgerentry_author_iff_author_account",
             )
         ]
-        indexes = [models.Index(fields=["author", "created_at"]), models.Index(fields=["account"])]
+        indexes = [
+            models.Index(fields=["author", "created_at"]),
+            models.Index(fields=["author", "available_at"]),
+            models.Index(fields=["account"]),
+        ]
         verbose_name_plural = "ledger entries"
 
     def __str__(self):
@@ -230,3 +244,93 @@ class RefundAction(models.Model):
 
     def __str__(self):
         return f"{self.action} by {self.actor or 'the system'}"
+
+
+class PayoutAccount(models.Model):
+    """Where an author wants their royalties sent."""
+
+    class Method(models.TextChoices):
+        PAYPAL = "paypal", "PayPal"
+        REFERENCE = "reference", "Bank transfer / other (reference)"
+
+    author = models.OneToOneField(
+        "catalog.Author", on_delete=models.CASCADE, related_name="payout_account"
+    )
+    method = models.CharField(max_length=10, choices=Method.choices, default=Method.PAYPAL)
+    paypal_email = models.EmailField(blank=True)
+    reference = models.CharField(
+        max_length=200, blank=True, help_text="IBAN or other payout reference."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"Payout account of {self.author}"
+
+    @property
+    def destination(self) -> str:
+        return self.paypal_email if self.method == self.Method.PAYPAL else self.reference
+
+    @property
+    def masked(self) -> str:
+        """Enough to recognise, not enough to steal: "ra•••@example.com", "•••• 1234"."""
+        value = self.destination
+        if not value:
+            return ""
+        if "@" in value:
+            name, _, domain = value.partition("@")
+            return f"{name[:2]}•••@{domain}"
+        return f"•••• {value[-4:]}"
+
+
+class PayoutBatch(models.Model):
+    """The payouts created together, once a month."""
+
+    period = models.CharField(max_length=7, unique=True, help_text="YYYY-MM")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-period"]
+        verbose_name_plural = "payout batches"
+
+    def __str__(self):
+        return f"Payouts {self.period}"
+
+
+class Payout(models.Model):
+    """Royalties owed to one author, reserved in the ledger when created.
+
+    pending (money reserved) -> sent (an admin paid it: external reference) or
+    failed (the reservation is reversed and the money is available again).
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    batch = models.ForeignKey(PayoutBatch, on_delete=models.PROTECT, related_name="payouts")
+    author = models.ForeignKey("catalog.Author", on_delete=models.PROTECT, related_name="payouts")
+    amount_cents = models.PositiveBigIntegerField()
+    currency = models.CharField(max_length=3, default="USD")
+    method = models.CharField(max_length=10, choices=PayoutAccount.Method.choices)
+    destination = models.CharField(max_length=254)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    external_reference = models.CharField(max_length=200, blank=True)
+    failure_reason = models.CharField(max_length=300, blank=True)
+    ledger_transaction = models.OneToOneField(
+        LedgerTransaction, on_delete=models.PROTECT, related_name="payout"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["batch", "author"], name="payout_once_per_batch")
+        ]
+
+    def __str__(self):
+        return f"Payout of {self.amount_cents}¢ to {self.author} ({self.status})"

@@ -21,6 +21,7 @@ from storefront.mail import queue_templated_email
 from . import ledger
 from .gateways import GatewayError, get_gateway
 from .models import LedgerTransaction, Order, Refund, RefundAction
+from .payouts import lock_authors
 from .services import refund_deadline
 
 log = logging.getLogger(__name__)
@@ -192,6 +193,8 @@ def complete_refund(*, order_id: int, gateway_refund_id: str, actor=None) -> boo
         order = Order.objects.select_for_update().select_related("buyer", "book").get(pk=order_id)
         if order.status != Order.Status.PAID:
             return False
+        # Serialise with payouts of the same authors (see payouts.lock_authors).
+        lock_authors(order.book.authorships.values_list("author_id", flat=True))
         now = timezone.now()
         refund, _ = Refund.objects.select_for_update().get_or_create(
             order=order,

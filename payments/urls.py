@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import earnings_views, views
 
 app_name = "payments"
 
@@ -12,4 +12,7 @@ urlpatterns = [
     path("orders/<uuid:public_id>/pay/", views.pay_order, name="pay_order"),
     path("orders/<uuid:public_id>/refund/", views.refund, name="refund"),
     path("webhooks/stripe/", views.stripe_webhook, name="stripe_webhook"),
+    path("author/earnings/", earnings_views.dashboard, name="earnings"),
+    path("author/earnings.csv", earnings_views.earnings_csv, name="earnings_csv"),
+    path("author/payouts/", earnings_views.payout_details, name="payout_details"),
 ]

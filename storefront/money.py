@@ -63,6 +63,7 @@ def format_cents(cents: int, currency: str = "USD") -> str:
 
 
 def format_plain(cents: int) -> str:
-    """ "24.99": the value an <input type=number> takes."""
-    dollars, rest = divmod(int(cents), 100)
-    return f"{dollars}.{rest:02d}"
+    """ "24.99" (the value an <input type=number> takes); "-1.50" for negatives."""
+    sign = "-" if cents < 0 else ""
+    dollars, rest = divmod(abs(int(cents)), 100)
+    return f"{sign}{dollars}.{rest:02d}"

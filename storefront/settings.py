@@ -273,3 +273,15 @@ LIBRARY_PAGE_SIZE = 50
 # More than this many refunds for one reader within the period go to manual review.
 REFUND_AUTO_LIMIT = env.int("REFUND_AUTO_LIMIT", default=3)
 REFUND_LIMIT_PERIOD_DAYS = env.int("REFUND_LIMIT_PERIOD_DAYS", default=90)
+
+# --- Payouts ----------------------------------------------------------------
+
+PAYOUT_MINIMUM_CENTS = env.int("PAYOUT_MINIMUM_CENTS", default=50_00)
+
+CELERY_BEAT_SCHEDULE = {
+    "monthly-payouts": {
+        "task": "payments.tasks.create_monthly_payouts",
+        "schedule": 30 * 24 * 3600,  # run by `celery beat`; the batch is per month, so reruns add nothing
+    },
+    "expire-stale-orders": {"task": "payments.tasks.expire_stale_orders", "schedule": 3600},
+}

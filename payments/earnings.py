@@ -1,0 +1,215 @@
+"""The author's earnings, read from the ledger with aggregates in the database.
+
+Every figure is the author's own share (co-authors see theirs). A fixed number
+of queries, whatever the number of sales.
+"""
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from catalog.models import Book
+
+from .models import LedgerEntry, Order
+
+RANGES = {
+    "30d": "Last 30 days",
+    "month": "This month",
+    "last_month": "Last month",
+    "year": "This year",
+    "all": "All time",
+    "custom": "Custom",
+}
+
+
+@dataclass(frozen=True)
+class DateRange:
+    key: str
+    start: date | None  # inclusive; None = from the beginning
+    end: date  # inclusive
+
+    @property
+    def label(self) -> str:
+        return RANGES[self.key]
+
+    def bounds(self) -> tuple[datetime | None, datetime]:
+        tz = timezone.get_current_timezone()
+        start = datetime.combine(self.start, time.min, tzinfo=tz) if self.start else None
+        return start, datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=tz)
+
+
+def date_range(
+    key: str, *, start: date | None = None, end: date | None = None, today=None
+) -> DateRange:
+    today = today or timezone.localdate()
+    if key == "month":
+        return DateRange(key, today.replace(day=1), today)
+    if key == "last_month":
+        last_day = today.replace(day=1) - timedelta(days=1)
+        return DateRange(key, last_day.replace(day=1), last_day)
+    if key == "year":
+        return DateRange(key, today.replace(month=1, day=1), today)
+    if key == "all":
+        return DateRange(key, None, today)
+    if key == "custom" and start and end and start <= end:
+        return DateRange(key, start, end)
+    return DateRange("30d", today - timedelta(days=29), today)
+
+
+@dataclass
+class BookEarnings:
+    book: Book
+    copies: int = 0
+    gross_cents: int = 0
+    royalties_cents: int = 0
+    refunds_cents: int = 0  # negative: royalties taken back
+    refunded_copies: int = 0
+    free_copies: int = 0
+
+    @property
+    def net_cents(self) -> int:
+        return self.royalties_cents + self.refunds_cents
+
+
+@dataclass
+class Balances:
+    pending_cents: int = 0
+    available_cents: int = 0
+    paid_out_cents: int = 0
+
+
+@dataclass
+class Earnings:
+    range: DateRange
+    books: list[BookEarnings] = field(default_factory=list)
+    balances: Balances = field(default_factory=Balances)
+    daily: list[tuple[date, int]] = field(default_factory=list)
+
+    @property
+    def total(self) -> BookEarnings:
+        total = BookEarnings(book=None)
+        for row in self.books:
+            total.copies += row.copies
+            total.gross_cents += row.gross_cents
+            total.royalties_cents += row.royalties_cents
+            total.refunds_cents += row.refunds_cents
+            total.refunded_copies += row.refunded_copies
+            total.free_copies += row.free_copies
+        return total
+
+
+def _in_range(range_: DateRange, field_name="created_at") -> Q:
+    start, end = range_.bounds()
+    q = Q(**{f"{field_name}__lt": end})
+    if start:
+        q &= Q(**{f"{field_name}__gte": start})
+    return q
+
+
+def balances(author, *, now=None) -> Balances:
+    now = now or timezone.now()
+    sums = LedgerEntry.objects.filter(author=author).aggregate(
+        pending=Sum("amount_cents", filter=Q(available_at__gt=now, kind__in=["sale", "refund"])),
+        available=Sum("amount_cents", filter=Q(available_at__lte=now)),
+        paid_out=Sum("amount_cents", filter=Q(kind__in=["payout", "reversal"])),
+    )
+    return Balances(
+        pending_cents=sums["pending"] or 0,
+        available_cents=sums["available"] or 0,
+        paid_out_cents=-(sums["paid_out"] or 0),
+    )
+
+
+def earnings_for(author, range_: DateRange, *, now=None) -> Earnings:
+    books = {b.pk: b for b in Book.objects.filter(authorships__author=author).order_by("title")}
+    rows = {pk: BookEarnings(book=book) for pk, book in books.items()}
+    in_range = _in_range(range_)
+
+    own = (
+        LedgerEntry.objects.filter(in_range, author=author, kind__in=["sale", "refund"])
+        .values("book_id")
+        .annotate(
+            royalties=Sum("amount_cents", filter=Q(kind="sale")),
+            refunds=Sum("amount_cents", filter=Q(kind="refund")),
+        )
+    )
+    for row in own:
+        if row["book_id"] in rows:
+            rows[row["book_id"]].royalties_cents = row["royalties"] or 0
+            rows[row["book_id"]].refunds_cents = row["refunds"] or 0
+
+    cash = (
+        LedgerEntry.objects.filter(
+            in_range, account="processor", book_id__in=list(books), kind__in=["sale", "refund"]
+        )
+        .values("book_id")
+        .annotate(
+            copies=Count("id", filter=Q(kind="sale")),
+            gross=Sum("amount_cents", filter=Q(kind="sale")),
+            refunded=Count("id", filter=Q(kind="refund")),
+        )
+    )
+    for row in cash:
+        target = rows[row["book_id"]]
+        target.copies, target.gross_cents = row["copies"], -(row["gross"] or 0)
+        target.refunded_copies = row["refunded"]
+
+    free = (
+        Order.objects.filter(_in_range(range_, "paid_at"), book_id__in=list(books), amount_cents=0)
+        .exclude(paid_at__isnull=True)
+        .values("book_id")
+        .annotate(n=Count("id"))
+    )
+    for row in free:
+        rows[row["book_id"]].free_copies = row["n"]
+
+    daily = (
+        LedgerEntry.objects.filter(in_range, author=author, kind="sale")
+        .annotate(day=TruncDate("created_at"))
+        .values("day")
+        .annotate(total=Sum("amount_cents"))
+        .order_by("day")
+    )
+    return Earnings(
+        range=range_,
+        books=list(rows.values()),
+        balances=balances(author, now=now),
+        daily=[(row["day"], row["total"]) for row in daily],
+    )
+
+
+def sales_rows(author, range_: DateRange):
+    """The author's sales and refunds in the range, newest first (the table and the CSV)."""
+    return (
+        LedgerEntry.objects.filter(_in_range(range_), author=author, kind__in=["sale", "refund"])
+        .select_related("book", "transaction__order")
+        .only(
+            "created_at",
+            "amount_cents",
+            "kind",
+            "book__title",
+            "book__slug",
+            "transaction__order__amount_cents",
+            "transaction__order__status",
+        )
+        .order_by("-created_at", "-id")
+    )
+
+
+def chart_points(daily: list[tuple[date, int]], range_: DateRange, *, width=600, height=120):
+    """Bars of daily royalties as SVG rectangles: (x, y, w, h, day, cents)."""
+    if not daily:
+        return []
+    start = range_.start or daily[0][0]
+    days = max((range_.end - start).days + 1, 1)
+    top = max(cents for _, cents in daily) or 1
+    bar = width / days
+    return [
+        (round((day - start).days * bar, 2), round(height - cents * height / top, 2), max(round(bar - 1, 2), 1),
+         round(cents * height / top, 2), day, cents)
+        for day, cents in daily
+        if cents > 0
+    ]  # fmt: skip

@@ -1,0 +1,117 @@
+"""The author's side of payments: earnings dashboard, CSV export, payout details."""
+
+import csv
+from datetime import date
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+
+from catalog.models import Author
+from storefront.money import format_plain
+
+from . import earnings
+from .forms import PayoutAccountForm
+from .models import Payout, PayoutAccount
+
+
+def _author_for_request(request) -> Author:
+    """The logged-in author, or (for staff) the author named by ?author=<slug>."""
+    slug = request.GET.get("author")
+    if slug and request.user.is_staff:
+        return get_object_or_404(Author, slug=slug)
+    author = getattr(request.user, "author_profile", None)
+    if author is None:
+        raise PermissionDenied("Only authors have earnings.")
+    return author
+
+
+def _range(request) -> earnings.DateRange:
+    def parse(name):
+        try:
+            return date.fromisoformat(request.GET.get(name, ""))
+        except ValueError:
+            return None
+
+    return earnings.date_range(
+        request.GET.get("range", "30d"), start=parse("start"), end=parse("end")
+    )
+
+
+@login_required
+def dashboard(request):
+    author = _author_for_request(request)
+    range_ = _range(request)
+    data = earnings.earnings_for(author, range_)
+    page = Paginator(earnings.sales_rows(author, range_), 25).get_page(request.GET.get("page"))
+    params = request.GET.copy()
+    params.pop("page", None)
+    return render(
+        request,
+        "payments/earnings.html",
+        {
+            "author": author,
+            "earnings": data,
+            "total": data.total,
+            "range": range_,
+            "ranges": earnings.RANGES,
+            "bars": earnings.chart_points(data.daily, range_),
+            "page": page,
+            "querystring": params.urlencode(),
+            "payouts": Payout.objects.filter(author=author).order_by("-created_at")[:12],
+        },
+    )
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+@login_required
+def earnings_csv(request):
+    """The sales table of the dashboard's range as CSV, streamed row by row."""
+    author = _author_for_request(request)
+    range_ = _range(request)
+    writer = csv.writer(_Echo())
+
+    def rows():
+        yield writer.writerow(
+            ["date", "book", "type", "price_paid", "your_royalty", "order_status"]
+        )
+        for entry in earnings.sales_rows(author, range_).iterator(chunk_size=2000):
+            order = entry.transaction.order
+            yield writer.writerow(
+                [
+                    entry.created_at.date().isoformat(),
+                    entry.book.title,
+                    entry.kind,
+                    format_plain(order.amount_cents),
+                    format_plain(entry.amount_cents),
+                    order.status,
+                ]
+            )
+
+    filename = f"earnings-{author.slug}-{range_.start or 'start'}-{range_.end}.csv"
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@login_required
+def payout_details(request):
+    author = getattr(request.user, "author_profile", None)
+    if author is None:
+        raise PermissionDenied("Only authors get payouts.")
+    account = PayoutAccount.objects.filter(author=author).first()
+    form = PayoutAccountForm(request.POST or None, instance=account)
+    if request.method == "POST" and form.is_valid():
+        saved = form.save(commit=False)
+        saved.author = author
+        saved.save()
+        messages.success(request, "Your payout details are saved.")
+        return redirect("payments:earnings")
+    return render(request, "payments/payout_details.html", {"form": form, "account": account})

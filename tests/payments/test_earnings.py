@@ -1,0 +1,263 @@
+"""The earnings dashboard computed for a scripted history, checked to the cent."""
+
+import csv
+import io
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from payments import payouts, refunds, services
+from payments.earnings import date_range, earnings_for
+from payments.ledger import audit
+from payments.models import LedgerEntry, LedgerTransaction, Order, PayoutAccount
+from tests.factories import AuthorFactory, BookFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+NOW = timezone.now()
+
+
+def backdate(order, days):
+    """As if the order had been paid ``days`` ago."""
+    paid_at = NOW - timedelta(days=days)
+    Order.objects.filter(pk=order.pk).update(paid_at=paid_at)
+    sale = LedgerTransaction.objects.filter(order=order, kind="sale")
+    sale.update(created_at=paid_at)
+    LedgerEntry.objects.filter(transaction__in=sale).update(
+        created_at=paid_at, available_at=paid_at + timedelta(days=60)
+    )
+
+
+def sale(book, price, days_ago):
+    order = services.place_order(
+        buyer=UserFactory(), book=book, amount_cents=price, checkout_token=uuid.uuid4()
+    )
+    services.mark_paid(order_id=order.pk, amount_cents=price)
+    backdate(order, days_ago)
+    return order
+
+
+def refund(order, days_ago):
+    refunds.complete_refund(order_id=order.pk, gateway_refund_id=f"re_{order.pk}")
+    LedgerEntry.objects.filter(transaction__order=order, kind="refund").update(
+        created_at=NOW - timedelta(days=days_ago)
+    )
+
+
+@pytest.fixture
+def history():
+    """Ada writes X alone and Y with Bob (60/40); Z is free."""
+    ada, bob = AuthorFactory(display_name="Ada"), AuthorFactory(display_name="Bob")
+    x = BookFactory(title="X", minimum_price_cents=99, authors=[ada])
+    y = BookFactory(title="Y", minimum_price_cents=99, authors=[ada, bob])
+    y.authorships.filter(author=ada).update(royalty_share=60)
+    y.authorships.filter(author=bob).update(royalty_share=40)
+    z = BookFactory(title="Z", minimum_price_cents=0, suggested_price_cents=0, authors=[ada])
+
+    sale(x, 799, 10)  # the $7.99 edge: 80%, no fee -> 639
+    sale(x, 798, 59)  # the $7.98 edge: 80% - 50c -> 588, one day inside the window
+    sale(x, 2499, 61)  # 1999, one day past the window: available
+    refund(sale(x, 1000, 5), days_ago=2)  # 800, refunded
+    sale(y, 2000, 90)  # 1600: Ada 960, Bob 640
+    sale(y, 99, 3)  # 29: Ada 17, Bob 12 (largest remainder)
+    for _ in range(2):
+        free = services.place_order(
+            buyer=UserFactory(), book=z, amount_cents=0, checkout_token=uuid.uuid4()
+        )
+        Order.objects.filter(pk=free.pk).update(paid_at=NOW - timedelta(days=1))
+    return {"ada": ada, "bob": bob, "x": x, "y": y, "z": z}
+
+
+def figures(earnings):
+    rows = {
+        r.book.title: (
+            r.copies,
+            r.gross_cents,
+            r.royalties_cents,
+            r.refunds_cents,
+            r.net_cents,
+            r.free_copies,
+        )
+        for r in earnings.books
+    }
+    t = earnings.total
+    rows["total"] = (
+        t.copies,
+        t.gross_cents,
+        t.royalties_cents,
+        t.refunds_cents,
+        t.net_cents,
+        t.free_copies,
+    )
+    return rows
+
+
+def test_all_time_figures_to_the_cent(history):
+    earnings = earnings_for(history["ada"], date_range("all"))
+
+    #                copies gross  royalties refunds net   free
+    assert figures(earnings) == {
+        "X": (4, 5096, 4026, -800, 3226, 0),
+        "Y": (2, 2099, 977, 0, 977, 0),
+        "Z": (0, 0, 0, 0, 0, 2),
+        "total": (6, 7195, 5003, -800, 4203, 2),
+    }
+    balances = earnings.balances
+    assert (balances.pending_cents, balances.available_cents, balances.paid_out_cents) == (
+        1244,
+        2959,
+        0,
+    )
+
+
+def test_last_30_days_leave_out_older_sales(history):
+    earnings = earnings_for(history["ada"], date_range("30d"))
+
+    assert figures(earnings) == {
+        "X": (2, 1799, 1439, -800, 639, 0),
+        "Y": (1, 99, 17, 0, 17, 0),
+        "Z": (0, 0, 0, 0, 0, 2),
+        "total": (3, 1898, 1456, -800, 656, 2),
+    }
+    # The chart shows royalties as earned, the later-refunded $10 sale included.
+    assert sum(cents for _, cents in earnings.daily) == 639 + 800 + 17
+
+
+def test_a_co_author_sees_only_their_share(history):
+    earnings = earnings_for(history["bob"], date_range("all"))
+
+    assert figures(earnings) == {"Y": (2, 2099, 652, 0, 652, 0), "total": (2, 2099, 652, 0, 652, 0)}
+    assert (earnings.balances.pending_cents, earnings.balances.available_cents) == (12, 640)
+
+
+def test_a_payout_takes_the_available_balance_and_shows_on_the_dashboard(
+    history, django_capture_on_commit_callbacks, mailoutbox
+):
+    ada = history["ada"]
+    PayoutAccount.objects.create(author=ada, method="paypal", paypal_email="ada@example.com")
+    batch = payouts.create_payout_batch(threshold_cents=1000)
+    payouts.create_payout_batch(period=batch.period, threshold_cents=1000)  # twice: nothing more
+
+    payout = batch.payouts.get()
+    assert (payout.author, payout.amount_cents, payout.destination) == (
+        ada,
+        2959,
+        "ada@example.com",
+    )
+    balances = earnings_for(ada, date_range("all")).balances
+    assert (balances.pending_cents, balances.available_cents, balances.paid_out_cents) == (
+        1244,
+        0,
+        2959,
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        payouts.mark_sent(payout_id=payout.pk, reference="PAYPAL-123")
+    assert mailoutbox[-1].to == [ada.user.email] and "$29.59" in mailoutbox[-1].subject
+    assert audit().ok
+
+
+def test_bob_under_the_threshold_or_without_details_gets_no_payout(history):
+    PayoutAccount.objects.create(
+        author=history["ada"], method="paypal", paypal_email="ada@example.com"
+    )
+    batch = payouts.create_payout_batch(threshold_cents=1000)
+    assert [p.author for p in batch.payouts.all()] == [history["ada"]]  # Bob: 640 and no details
+
+
+def test_a_failed_payout_makes_the_money_available_again(history):
+    PayoutAccount.objects.create(
+        author=history["ada"], method="reference", reference="DE89370400440532013000"
+    )
+    payout = payouts.create_payout_batch(threshold_cents=1000).payouts.get()
+
+    payouts.mark_failed(payout_id=payout.pk, reason="Account closed")
+
+    balances = earnings_for(history["ada"], date_range("all")).balances
+    assert (balances.available_cents, balances.paid_out_cents) == (2959, 0)
+    assert audit().ok
+
+
+def test_a_refund_after_the_payout_carries_a_negative_balance_forward(history):
+    PayoutAccount.objects.create(
+        author=history["ada"], method="paypal", paypal_email="ada@example.com"
+    )
+    payouts.create_payout_batch(threshold_cents=1000)
+    settled = Order.objects.get(book=history["x"], amount_cents=2499)
+
+    refunds.complete_refund(
+        order_id=settled.pk, gateway_refund_id="re_late"
+    )  # an admin refund, day 61
+
+    balances = earnings_for(history["ada"], date_range("all")).balances
+    assert balances.available_cents == -1999
+    assert audit().ok
+
+
+def test_masked_payout_details():
+    account = PayoutAccount(method="paypal", paypal_email="raphael@example.com")
+    assert account.masked == "ra•••@example.com"
+    assert (
+        PayoutAccount(method="reference", reference="DE89370400440532013000").masked == "•••• 3000"
+    )
+
+
+def test_the_dashboard_page_and_csv(client, history):
+    client.force_login(history["ada"].user)
+
+    html = client.get(reverse("payments:earnings"), {"range": "all"}).content.decode()
+    assert 'data-testid="total-net">$42.03<' in html and 'data-testid="pending">$12.44<' in html
+    assert 'data-testid="available">$29.59<' in html and "<svg" in html
+
+    response = client.get(reverse("payments:earnings_csv"), {"range": "all"})
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0] == ["date", "book", "type", "price_paid", "your_royalty", "order_status"]
+    assert sorted(r[4] for r in rows[1:]) == sorted(
+        ["6.39", "5.88", "19.99", "8.00", "-8.00", "9.60", "0.17"]
+    )
+    assert response["Content-Disposition"].startswith('attachment; filename="earnings-')
+
+
+@pytest.mark.parametrize("who", ["anonymous", "reader", "other author"])
+def test_no_one_else_sees_an_authors_earnings(client, history, who):
+    if who == "reader":
+        client.force_login(UserFactory())
+    elif who == "other author":
+        client.force_login(AuthorFactory().user)
+    for name in ("payments:earnings", "payments:earnings_csv"):
+        response = client.get(reverse(name), {"author": history["ada"].slug})
+        if who == "anonymous":
+            assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+        elif who == "reader":
+            assert response.status_code == 403
+        else:  # their own (empty) dashboard, never Ada's
+            content = (
+                b"".join(response.streaming_content) if response.streaming else response.content
+            )
+            assert b"$42.03" not in content and b"19.99" not in content
+
+
+def test_staff_can_look_at_any_author(client, history):
+    client.force_login(UserFactory(is_staff=True))
+    html = client.get(
+        reverse("payments:earnings"), {"author": history["ada"].slug, "range": "all"}
+    ).content.decode()
+    assert "Earnings of Ada" in html and "$42.03" in html
+
+
+def test_the_dashboard_costs_the_same_queries_with_few_or_many_sales(
+    client, django_assert_max_num_queries
+):
+    author = AuthorFactory()
+    book = BookFactory(minimum_price_cents=99, authors=[author])
+    client.force_login(author.user)
+    counts = []
+    for n in (2, 40):
+        while Order.objects.filter(book=book).count() < n:
+            sale(book, 1000, 1)
+        with django_assert_max_num_queries(12) as captured:
+            client.get(reverse("payments:earnings"))
+        counts.append(len(captured))
+    assert counts[0] == counts[1]
