@@ -52,10 +52,16 @@ class Entitlement(models.Model):
         return self.revoked_at is None
 
     @property
-    def has_update(self) -> bool:
-        """A release came out since the reader last downloaded (or they never did)."""
-        current = self.book.current_release_id
-        return bool(current) and current != self.last_downloaded_release_id
+    def update_marker(self) -> str:
+        """What the library says about a newer version than the reader has seen."""
+        current = self.book.current_release
+        if current is None or current.pk == self.last_downloaded_release_id:
+            return ""
+        if self.last_downloaded_release_id:
+            return "Updated since you last downloaded"
+        if current.published_at and current.published_at > self.granted_at:
+            return "Updated since you got it"
+        return ""
 
 
 class ReaderPreference(models.Model):

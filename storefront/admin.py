@@ -1,5 +1,8 @@
 from django.contrib import admin
+from django.db.models import Q
+from django.utils import timezone
 
+from .mail import CLAIM_TIMEOUT
 from .models import EmailDelivery
 from .tasks import deliver_email
 
@@ -14,7 +17,10 @@ class EmailDeliveryAdmin(admin.ModelAdmin):
 
     @admin.action(description="Retry sending the selected e-mails")
     def retry(self, request, queryset):
-        ids = list(queryset.exclude(status=EmailDelivery.Status.SENT).values_list("pk", flat=True))
+        # Never touch a row a worker is sending right now: that could send it twice.
+        busy = Q(claimed_at__gte=timezone.now() - CLAIM_TIMEOUT)
+        retry = queryset.exclude(status=EmailDelivery.Status.SENT).exclude(busy)
+        ids = list(retry.values_list("pk", flat=True))
         queryset.filter(pk__in=ids).update(status=EmailDelivery.Status.QUEUED, claimed_at=None)
         for pk in ids:
             deliver_email.delay(pk)

@@ -40,7 +40,9 @@ def queue_email(*, key: str | None, to: str, subject: str, body: str, html: str 
     if created:
         from .tasks import deliver_email
 
-        transaction.on_commit(lambda: deliver_email.delay(delivery.pk))
+        # robust: a broker hiccup after commit must not turn a paid order into a 500;
+        # the row stays queued and requeue_stuck_emails sends it.
+        transaction.on_commit(lambda: deliver_email.delay(delivery.pk), robust=True)
     return delivery, created
 
 

@@ -281,7 +281,15 @@ PAYOUT_MINIMUM_CENTS = env.int("PAYOUT_MINIMUM_CENTS", default=50_00)
 CELERY_BEAT_SCHEDULE = {
     "monthly-payouts": {
         "task": "payments.tasks.create_monthly_payouts",
-        "schedule": 30 * 24 * 3600,  # run by `celery beat`; the batch is per month, so reruns add nothing
+        "schedule": 30
+        * 24
+        * 3600,  # run by `celery beat`; the batch is per month, so reruns add nothing
     },
     "expire-stale-orders": {"task": "payments.tasks.expire_stale_orders", "schedule": 3600},
 }
+CELERY_BEAT_SCHEDULE["requeue-stuck-emails"] = {
+    "task": "storefront.tasks.requeue_stuck_emails",
+    "schedule": 600,
+}
+# Backoff of e-mail retries: 4 s, 8 s, 16 s, ... (tests with a real worker make it short).
+EMAIL_RETRY_BASE_SECONDS = env.float("EMAIL_RETRY_BASE_SECONDS", default=4.0)

@@ -3,7 +3,10 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from catalog.models import Author, Book
-from storefront.management.commands.seed_demo import DEMO_PASSWORD
+from library.models import Entitlement
+from payments.ledger import audit
+from payments.models import Order
+from storefront.management.commands.seed_demo import DEMO_PASSWORD, DEMO_SALES
 
 pytestmark = pytest.mark.django_db
 
@@ -13,7 +16,7 @@ def test_seed_demo_creates_the_demo_accounts_once_and_prints_them(capsys):
     call_command("seed_demo")
 
     users = {u.email: u for u in get_user_model().objects.all()}
-    assert set(users) == {
+    assert set(users) >= {
         "admin@example.com",
         "author@example.com",
         "reader@example.com",
@@ -42,6 +45,9 @@ def test_seed_demo_builds_the_demo_catalog_once():
     assert files["pdf"].file.open("rb").read(5) == b"%PDF-"
     assert files["epub"].file.open("rb").read(38)[30:38] == b"mimetype"
     assert {s.format for s in book.sample_files.all()} == {"pdf", "epub"}
+    assert Order.objects.count() == len(DEMO_SALES)  # once, though seeded twice
+    assert audit().ok
+    assert Entitlement.objects.filter(user__email="reader@example.com").count() == 2
     listed = Book.objects.listed()
     assert listed.count() == 7
     assert listed.filter(minimum_price_cents=0, suggested_price_cents=0).exists()  # free

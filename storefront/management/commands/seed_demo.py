@@ -4,20 +4,42 @@ Idempotent: running it again updates texts and prices in place and creates
 nothing twice (books, releases and files are made once).
 """
 
+import uuid
 from dataclasses import replace
+from datetime import timedelta
 
 from allauth.account.models import EmailAddress
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.test import override_settings
+from django.utils import timezone
 
 from catalog import services
 from catalog.ebook_files import BookText, Chapter, build_epub, build_pdf
 from catalog.models import Author, Book, Category
+from library.models import Entitlement
+from payments.models import LedgerEntry, LedgerTransaction, Order
+from payments.services import mark_paid, place_order
 from storefront.demo import books as demo_books
 from storefront.demo import netflix
 from storefront.demo.covers import cover_png
+
+# (book, price in cents, days ago): both sides of the 60-day line, the $7.99 edge, free copies.
+DEMO_SALES = [
+    ("postgresql-indexes-field-guide", 0, 12),
+    ("pocket-guide-to-git", 499, 3),
+    ("behindthestack-netflix-architecture", 2499, 2),
+    ("behindthestack-netflix-architecture", 1950, 9),
+    ("behindthestack-netflix-architecture", 1499, 35),
+    ("behindthestack-netflix-architecture", 3000, 75),
+    ("behindthestack-netflix-architecture", 2499, 90),
+    ("pocket-guide-to-git", 799, 20),
+    ("writing-technical-books", 0, 5),
+    ("writing-technical-books", 1000, 64),
+]
 
 DEMO_PASSWORD = "storefront-demo"  # noqa: S105 - printed on purpose, demo data only
 
@@ -58,6 +80,9 @@ class Command(BaseCommand):
             self._netflix_books(author, categories)
             for spec in demo_books.BOOKS:
                 self._book(spec, authors, categories)
+        # The demo's own purchases must not print a pile of receipts on the console.
+        with override_settings(EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend"):
+            self._sales(users["reader"])
         if not options["quiet_accounts"]:
             self.stdout.write(
                 self.style.SUCCESS(f"Demo accounts (password for all: {DEMO_PASSWORD}):")
@@ -225,6 +250,36 @@ class Command(BaseCommand):
             fmt="epub",
             upload=ContentFile(build_epub(sample, cover_png=cover), name="sample.epub"),
         )
+
+    def _sales(self, reader):
+        """Readers who bought the demo books at various prices and times, so the
+        author's earnings dashboard and the reader's library have something to show."""
+        for i, (slug, price, days_ago) in enumerate(DEMO_SALES):
+            buyer = (
+                reader
+                if i < 2
+                else self._account(f"buyer{i}@example.com", f"Demo Buyer {i}", "reader")
+            )
+            token = uuid.uuid5(uuid.NAMESPACE_URL, f"storefront-demo-sale-{i}")
+            if Order.objects.filter(checkout_token=token).exists():
+                continue
+            book = Book.objects.get(slug=slug)
+            order = place_order(buyer=buyer, book=book, amount_cents=price, checkout_token=token)
+            if price:
+                mark_paid(order_id=order.pk, amount_cents=price)
+            paid_at = timezone.now() - timedelta(days=days_ago)
+            Order.objects.filter(pk=order.pk).update(paid_at=paid_at, created_at=paid_at)
+            LedgerTransaction.objects.filter(order=order).update(created_at=paid_at)
+            LedgerEntry.objects.filter(transaction__order=order).update(
+                created_at=paid_at,
+                available_at=paid_at + timedelta(days=settings.REFUND_WINDOW_DAYS),
+            )
+            Entitlement.objects.filter(order_ref=order.public_id).update(
+                granted_at=paid_at,
+                refundable_until=paid_at + timedelta(days=settings.REFUND_WINDOW_DAYS)
+                if price
+                else None,
+            )
 
     def _cover(self, book: Book, author_name: str):
         if not book.cover:

@@ -1,0 +1,38 @@
+"""Steps the browser tests share."""
+
+import re
+
+from playwright.sync_api import expect
+
+DEMO_BOOK = "/books/behindthestack-netflix-architecture/"
+DEMO_PASSWORD = "storefront-demo"
+
+
+def log_in(page, base_url, email, password=DEMO_PASSWORD):
+    page.goto(base_url + "/accounts/login/")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()
+
+
+def slide_to(page, dollars):
+    page.eval_on_selector(
+        "#price-slider",
+        "(el, v) => { el.value = v; el.dispatchEvent(new Event('input', {bubbles: true})); }",
+        dollars,
+    )
+
+
+def pay_with(page, card):
+    page.get_by_label("Card number").fill(card)
+    page.get_by_role("button", name=re.compile(r"^Pay \$")).click()
+
+
+def buy_demo_book(page, base_url, dollars="24.99"):
+    page.goto(base_url + DEMO_BOOK)
+    slide_to(page, dollars)
+    page.get_by_role("button", name="Buy now").click()
+    page.get_by_role("button", name=re.compile(r"^Pay \$")).click()
+    pay_with(page, "4242 4242 4242 4242")
+    expect(page.get_by_role("heading", name="Your library")).to_be_visible()
