@@ -235,7 +235,7 @@ class RefundAction(models.Model):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    action = models.CharField(max_length=40)
+    action = models.CharField(max_length=80)
     note = models.TextField(blank=True)
     at = models.DateTimeField(auto_now_add=True)
 

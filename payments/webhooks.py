@@ -12,13 +12,16 @@ import stripe
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from . import services
+from . import refunds, services
 from .gateways import GatewayError, get_gateway
 from .models import Order, WebhookEvent
 
 log = logging.getLogger(__name__)
 
-HANDLED = {"payment_intent.succeeded", "payment_intent.payment_failed"}
+PAYMENT_EVENTS = {"payment_intent.succeeded", "payment_intent.payment_failed"}
+# A refund made by us (or in Stripe's dashboard) is booked from whichever comes first.
+REFUND_EVENTS = {"charge.refunded", "refund.created", "refund.updated"}
+HANDLED = PAYMENT_EVENTS | REFUND_EVENTS
 
 
 @dataclass(frozen=True)
@@ -32,21 +35,31 @@ def handle_stripe(payload: bytes, signature: str | None) -> WebhookResult:
     if not secret:
         return WebhookResult(400, "webhook secret not configured")
     try:
-        event = stripe.Webhook.construct_event(payload, signature or "", secret, tolerance=300)
+        # Verify only: we read the plain JSON we were sent, never stripe's Event object
+        # (building one raises AttributeError on a signed body that is not an object).
+        stripe.WebhookSignature.verify_header(payload, signature, secret, tolerance=300)
         data = json.loads(payload)
         event_id, event_type = data["id"], data["type"]
         obj = data["data"]["object"]
+        if not (isinstance(event_id, str) and event_id and isinstance(event_type, str)):
+            raise TypeError("event id and type must be strings")
+        if not isinstance(obj, dict):
+            raise TypeError("data.object must be an object")
     except (ValueError, KeyError, TypeError):
         return WebhookResult(400, "malformed payload")
     except stripe.SignatureVerificationError:
         return WebhookResult(400, "bad or stale signature")
-    del event  # verified; we read the plain JSON we were sent
     if WebhookEvent.objects.filter(gateway="stripe", event_id=event_id).exists():
         return WebhookResult(200, "replay ignored")
     if event_type not in HANDLED:
         return _record(event_id, event_type, data, None, "ignored: unhandled type")
 
-    reference = str(obj.get("id", ""))
+    if event_type in REFUND_EVENTS:
+        return _handle_refund_event(event_id, event_type, data, obj)
+    reference = obj.get("id")
+    if not isinstance(reference, str) or not reference:
+        # Never look an order up by "": that would match any order not yet sent to Stripe.
+        return WebhookResult(400, "malformed payload")
     order = Order.objects.filter(gateway="stripe", gateway_reference=reference).first()
     if order is None:
         return _record(event_id, event_type, data, None, "ignored: no order for this payment")
@@ -77,6 +90,43 @@ def handle_stripe(payload: bytes, signature: str | None) -> WebhookResult:
             outcome = "order failed" if changed else "no change"
         else:
             outcome = "no change: the provider does not report the payment as succeeded"
+        stored.outcome = outcome
+        stored.save(update_fields=["outcome"])
+    return WebhookResult(200, outcome)
+
+
+def _handle_refund_event(event_id, event_type, data, obj) -> WebhookResult:
+    reference = obj.get("payment_intent")
+    if not isinstance(reference, str) or not reference:
+        return _record(event_id, event_type, data, None, "ignored: no payment on this refund")
+    order = Order.objects.filter(gateway="stripe", gateway_reference=reference).first()
+    if order is None:
+        return _record(event_id, event_type, data, None, "ignored: no order for this payment")
+    try:
+        refund = get_gateway("stripe").refund_for_payment(reference)
+    except GatewayError:
+        return WebhookResult(503, "provider unavailable, retry")
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                stored = WebhookEvent.objects.create(
+                    gateway="stripe", event_id=event_id, type=event_type, payload=data, order=order
+                )
+        except IntegrityError:
+            return WebhookResult(200, "replay ignored")
+        if refund is None or not refund.succeeded:
+            outcome = "no change: the provider holds no refund for this payment"
+        elif refund.amount_cents != order.amount_cents:
+            log.error(
+                "order %s: partial refund %s of %s",
+                order.pk,
+                refund.amount_cents,
+                order.amount_cents,
+            )
+            outcome = "no change: partial refunds are booked by hand"
+        else:
+            changed = refunds.complete_refund(order_id=order.pk, gateway_refund_id=refund.refund_id)
+            outcome = "order refunded" if changed else "no change"
         stored.outcome = outcome
         stored.save(update_fields=["outcome"])
     return WebhookResult(200, outcome)

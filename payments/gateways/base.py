@@ -59,3 +59,7 @@ class Gateway(Protocol):
         """Refund ``amount_cents`` of the payment; returns the refund that exists if
         one was made already (so a retry never refunds twice)."""
         ...
+
+    def refund_for_payment(self, reference: str) -> RefundOutcome | None:
+        """The refund the provider holds for this payment, if any."""
+        ...

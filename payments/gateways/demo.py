@@ -25,6 +25,9 @@ class DemoGateway:
     def payment_state(self, reference: str) -> PaymentState:  # pragma: no cover - nothing to ask
         raise NotImplementedError("The demo gateway has no provider to ask.")
 
+    def refund_for_payment(self, reference: str) -> RefundOutcome | None:  # pragma: no cover
+        return None  # the demo gateway sends no refund events
+
     def refund(self, *, reference: str, amount_cents: int, idempotency_key: str) -> RefundOutcome:
         # Deterministic id: asking twice for the same refund names the same refund.
         return RefundOutcome(
