@@ -6,7 +6,7 @@ from storefront.fields import PriceField
 from storefront.money import format_cents, is_valid_price
 
 from . import services
-from .models import Author, Book, Category
+from .models import Author, Book, Category, ManuscriptChapter
 from .validators import check_epub, check_image, check_pdf
 
 MAX_PHOTO_BYTES = 2 * 1024 * 1024
@@ -197,13 +197,18 @@ class TocForm(forms.Form):
         return services.parse_toc(self.cleaned_data["toc"])
 
 
-class ReleaseForm(forms.Form):
-    version = forms.RegexField(
+def version_field(**kwargs):
+    return forms.RegexField(
         regex=r"^[0-9A-Za-z][0-9A-Za-z.\-]{0,39}$",
         label="Version",
         help_text="For example 0.9 or 1.0.",
         error_messages={"invalid": "Use letters, digits, dots and dashes, like 1.0 or 0.9-beta."},
+        **kwargs,
     )
+
+
+class ReleaseForm(forms.Form):
+    version = version_field()
     notes = forms.CharField(
         label="Release notes", required=False, widget=forms.Textarea(attrs={"rows": 5})
     )
@@ -244,3 +249,25 @@ class SampleFilesForm(forms.Form):
         if not self.errors and not data.get("pdf") and not data.get("epub"):
             raise ValidationError("Choose a sample PDF or EPUB to upload.")
         return data
+
+
+class ChapterForm(forms.ModelForm):
+    class Meta:
+        model = ManuscriptChapter
+        fields = ["title", "part", "in_sample", "markdown"]
+        labels = {"markdown": "Text (Markdown)", "in_sample": "Part of the free sample"}
+        widgets = {"markdown": forms.Textarea(attrs={"rows": 24, "class": "mono"})}
+
+
+class ManuscriptZipForm(forms.Form):
+    zip_file = forms.FileField(
+        label="Manuscript zip",
+        help_text="Markdown files, an images/ folder, and Book.txt listing the chapter files in order.",
+    )
+
+
+class PublishForm(forms.Form):
+    version = version_field()
+    notes = forms.CharField(
+        label="Release notes", required=False, widget=forms.Textarea(attrs={"rows": 3})
+    )

@@ -323,3 +323,101 @@ class SampleFile(models.Model):
 
     def __str__(self):
         return f"{self.book} sample {self.get_format_display()}"
+
+
+def manuscript_image_path(instance, filename):
+    return _generated_name(f"manuscripts/{instance.book_id}", filename)
+
+
+def build_file_path(instance, filename):
+    return _generated_name(f"builds/{instance.book_id}", filename)
+
+
+class ManuscriptChapter(models.Model):
+    """One chapter of a book written here, in Markdown."""
+
+    book = models.ForeignKey(Book, on_delete=models.CASCADE, related_name="manuscript_chapters")
+    position = models.PositiveIntegerField(default=0)
+    part = models.CharField(max_length=200, blank=True, help_text="The part it belongs to, if any.")
+    title = models.CharField(max_length=300)
+    markdown = models.TextField(blank=True)
+    in_sample = models.BooleanField(default=False, help_text="Part of the free sample.")
+    source = models.CharField(max_length=200, blank=True, help_text="File name, when imported.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self):
+        return self.title
+
+
+class ManuscriptImage(models.Model):
+    book = models.ForeignKey(Book, on_delete=models.CASCADE, related_name="manuscript_images")
+    path = models.CharField(max_length=200, help_text='As referenced in Markdown: "images/x.png".')
+    file = models.FileField(
+        upload_to=manuscript_image_path, storage=private_storage, max_length=200
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["book", "path"], name="manuscriptimage_path_unique")
+        ]
+
+    def __str__(self):
+        return self.path
+
+
+class Build(models.Model):
+    """Rendering a manuscript to PDF and EPUB: a preview, or a release to publish."""
+
+    class Kind(models.TextChoices):
+        PREVIEW = "preview", "Preview"
+        PUBLISH = "publish", "Publish"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RENDERING = "rendering", "Rendering"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    book = models.ForeignKey(Book, on_delete=models.CASCADE, related_name="builds")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    version = models.CharField(max_length=40, blank=True)
+    notes = models.TextField(blank=True)
+    step = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    message = models.CharField(max_length=400, blank=True)
+    error = models.TextField(blank=True)
+    error_source = models.CharField(max_length=200, blank=True)
+    release = models.ForeignKey(
+        Release, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    preview_pdf = models.FileField(
+        upload_to=build_file_path, storage=private_storage, blank=True, max_length=200
+    )
+    preview_epub = models.FileField(
+        upload_to=build_file_path, storage=private_storage, blank=True, max_length=200
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} of {self.book} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED)
+
+    @property
+    def percent(self) -> int:
+        if self.status == self.Status.DONE:
+            return 100
+        return int(self.step * 100 / self.total) if self.total else 0

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import manuscript_views, views
 
 app_name = "catalog"
 
@@ -24,4 +24,46 @@ urlpatterns = [
         name="release_publish",
     ),
     path("author/books/<slug:slug>/samples/", views.sample_files, name="sample_files"),
+    path("author/books/<slug:slug>/manuscript/", manuscript_views.overview, name="manuscript"),
+    path(
+        "author/books/<slug:slug>/manuscript/new/",
+        manuscript_views.chapter_edit,
+        name="chapter_new",
+    ),
+    path(
+        "author/books/<slug:slug>/manuscript/<int:chapter_id>/",
+        manuscript_views.chapter_edit,
+        name="chapter_edit",
+    ),
+    path(
+        "author/books/<slug:slug>/manuscript/<int:chapter_id>/move/",
+        manuscript_views.chapter_move,
+        name="chapter_move",
+    ),
+    path(
+        "author/books/<slug:slug>/manuscript/<int:chapter_id>/delete/",
+        manuscript_views.chapter_delete,
+        name="chapter_delete",
+    ),
+    path(
+        "author/books/<slug:slug>/manuscript/upload/",
+        manuscript_views.upload_zip,
+        name="manuscript_upload",
+    ),
+    path("author/books/<slug:slug>/builds/", manuscript_views.start_build, name="build_start"),
+    path(
+        "author/books/<slug:slug>/builds/<int:build_id>/",
+        manuscript_views.build_detail,
+        name="build",
+    ),
+    path(
+        "author/books/<slug:slug>/builds/<int:build_id>/status/",
+        manuscript_views.build_status,
+        name="build_status",
+    ),
+    path(
+        "author/books/<slug:slug>/builds/<int:build_id>/<str:fmt>/",
+        manuscript_views.build_file,
+        name="build_file",
+    ),
 ]

@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "csp",
     "allauth",
     "allauth.account",
     "storefront.apps.StorefrontConfig",
@@ -57,6 +58,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "allauth.account.middleware.AccountMiddleware",
 ]
 
@@ -234,6 +236,26 @@ if HTTPS_ONLY:
 if env.bool("BEHIND_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# Content-Security-Policy (django-csp): no inline scripts anywhere; Stripe.js only
+# from Stripe, as its Payment Element requires.
+_STRIPE_JS = "https://js.stripe.com"
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", _STRIPE_JS],
+        "frame-src": [_STRIPE_JS, "https://hooks.stripe.com"],
+        "connect-src": ["'self'", "https://api.stripe.com"],
+        "img-src": ["'self'", "data:", *env.list("CSP_IMG_HOSTS", default=[])],
+        # Inline style attributes (the Django admin uses some); never inline scripts.
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "font-src": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "base-uri": ["'self'"],
+        "object-src": ["'none'"],
+    }
+}
+
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 LOGGING = {
@@ -293,3 +315,9 @@ CELERY_BEAT_SCHEDULE["requeue-stuck-emails"] = {
 }
 # Backoff of e-mail retries: 4 s, 8 s, 16 s, ... (tests with a real worker make it short).
 EMAIL_RETRY_BASE_SECONDS = env.float("EMAIL_RETRY_BASE_SECONDS", default=4.0)
+
+# --- Manuscripts --------------------------------------------------------------
+
+MANUSCRIPT_ZIP_MAX_BYTES = env.int("MANUSCRIPT_ZIP_MAX_BYTES", default=20 * 1024 * 1024)
+# Uncompressed total: refuses zip bombs.
+MANUSCRIPT_UNZIPPED_MAX_BYTES = env.int("MANUSCRIPT_UNZIPPED_MAX_BYTES", default=100 * 1024 * 1024)

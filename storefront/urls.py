@@ -6,12 +6,14 @@ from django.urls import include, path
 from accounts.views import account
 
 from . import views
+from .health import healthz
 
 admin.site.site_header = f"{settings.STORE_NAME} administration"
 admin.site.site_title = settings.STORE_NAME
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("healthz", healthz, name="healthz"),
     path("refund-policy/", views.refund_policy, name="refund_policy"),
     path("formats/", views.formats, name="formats"),
     path("royalties/", views.royalties, name="royalties"),

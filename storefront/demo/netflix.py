@@ -147,6 +147,9 @@ The rest of the book shows how this choice shaped everything built above it.
 """
 
 
+SAMPLE_CHAPTERS = {"Preface", "Chapter 1: Global Scale at the Last Mile"}
+
+
 def chapter_texts() -> list[tuple[str, str, str]]:
     """(part, chapter title, Markdown) for the demo book's generated files."""
     parts = {

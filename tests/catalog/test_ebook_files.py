@@ -1,6 +1,7 @@
 """The ebook builder makes real files: a PDF readers open, an EPUB that is a valid package."""
 
 import io
+import pickle
 import re
 import xml.etree.ElementTree as ET
 import zipfile
@@ -10,8 +11,20 @@ from datetime import UTC, datetime
 import pytest
 from PIL import Image
 
-from catalog import ebook_files
-from catalog.ebook_files import BookText, Chapter, build_epub, build_pdf, render_html
+from catalog.ebook import book as ebook_book
+from catalog.ebook import fonts as ebook_fonts
+from catalog.ebook import markdown as ebook_markdown
+from catalog.ebook import pdf_body
+from catalog.ebook_files import (
+    BookText,
+    Chapter,
+    ManuscriptError,
+    build_epub,
+    build_pdf,
+    render_html,
+    toc,
+    validate,
+)
 
 OPF_NS = {"opf": "http://www.idpf.org/2007/opf", "dc": "http://purl.org/dc/elements/1.1/"}
 XHTML_NS = {"x": "http://www.w3.org/1999/xhtml"}
@@ -55,9 +68,9 @@ def make_book(chapters: list[Chapter] | None = None, **overrides) -> BookText:
     return BookText(**(fields | overrides))
 
 
-def png_bytes() -> bytes:
+def png_bytes(size: tuple[int, int] = (60, 90), color=(40, 90, 160), fmt: str = "PNG") -> bytes:
     buffer = io.BytesIO()
-    Image.new("RGB", (60, 90), (40, 90, 160)).save(buffer, "PNG")
+    Image.new("RGB", size, color).save(buffer, fmt)
     return buffer.getvalue()
 
 
@@ -129,7 +142,7 @@ UNICODE_BOOK = make_book(
 
 
 @pytest.mark.skipif(
-    not (ebook_files._DEJAVU_DIR / "DejaVuSans.ttf").is_file(), reason="fonts-dejavu-core missing"
+    not (ebook_fonts.DEJAVU_DIR / "DejaVuSans.ttf").is_file(), reason="fonts-dejavu-core missing"
 )
 def test_pdf_embeds_dejavu_when_installed():
     pdf = build_pdf(UNICODE_BOOK)
@@ -139,7 +152,7 @@ def test_pdf_embeds_dejavu_when_installed():
 
 
 def test_pdf_falls_back_to_core_fonts_without_dejavu(monkeypatch, tmp_path):
-    monkeypatch.setattr(ebook_files, "_DEJAVU_DIR", tmp_path)
+    monkeypatch.setattr(ebook_fonts, "DEJAVU_DIR", tmp_path)
 
     pdf = build_pdf(UNICODE_BOOK)
 
@@ -234,7 +247,10 @@ def test_opf_manifest_matches_the_zip_and_spine_reads_every_chapter_in_order():
 
 def test_every_xhtml_file_is_well_formed_xml():
     markdown = ATTACK + "\n\nLine one  \nline two &nbsp; & < >\n\n---\n\n![alt <b>](x.png)"
-    book = make_book([Chapter("Tricky <chapter> & “quotes”", markdown, part="A & B")])
+    book = make_book(
+        [Chapter("Tricky <chapter> & “quotes”", markdown, part="A & B")],
+        images={"x.png": png_bytes()},
+    )
     epub = open_epub(build_epub(book, cover_png=png_bytes()))
 
     xhtml_files = [n for n in epub.namelist() if n.endswith(".xhtml")]
@@ -340,3 +356,367 @@ def test_epub_chapters_carry_no_scripts():
             page = epub.read(name).decode()
             assert "<script" not in page.lower()
             assert not [url for url in active_urls(page) if "javascript" in url.lower()]
+
+
+# --- Manuscripts: images, validation, progress, contents ---------------------------
+
+DIAGRAM = png_bytes()
+MANUSCRIPT_CHAPTERS = [
+    Chapter(
+        "Começo — a ação",
+        "Ação, coração — “aspas curvas” e ‘simples’.\n\n![Diagram](images/diagram.png)\n\n"
+        "Depois da imagem.",
+        part="Parte Um",
+        source="ch01.md",
+    ),
+    Chapter(
+        "Código",
+        'Um exemplo:\n\n```python\nprint("olá — mundo")\n```\n\nE o ![Diagram](images/diagram.png) de novo.',
+        part="Parte Um",
+        source="ch02.md",
+    ),
+    Chapter("O coração", "Texto — " * 400, part="Parte Dois", source="ch03.md"),
+    Chapter("Epílogo", "Fim.", source="ch04.md"),
+]
+
+
+def manuscript(chapters: list[Chapter] | None = None, **overrides) -> BookText:
+    images = {"images/diagram.png": DIAGRAM, "images/unused.png": png_bytes(color=(1, 2, 3))}
+    fields = {"language": "pt-BR", "images": images} | overrides
+    return make_book(MANUSCRIPT_CHAPTERS if chapters is None else chapters, **fields)
+
+
+def test_toc_lists_each_part_once_before_its_chapters():
+    assert toc(manuscript()) == [
+        ("part", "Parte Um"),
+        ("chapter", "Começo — a ação"),
+        ("chapter", "Código"),
+        ("part", "Parte Dois"),
+        ("chapter", "O coração"),
+        ("chapter", "Epílogo"),
+    ]
+
+
+def test_manuscript_epub_packages_its_image_and_reads_in_order():
+    book = manuscript()
+    epub = open_epub(build_epub(book, modified=MODIFIED))
+
+    first = epub.infolist()[0]
+    assert (first.filename, first.compress_type) == ("mimetype", zipfile.ZIP_STORED)
+    assert epub.testzip() is None
+    path, opf = opf_of(epub)
+    base = path.rsplit("/", 1)[0] + "/"
+    items = {i.get("id"): i for i in opf.findall("opf:manifest/opf:item", OPF_NS)}
+    for item in items.values():
+        assert base + item.get("href") in epub.namelist()
+    images = [i for i in items.values() if i.get("media-type").startswith("image/")]
+    assert [(i.get("href"), i.get("media-type")) for i in images] == [
+        ("images/diagram.png", "image/png")
+    ]  # once, though two chapters show it; the unused image is left out
+    assert epub.read(base + "images/diagram.png") == DIAGRAM
+    assert not [name for name in epub.namelist() if "unused" in name]
+
+    chapters = []
+    for ref in opf.findall("opf:spine/opf:itemref", OPF_NS):
+        page = parse_xml(epub.read(base + items[ref.get("idref")].get("href")))
+        section = page.find(".//x:section", XHTML_NS)
+        if section is not None and section.get(EPUB_TYPE) == "chapter":
+            chapters.append((section.findtext("x:h1", namespaces=XHTML_NS), page))
+    assert [title for title, _ in chapters] == [c.title for c in book.chapters]
+    first_page = chapters[0][1]
+    img = first_page.find(".//x:img", XHTML_NS)
+    assert img is not None
+    assert (img.get("src"), img.get("alt")) == ("images/diagram.png", "Diagram")
+    text = "".join(first_page.itertext())
+    assert "Ação, coração — “aspas curvas” e ‘simples’." in text
+    code = chapters[1][1].findtext(".//x:pre/x:code", namespaces=XHTML_NS)
+    assert code == 'print("olá — mundo")\n'
+    assert (
+        '<img src="images/diagram.png" alt="Diagram" />'
+        in epub.read(base + "chapter-002.xhtml").decode()
+    )
+
+
+def test_manuscript_nav_matches_toc():
+    book = manuscript()
+    epub = open_epub(build_epub(book))
+
+    nav = parse_xml(epub.read("OEBPS/nav.xhtml"))
+    toc_nav = next(
+        n for n in nav.iter("{http://www.w3.org/1999/xhtml}nav") if n.get(EPUB_TYPE) == "toc"
+    )
+    entries = []
+    for link in toc_nav.iter("{http://www.w3.org/1999/xhtml}a"):
+        page = parse_xml(epub.read("OEBPS/" + link.get("href")))
+        kind = page.find(".//x:section", XHTML_NS).get(EPUB_TYPE)
+        entries.append((kind, link.text))
+    assert entries == toc(book)
+
+
+def test_manuscript_pdf_has_the_chapters_in_order_and_the_image():
+    book = manuscript()
+    pdf = build_pdf(book)
+
+    assert pdf.startswith(b"%PDF-")
+    assert page_count(pdf) > 1
+    assert bookmarks(pdf) == [title for _, title in toc(book)]
+    # One image XObject, 60x90 pixels, though two chapters show it; the unused one is left out.
+    assert len(re.findall(rb"/Subtype /Image", pdf)) == 1
+    assert re.search(rb"/Width 60\b", pdf)
+    assert re.search(rb"/Height 90\b", pdf)
+
+
+def test_pdf_image_caption_is_its_alt_text(monkeypatch, tmp_path):
+    monkeypatch.setattr(ebook_fonts, "DEJAVU_DIR", tmp_path)  # core fonts: text is readable
+
+    text = page_text(build_pdf(manuscript()))
+
+    assert b"(Diagram)" in text
+    assert "Ação, coração".encode("cp1252") in text
+
+
+def image_boxes(pdf: bytes) -> list[tuple[float, float, float, float]]:
+    """Every image drawn: (width, height, x, y) in points, from the ``cm ... Do`` operators."""
+    found = re.findall(rb"([\d.]+) 0 0 ([\d.]+) ([\d.]+) ([\d.]+) cm\s*/I\w* Do", page_text(pdf))
+    return [tuple(float(n) for n in box) for box in found]
+
+
+@pytest.mark.parametrize("size", [(3000, 400), (300, 4000), (60, 90)])
+def test_pdf_images_fit_the_text_width_and_the_page(size):
+    book = manuscript([Chapter("Big", "![Big](big.png)", source="big.md")])
+    pdf = build_pdf(replace_images(book, {"big.png": png_bytes(size)}))
+
+    [(width, height, x, y)] = image_boxes(pdf)
+    mm = 72 / 25.4
+    assert width <= (148 - 2 * 16) * mm + 0.01
+    assert height <= (210 - 16 - 20) * mm + 0.01
+    assert x >= 16 * mm - 0.01
+    assert y >= 20 * mm - 0.01  # above the bottom margin
+    assert width / height == pytest.approx(size[0] / size[1], rel=0.01)
+    if size == (60, 90):  # small images are not blown up: 96 dpi
+        assert width == pytest.approx(60 / 96 * 72, rel=0.01)
+
+
+def replace_images(book: BookText, images: dict[str, bytes]) -> BookText:
+    return BookText(**(vars(book) | {"images": images}))
+
+
+@pytest.mark.parametrize(
+    ("fmt", "media_type", "href"),
+    [
+        ("JPEG", "image/jpeg", "images/image-001.jpg"),  # named .png, really a JPEG
+        ("GIF", "image/gif", "images/image-001.gif"),
+        ("WEBP", "image/webp", "images/image-001.webp"),
+        ("PNG", "image/png", "images/photo.png"),
+    ],
+)
+def test_epub_image_type_comes_from_the_bytes(fmt, media_type, href):
+    book = manuscript(
+        [Chapter("Photo", "![A photo](images/photo.png)", source="photo.md")],
+        images={"images/photo.png": png_bytes(fmt=fmt)},
+    )
+    epub = open_epub(build_epub(book))
+    _, opf = opf_of(epub)
+
+    [item] = [
+        i
+        for i in opf.findall("opf:manifest/opf:item", OPF_NS)
+        if i.get("href").startswith("images/")
+    ]
+    assert (item.get("href"), item.get("media-type")) == (href, media_type)
+    chapter = parse_xml(epub.read("OEBPS/chapter-001.xhtml"))
+    assert chapter.find(".//x:img", XHTML_NS).get("src") == href
+    build_pdf(book)  # fpdf2 takes every one of them
+
+
+def test_image_paths_with_spaces_or_dots_get_a_plain_name_in_the_epub():
+    markdown = (
+        "![One](<my images/one.png>)\n\n![Two](./images/two.png)\n\n![Up](../up.png)\n\n"
+        "![Heart](imagens/coração.png)"
+    )
+    images = {
+        "my images/one.png": DIAGRAM,
+        "images/two.png": DIAGRAM,
+        "../up.png": DIAGRAM,
+        "imagens/coração.png": DIAGRAM,
+    }
+    book = manuscript([Chapter("Paths", markdown, source="paths.md")], images=images)
+    epub = open_epub(build_epub(book))
+
+    chapter = parse_xml(epub.read("OEBPS/chapter-001.xhtml"))
+    sources = [img.get("src") for img in chapter.iterfind(".//x:img", XHTML_NS)]
+    assert sources == [
+        "images/image-001.png",
+        "images/two.png",
+        "images/image-002.png",
+        "images/image-003.png",
+    ]
+    for src in sources:
+        assert epub.read("OEBPS/" + src) == DIAGRAM
+    assert page_count(build_pdf(book)) > 1
+
+
+def test_render_html_shows_images_only_from_the_urls_given():
+    markdown = "![Diagram](images/diagram.png) and ![Other](images/other.png)"
+
+    assert "<img" not in render_html(markdown)
+    assert "Diagram and Other" in render_html(markdown)
+    html = render_html(markdown, image_urls={"images/diagram.png": "/media/books/d.png"})
+    assert '<img src="/media/books/d.png" alt="Diagram" />' in html
+    assert "Other" in html
+    assert html.count("<img") == 1
+    parse_xml(f"<div>{html}</div>")
+    hostile = render_html(markdown, image_urls={"images/diagram.png": "javascript:alert(1)"})
+    assert not [url for url in active_urls(hostile) if "javascript" in url.lower()]
+
+
+BUILDERS = [pytest.param(build_pdf, id="pdf"), pytest.param(build_epub, id="epub")]
+
+
+def broken_chapter(markdown: str) -> BookText:
+    return manuscript([MANUSCRIPT_CHAPTERS[0], Chapter("Broken", markdown, source="ch02.md")])
+
+
+@pytest.mark.parametrize("build", BUILDERS)
+@pytest.mark.parametrize(
+    ("markdown", "message"),
+    [
+        ("Look: ![Chart](images/chart.png)", "image images/chart.png is missing"),
+        ("```python\nprint(1)\n\n![Diagram](images/diagram.png)\n", "is never closed"),
+        ("~~~\ncode\n```\n", "~~~ code block opened on line 1 is never closed"),
+        ("Text.\n\n````\ncode\n```\n", "```` code block opened on line 3 is never closed"),
+        ("> ```\n> code\n\nOutside.", "is never closed"),
+    ],
+)
+def test_manuscript_errors_name_the_chapter_file(build, markdown, message):
+    book = broken_chapter(markdown)
+
+    with pytest.raises(ManuscriptError) as caught:
+        build(book)
+
+    assert str(caught.value).startswith("ch02.md: ")
+    assert message in str(caught.value)
+    assert caught.value.source == "ch02.md"
+    assert isinstance(caught.value, ValueError)
+
+
+@pytest.mark.parametrize("build", BUILDERS)
+def test_bytes_that_are_not_an_image_name_the_chapter_file(build):
+    book = manuscript(images={"images/diagram.png": b"\x89PNG\r\n\x1a\n but truncated"})
+
+    with pytest.raises(ManuscriptError, match=r"^ch01\.md: images/diagram\.png is not an image"):
+        build(book)
+
+
+def test_huge_images_are_refused_before_decoding(monkeypatch):
+    monkeypatch.setattr(ebook_book, "_MAX_PIXELS", 1000)
+
+    with pytest.raises(ManuscriptError, match=r"^ch01\.md: images/diagram\.png is too large"):
+        validate(manuscript())
+
+
+def test_closed_fences_pass_validation():
+    closed = [
+        "```\ncode\n`````\n",  # a longer closing fence
+        "~~~~\n```\nstill code\n~~~~",  # the other character inside
+        "> ```\n> code\n> ```\n",
+        "- item\n\n  ```\n  code\n  ```\n- next",
+        "    ```\n    an indented code block, not a fence",
+        "Inline ``` is not a fence.",
+    ]
+    for markdown in closed:
+        validate(manuscript([Chapter("Fine", markdown, source="fine.md")]))
+
+
+def test_validate_names_a_chapter_without_a_file_by_its_title():
+    book = manuscript([Chapter("Sem arquivo", "![x](missing.png)")])
+
+    with pytest.raises(ManuscriptError, match=r"^Sem arquivo: image missing\.png is missing$"):
+        validate(book)
+
+
+def test_validate_rejects_empty_titles_and_books_without_chapters():
+    with pytest.raises(ManuscriptError, match=r"^ch09\.md: chapter 1 has no title"):
+        validate(manuscript([Chapter("  ", "Body.", source="ch09.md")]))
+    with pytest.raises(ManuscriptError, match="no chapters"):
+        validate(manuscript([]))
+
+
+def test_manuscript_error_keeps_its_parts_and_survives_pickling():
+    error = ManuscriptError("ch03.md", "image images/x.png is missing")
+
+    assert (error.source, error.message) == ("ch03.md", "image images/x.png is missing")
+    assert str(error) == "ch03.md: image images/x.png is missing"
+    copy = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own bytes
+    assert (copy.source, str(copy)) == (error.source, str(error))
+
+
+@pytest.mark.parametrize("build", BUILDERS)
+def test_progress_is_reported_once_per_chapter(build):
+    book = manuscript()
+    calls = []
+
+    build(book, progress=lambda done, total, chapter: calls.append((done, total, chapter)))
+
+    assert calls == [(n, 4, chapter) for n, chapter in enumerate(book.chapters, start=1)]
+
+
+def test_a_chapter_that_fails_to_render_is_named(monkeypatch):
+    def fail(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    book = manuscript()
+    monkeypatch.setattr(pdf_body.PdfBody, "_code_block", fail)
+    with pytest.raises(ManuscriptError, match=r"^ch02\.md: .*boom"):
+        build_pdf(book)
+    monkeypatch.setattr(ebook_markdown, "html_from_tokens", fail)
+    with pytest.raises(ManuscriptError, match=r"^ch01\.md: .*boom") as caught:
+        build_epub(book)
+    assert isinstance(caught.value.__cause__, RuntimeError)
+
+
+def test_epub_with_images_is_deterministic():
+    book = manuscript()
+
+    assert build_epub(book, modified=MODIFIED) == build_epub(book, modified=MODIFIED)
+
+
+def test_a_300_page_book_builds():
+    paragraph = "Ação, coração — “aspas” e *ênfase*, **forte** e `código`. " * 8
+    section = f"## Seção\n\n{paragraph}\n\n{paragraph}\n\n- um\n- dois\n\n```\ncode()\n```\n\n"
+    figure = "![Diagram](images/diagram.png)\n\n"
+    chapters = [
+        Chapter(
+            f"Capítulo {n}",
+            figure + section * 7,
+            part=f"Parte {(n - 1) // 10 + 1}",
+            source=f"{n}.md",
+        )
+        for n in range(1, 61)
+    ]
+    book = manuscript(chapters)
+
+    assert page_count(build_pdf(book)) >= 300
+    _, opf = opf_of(open_epub(build_epub(book)))
+    assert len(opf.findall("opf:spine/opf:itemref", OPF_NS)) == 1 + 1 + 6 + 60
+
+
+def test_images_anywhere_in_the_text_build():
+    markdown = (
+        "# Heading ![Diagram](images/diagram.png)\n\n"
+        "**Bold ![Diagram](images/diagram.png) still bold** and "
+        "[a link ![Diagram](images/diagram.png)](https://example.com)\n\n"
+        "- ![Diagram](images/diagram.png)\n- item\n\n"
+        "> Quoted\n> ![](images/diagram.png)\n\n"
+        "1. text ![Diagram *alt*](images/diagram.png 'Title')\n"
+    )
+    book = manuscript([Chapter("Everywhere", markdown, source="everywhere.md")])
+
+    pdf = build_pdf(book)
+    epub = open_epub(build_epub(book))
+
+    assert len(image_boxes(pdf)) == 6
+    chapter = parse_xml(epub.read("OEBPS/chapter-001.xhtml"))
+    images = chapter.findall(".//x:img", XHTML_NS)
+    assert [img.get("alt") for img in images] == ["Diagram"] * 4 + ["", "Diagram alt"]
+    assert {img.get("src") for img in images} == {"images/diagram.png"}

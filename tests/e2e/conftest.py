@@ -57,5 +57,14 @@ def live_server(request):
 
 @pytest.fixture
 def page(page):
+    """The test's page; a Content-Security-Policy violation on it fails the test."""
     page.set_default_timeout(15_000)
-    return page
+    violations = []
+    page.on(
+        "console",
+        lambda message: (
+            violations.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    yield page
+    assert not violations, violations

@@ -5,21 +5,19 @@ nothing twice (books, releases and files are made once).
 """
 
 import uuid
-from dataclasses import replace
 from datetime import timedelta
 
 from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.test import override_settings
 from django.utils import timezone
 
-from catalog import services
-from catalog.ebook_files import BookText, Chapter, build_epub, build_pdf
-from catalog.models import Author, Book, Category
+from catalog import manuscript, services
+from catalog.models import Author, Book, Build, Category
 from library.models import Entitlement
 from payments.models import LedgerEntry, LedgerTransaction, Order
 from payments.services import mark_paid, place_order
@@ -156,14 +154,13 @@ class Command(BaseCommand):
                 "featured": True,
                 "page_count": 186,
                 "word_count": 48_200,
-                "sample_markdown": f"# Preface\n\n{netflix.PREFACE}\n\n# Chapter 1: Global Scale at the Last Mile\n\n{netflix.CHAPTER_1}",
             },
         )
-        services.replace_toc(book=book, lines=services.parse_toc(netflix.TOC))
         chapters = [
-            Chapter(title=t, markdown=body, part=part) for part, t, body in netflix.chapter_texts()
+            {"title": t, "markdown": body, "part": part, "in_sample": t in netflix.SAMPLE_CHAPTERS}
+            for part, t, body in netflix.chapter_texts()
         ]
-        self._files(book, chapters, version="0.9", authors=[netflix.AUTHOR_NAME], sample_count=2)
+        self._publish_manuscript(book, chapters, version="0.9", author_name=netflix.AUTHOR_NAME)
         self._cover(original, netflix.AUTHOR_NAME)
 
     def _book(self, spec, authors, categories):
@@ -185,7 +182,6 @@ class Command(BaseCommand):
                 "minimum_price_cents": spec["minimum"],
                 "suggested_price_cents": spec["suggested"],
                 "featured": spec.get("featured", False),
-                "sample_markdown": f"# {spec['chapters'][0]}\n\n{spec['about']}",
             },
         )
         services.set_coauthors(
@@ -194,62 +190,35 @@ class Command(BaseCommand):
                 services.CoAuthor(authors[email], share) for email, share in spec["authors"]
             ],
         )
-        services.replace_toc(
-            book=book,
-            lines=[
-                services.TocLine("chapter", title, in_sample=i == 0)
-                for i, title in enumerate(spec["chapters"])
-            ],
-        )
-        names = [authors[email].display_name for email, _ in spec["authors"]]
         chapters = [
-            Chapter(title=title, markdown=f"{spec['about']}\n\n## Notes\n\n{spec['blurb']}")
-            for title in spec["chapters"]
+            {
+                "title": title,
+                "markdown": f"{spec['about']}\n\n## Notes\n\n{spec['blurb']}",
+                "in_sample": i == 0,
+            }
+            for i, title in enumerate(spec["chapters"])
         ]
-        self._files(book, chapters, version=spec["version"], authors=names, sample_count=1)
+        self._publish_manuscript(
+            book, chapters, version=spec["version"], author_name=owner.display_name
+        )
 
-    def _files(
-        self,
-        book: Book,
-        chapters: list[Chapter],
-        *,
-        version: str,
-        authors: list[str],
-        sample_count: int,
+    def _publish_manuscript(
+        self, book: Book, chapters: list[dict], *, version: str, author_name: str
     ):
-        """Build the book's PDF/EPUB and samples once; later runs keep what is there."""
-        self._cover(book, authors[0])
+        """Write the demo manuscript and publish it through the manuscript pipeline,
+        once; later runs keep what is there."""
+        self._cover(book, author_name)
+        if not book.manuscript_chapters.exists():
+            for chapter in chapters:
+                manuscript.add_chapter(book=book, **chapter)
         if book.releases.exists():
             return
-        cover = cover_png(book.title, ", ".join(authors))
-        text = BookText(
-            title=book.title,
-            subtitle=book.subtitle,
-            authors=authors,
-            language=book.language,
-            identifier=f"storefront:{book.slug}",
-            chapters=chapters,
-            version=version,
+        build = Build.objects.create(
+            book=book, kind=Build.Kind.PUBLISH, version=version, notes="The demo edition."
         )
-        sample = replace(text, chapters=chapters[:sample_count], title=f"{book.title} (sample)")
-        release = services.create_release(
-            book=book,
-            version=version,
-            notes="The demo edition.",
-            files={
-                "pdf": ContentFile(build_pdf(text), name="book.pdf"),
-                "epub": ContentFile(build_epub(text, cover_png=cover), name="book.epub"),
-            },
-        )
-        services.publish_release(release=release)
-        services.set_sample_file(
-            book=book, fmt="pdf", upload=ContentFile(build_pdf(sample), name="sample.pdf")
-        )
-        services.set_sample_file(
-            book=book,
-            fmt="epub",
-            upload=ContentFile(build_epub(sample, cover_png=cover), name="sample.epub"),
-        )
+        build = manuscript.run_build(build.pk)
+        if build.status != Build.Status.DONE:
+            raise CommandError(f"Building {book.title} failed: {build.error_source}: {build.error}")
 
     def _sales(self, reader):
         """Readers who bought the demo books at various prices and times, so the

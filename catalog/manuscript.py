@@ -1,0 +1,332 @@
+"""Books written here in Markdown: chapters, zip import, and builds to PDF/EPUB.
+
+A build renders everything first (PDF, EPUB, samples); only when all of it
+succeeded does a "publish" build create a release, through the same
+``create_release``/``publish_release`` an uploaded release goes through, so
+readers get the free update and its e-mail. A failed build publishes nothing.
+"""
+
+import io
+import logging
+import posixpath
+import zipfile
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+from PIL import Image
+
+from . import services
+from .ebook_files import BookText, Chapter, ManuscriptError, build_epub, build_pdf, toc
+from .models import Book, Build, ManuscriptChapter, ManuscriptImage
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp")
+
+
+# --- Chapters -------------------------------------------------------------------
+
+
+def add_chapter(*, book: Book, title: str, part: str = "", markdown: str = "", in_sample=False):
+    last = book.manuscript_chapters.aggregate(m=Max("position"))["m"]
+    return ManuscriptChapter.objects.create(
+        book=book,
+        position=0 if last is None else last + 1,
+        title=title,
+        part=part,
+        markdown=markdown,
+        in_sample=in_sample,
+    )
+
+
+@transaction.atomic
+def move_chapter(*, chapter: ManuscriptChapter, offset: int) -> None:
+    """Swap the chapter with its neighbour above (-1) or below (+1)."""
+    chapters = list(
+        ManuscriptChapter.objects.select_for_update()
+        .filter(book_id=chapter.book_id)
+        .order_by("position", "id")
+    )
+    index = next(i for i, c in enumerate(chapters) if c.pk == chapter.pk)
+    other = index + offset
+    if not 0 <= other < len(chapters):
+        return
+    chapters[index], chapters[other] = chapters[other], chapters[index]
+    for position, item in enumerate(chapters):
+        if item.position != position:
+            ManuscriptChapter.objects.filter(pk=item.pk).update(position=position)
+
+
+# --- Zip import --------------------------------------------------------------------
+
+
+def _safe_name(name: str) -> str:
+    """A zip member's path, refused if it could escape the manuscript's folder."""
+    normal = posixpath.normpath(name.replace("\\", "/"))
+    if (
+        name.startswith(("/", "\\"))
+        or normal.startswith("..")
+        or ":" in name
+        or normal in ("", ".")
+    ):
+        raise ValidationError(f"{name}: paths outside the manuscript are not allowed.")
+    return normal
+
+
+def import_zip(*, book: Book, upload) -> int:
+    """Replace the manuscript with a zip of Markdown files, images and a Book.txt
+    listing the chapter files in order (a line "# Part title" starts a part; a
+    trailing "[sample]" puts the chapter in the free sample). Returns the number
+    of chapters. Nothing changes unless the whole zip is good."""
+    if upload.size > settings.MANUSCRIPT_ZIP_MAX_BYTES:
+        limit = settings.MANUSCRIPT_ZIP_MAX_BYTES // (1024 * 1024)
+        raise ValidationError(f"{upload.name}: the zip is too large; the limit is {limit} MB.")
+    try:
+        archive = zipfile.ZipFile(upload)
+    except zipfile.BadZipFile as exc:
+        raise ValidationError(f"{upload.name}: this is not a zip file.") from exc
+    with archive:
+        members = {}
+        for info in archive.infolist():
+            if info.is_dir():
+                continue
+            members[_safe_name(info.filename)] = info
+        if sum(i.file_size for i in members.values()) > settings.MANUSCRIPT_UNZIPPED_MAX_BYTES:
+            raise ValidationError(f"{upload.name}: the unpacked manuscript is too large.")
+        order_name = next((n for n in members if posixpath.basename(n).lower() == "book.txt"), None)
+        if order_name is None:
+            raise ValidationError(
+                f"{upload.name}: Book.txt (the list of chapter files) is missing."
+            )
+        root = posixpath.dirname(order_name)
+        chapters = _chapters_from_order(archive, members, order_name, root)
+        images = {
+            posixpath.relpath(name, root) if root else name: archive.read(info)
+            for name, info in members.items()
+            if name.lower().endswith(IMAGE_SUFFIXES)
+        }
+    with transaction.atomic():
+        Book.objects.select_for_update().get(pk=book.pk)
+        book.manuscript_chapters.all().delete()
+        for image in book.manuscript_images.all():
+            image.file.delete(save=False)
+        book.manuscript_images.all().delete()
+        ManuscriptChapter.objects.bulk_create(
+            ManuscriptChapter(book=book, position=i, **fields) for i, fields in enumerate(chapters)
+        )
+        for path, data in images.items():
+            ManuscriptImage.objects.create(
+                book=book, path=path, file=ContentFile(data, name=posixpath.basename(path))
+            )
+    return len(chapters)
+
+
+def _chapters_from_order(archive, members, order_name, root) -> list[dict]:
+    try:
+        lines = archive.read(members[order_name]).decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise ValidationError(f"{order_name}: not UTF-8 text.") from exc
+    chapters, part = [], ""
+    for raw in lines:
+        line = raw.strip()
+        if not line:
+            continue
+        if line.startswith("#"):
+            part = line.lstrip("#").strip()
+            continue
+        in_sample = line.lower().endswith(services.SAMPLE_MARK)
+        if in_sample:
+            line = line[: -len(services.SAMPLE_MARK)].strip()
+        name = _safe_name(posixpath.join(root, line) if root else line)
+        if name not in members:
+            raise ValidationError(f"{line}: listed in Book.txt but not in the zip.")
+        try:
+            text = archive.read(members[name]).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValidationError(f"{line}: not UTF-8 text.") from exc
+        title, body = _split_title(text, fallback=posixpath.splitext(posixpath.basename(line))[0])
+        chapters.append(
+            {"title": title, "markdown": body, "part": part, "in_sample": in_sample, "source": line}
+        )
+    if not chapters:
+        raise ValidationError(f"{order_name}: it lists no chapter files.")
+    return chapters
+
+
+def _split_title(text: str, *, fallback: str) -> tuple[str, str]:
+    """A chapter file's first "# Heading" is its title; the rest is its body."""
+    lines = text.lstrip("\ufeff").splitlines()
+    for i, line in enumerate(lines):
+        if line.strip():
+            if line.startswith("# "):
+                return line[2:].strip()[:300], "\n".join(lines[i + 1 :]).strip("\n")
+            break
+    return fallback[:300], text
+
+
+# --- Builds --------------------------------------------------------------------------
+
+
+def book_text(book: Book, *, sample_only=False) -> BookText:
+    chapters = [
+        Chapter(title=c.title, markdown=c.markdown, part=c.part, source=c.source or c.title)
+        for c in book.manuscript_chapters.all()
+        if c.in_sample or not sample_only
+    ]
+    images = {}
+    for image in book.manuscript_images.all():
+        with image.file.open("rb") as f:
+            images[image.path] = f.read()
+    return BookText(
+        title=f"{book.title} (sample)" if sample_only else book.title,
+        subtitle=book.subtitle,
+        authors=[a.display_name for a in book.author_list],
+        language=book.language,
+        identifier=f"storefront:{book.slug}",
+        chapters=chapters,
+        images=images,
+        version=book.current_release.version if book.current_release else "draft",
+    )
+
+
+def _cover_png(book: Book) -> bytes | None:
+    """The book's cover as PNG for the EPUB (covers may be uploaded as JPEG or WebP)."""
+    if not book.cover:
+        return None
+    with book.cover.open("rb") as f, Image.open(f) as image:
+        out = io.BytesIO()
+        image.convert("RGB").save(out, format="PNG")
+    return out.getvalue()
+
+
+def request_build(*, book: Book, kind: str, user=None, version: str = "", notes: str = "") -> Build:
+    """Queue a build; the Celery task starts after commit."""
+    if not book.manuscript_chapters.exists():
+        raise ValidationError("Write or upload at least one chapter first.")
+    if kind == Build.Kind.PUBLISH:
+        if not version:
+            raise ValidationError("Give the new version a label, like 1.0.")
+        if book.releases.filter(version=version).exists():
+            raise ValidationError(f"Version {version} exists already; use a new version label.")
+    build = Build.objects.create(
+        book=book, kind=kind, version=version, notes=notes, requested_by=user
+    )
+    from .tasks import run_build  # tasks import this module
+
+    transaction.on_commit(lambda: run_build.delay(build.pk), robust=True)
+    return build
+
+
+def _progress(build_id: int, label: str, offset: int, total: int):
+    def report(done: int, count: int, chapter) -> None:
+        Build.objects.filter(pk=build_id).update(
+            step=offset + done,
+            total=total,
+            message=f"{label}: chapter {done} of {count} ({chapter.title})"[:400],
+        )
+
+    return report
+
+
+def run_build(build_id: int) -> Build:
+    """Render the manuscript; publish it if asked. Claims the build so a retried task
+    never renders or publishes it twice."""
+    claimed = Build.objects.filter(pk=build_id, status=Build.Status.QUEUED).update(
+        status=Build.Status.RENDERING, message="Starting"
+    )
+    build = Build.objects.select_related("book").get(pk=build_id)
+    if not claimed:
+        return build
+    book = Book.objects.with_authors().select_related("current_release").get(pk=build.book_id)
+    try:
+        text = book_text(book)
+        sample = book_text(book, sample_only=True)
+        count = len(text.chapters)
+        total = 2 * count + 2 * len(sample.chapters)
+        pdf = build_pdf(text, progress=_progress(build.pk, "PDF", 0, total))
+        epub = build_epub(text, cover_png=_cover_png(book), progress=_progress(build.pk, "EPUB", count, total))
+        sample_files = {}
+        if sample.chapters:
+            sample_files["pdf"] = build_pdf(
+                sample, progress=_progress(build.pk, "Sample PDF", 2 * count, total)
+            )
+            sample_files["epub"] = build_epub(
+                sample,
+                progress=_progress(
+                    build.pk, "Sample EPUB", 2 * count + len(sample.chapters), total
+                ),
+            )
+    except ManuscriptError as exc:
+        return _fail(build, str(exc.message), exc.source)
+    except Exception as exc:  # a bug in rendering must still end the build, visibly
+        log.exception("build %s failed", build.pk)
+        return _fail(build, f"The build failed unexpectedly: {exc}", "")
+
+    if build.kind == Build.Kind.PREVIEW:
+        build.preview_pdf.save("preview.pdf", ContentFile(pdf), save=False)
+        build.preview_epub.save("preview.epub", ContentFile(epub), save=False)
+        return _finish(build)
+    try:
+        with transaction.atomic():
+            release = services.create_release(
+                book=book,
+                version=build.version,
+                notes=build.notes,
+                files={
+                    "pdf": ContentFile(pdf, name="book.pdf"),
+                    "epub": ContentFile(epub, name="book.epub"),
+                },
+            )
+            for fmt, data in sample_files.items():
+                services.set_sample_file(
+                    book=book, fmt=fmt, upload=ContentFile(data, name=f"sample.{fmt}")
+                )
+            services.replace_toc(book=book, lines=_toc_lines(book, text))
+            Book.objects.filter(pk=book.pk).update(
+                sample_markdown="\n\n".join(f"# {c.title}\n\n{c.markdown}" for c in sample.chapters)
+            )
+            services.publish_release(release=release)
+            build.release = release
+            return _finish(build)
+    except ValidationError as exc:
+        return _fail(build, " ".join(exc.messages), "")
+
+
+def _toc_lines(book: Book, text: BookText) -> list[services.TocLine]:
+    """The book page's table of contents, from the manuscript's parts and chapters."""
+    sample_titles = {c.title for c in book.manuscript_chapters.all() if c.in_sample}
+    parts = {c.title: bool(c.part) for c in text.chapters}
+    return [
+        services.TocLine("part", title)
+        if kind == "part"
+        else services.TocLine(
+            "chapter", title, in_part=parts.get(title, False), in_sample=title in sample_titles
+        )
+        for kind, title in toc(text)
+    ]
+
+
+def _finish(build: Build) -> Build:
+    build.refresh_from_db(fields=["step", "total"])  # progress was written by other queries
+    build.status = Build.Status.DONE
+    build.step = build.total = max(build.total, 1)
+    build.message = "Published" if build.kind == Build.Kind.PUBLISH else "Preview ready"
+    build.finished_at = timezone.now()
+    build.save()
+    return build
+
+
+def _fail(build: Build, message: str, source: str) -> Build:
+    Build.objects.filter(pk=build.pk).update(
+        status=Build.Status.FAILED,
+        error=message,
+        error_source=source,
+        message="Failed",
+        finished_at=timezone.now(),
+    )
+    build.refresh_from_db()
+    return build

@@ -1,0 +1,11 @@
+"""Celery tasks of the catalog."""
+
+from celery import shared_task
+
+from . import manuscript
+
+
+@shared_task(acks_late=True)
+def run_build(build_id: int):
+    """Render (and maybe publish) a manuscript; the build row says how it went."""
+    return manuscript.run_build(build_id).status
