@@ -1,0 +1,195 @@
+"""Who may open what: every view of ours, for every kind of visitor.
+
+The matrix is checked against the URL conf: a new view without a row here
+fails ``test_every_view_is_in_the_matrix``, so nobody adds a page without
+saying who may see it.
+"""
+
+import uuid
+
+import pytest
+from django.core.files.base import ContentFile
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from catalog import manuscript
+from catalog import services as catalog
+from catalog.models import Build
+from library.tokens import download_token, unsubscribe_token
+from payments import services as payments
+from tests.factories import AuthorFactory, BookFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+PERSONAS = ["anonymous", "reader", "other_reader", "author", "other_author", "staff"]
+OK, LOGIN, DENY = "ok", "login", "deny"
+
+EVERYONE = dict.fromkeys(PERSONAS, OK)
+LOGGED_IN = {**EVERYONE, "anonymous": LOGIN}
+BOOK_AUTHOR = {
+    "anonymous": LOGIN,
+    "reader": DENY,
+    "other_reader": DENY,
+    "author": OK,
+    "other_author": DENY,
+    "staff": OK,
+}
+ANY_AUTHOR = {
+    "anonymous": LOGIN,
+    "reader": DENY,
+    "other_reader": DENY,
+    "author": OK,
+    "other_author": OK,
+    "staff": DENY,
+}
+BUYER = {
+    "anonymous": LOGIN,
+    "reader": OK,
+    "other_reader": DENY,
+    "author": DENY,
+    "other_author": DENY,
+    "staff": DENY,
+}
+BUYER_OR_STAFF = {**BUYER, "staff": OK}
+CAN_DOWNLOAD = {**BUYER_OR_STAFF, "author": OK}
+
+# url name -> (method, who may, the URL's arguments from the fixture's objects)
+MATRIX = {
+    "home": ("get", EVERYONE, lambda o: []),
+    "healthz": ("get", EVERYONE, lambda o: []),
+    "refund_policy": ("get", EVERYONE, lambda o: []),
+    "formats": ("get", EVERYONE, lambda o: []),
+    "royalties": ("get", EVERYONE, lambda o: []),
+    "account": ("get", LOGGED_IN, lambda o: []),
+    "catalog:list": ("get", EVERYONE, lambda o: []),
+    "catalog:book": ("get", EVERYONE, lambda o: [o["book"].slug]),
+    "catalog:sample": ("get", EVERYONE, lambda o: [o["book"].slug]),
+    "catalog:sample_download": ("get", EVERYONE, lambda o: [o["book"].slug, "pdf"]),
+    "catalog:author": ("get", EVERYONE, lambda o: [o["author"].slug]),
+    "catalog:author_profile": ("get", LOGGED_IN, lambda o: []),
+    "catalog:my_books": ("get", LOGGED_IN, lambda o: []),
+    "catalog:book_create": ("get", ANY_AUTHOR, lambda o: []),
+    "catalog:manage_book": ("get", BOOK_AUTHOR, lambda o: [o["book"].slug]),
+    "catalog:book_edit": ("get", BOOK_AUTHOR, lambda o: [o["book"].slug]),
+    "catalog:book_coauthors": ("get", BOOK_AUTHOR, lambda o: [o["book"].slug]),
+    "catalog:book_toc": ("get", BOOK_AUTHOR, lambda o: [o["book"].slug]),
+    "catalog:release_create": ("get", BOOK_AUTHOR, lambda o: [o["book"].slug]),
+    "catalog:release_publish": ("post", BOOK_AUTHOR, lambda o: [o["book"].slug, o["release"].pk]),
+    "catalog:sample_files": ("get", BOOK_AUTHOR, lambda o: [o["book"].slug]),
+    "catalog:manuscript": ("get", BOOK_AUTHOR, lambda o: [o["book"].slug]),
+    "catalog:chapter_new": ("get", BOOK_AUTHOR, lambda o: [o["book"].slug]),
+    "catalog:chapter_edit": ("get", BOOK_AUTHOR, lambda o: [o["book"].slug, o["chapter"].pk]),
+    "catalog:chapter_move": ("post", BOOK_AUTHOR, lambda o: [o["book"].slug, o["chapter"].pk]),
+    "catalog:chapter_delete": ("post", BOOK_AUTHOR, lambda o: [o["book"].slug, o["chapter"].pk]),
+    "catalog:manuscript_upload": ("post", BOOK_AUTHOR, lambda o: [o["book"].slug]),
+    "catalog:build_start": ("post", BOOK_AUTHOR, lambda o: [o["book"].slug]),
+    "catalog:build": ("get", BOOK_AUTHOR, lambda o: [o["book"].slug, o["build"].pk]),
+    "catalog:build_status": ("get", BOOK_AUTHOR, lambda o: [o["book"].slug, o["build"].pk]),
+    "catalog:build_file": ("get", BOOK_AUTHOR, lambda o: [o["book"].slug, o["build"].pk, "pdf"]),
+    "library:index": ("get", LOGGED_IN, lambda o: []),
+    "library:preferences": ("get", LOGGED_IN, lambda o: []),
+    # The signed token is the credential: whoever holds it may use it (tampering: test_library).
+    "library:download_link": ("get", EVERYONE, lambda o: [o["download_token"], "pdf"]),
+    "library:unsubscribe": ("get", EVERYONE, lambda o: [o["unsubscribe_token"]]),
+    "library:entry": ("get", CAN_DOWNLOAD, lambda o: [o["book"].slug]),
+    "library:book_updates": ("post", BUYER, lambda o: [o["book"].slug]),
+    "library:remove": ("post", BUYER, lambda o: [o["book"].slug]),
+    "library:download": ("get", CAN_DOWNLOAD, lambda o: [o["book"].slug, o["release"].pk, "pdf"]),
+    "payments:checkout": ("get", LOGGED_IN, lambda o: [o["book"].slug]),
+    "payments:pay": ("post", LOGGED_IN, lambda o: [o["book"].slug]),
+    "payments:orders": ("get", LOGGED_IN, lambda o: []),
+    "payments:order": ("get", BUYER_OR_STAFF, lambda o: [o["order"].public_id]),
+    "payments:pay_order": ("get", BUYER, lambda o: [o["order"].public_id]),
+    "payments:refund": ("get", BUYER, lambda o: [o["order"].public_id]),
+    # Authenticated by Stripe's signature, not a session: unsigned is 400 for all.
+    "payments:stripe_webhook": ("post", dict.fromkeys(PERSONAS, "bad_request"), lambda o: []),
+    "payments:earnings": ("get", ANY_AUTHOR, lambda o: []),
+    "payments:earnings_csv": ("get", ANY_AUTHOR, lambda o: []),
+    "payments:payout_details": ("get", ANY_AUTHOR, lambda o: []),
+}
+
+
+def our_url_names(patterns=None, namespace=""):
+    for pattern in patterns if patterns is not None else get_resolver().url_patterns:
+        if isinstance(pattern, URLResolver):
+            if pattern.namespace == "admin" or "allauth" in str(pattern.urlconf_name):
+                continue  # Django's and allauth's own views, tested by them
+            prefix = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+            yield from our_url_names(pattern.url_patterns, prefix)
+        elif isinstance(pattern, URLPattern) and pattern.name:
+            yield namespace + pattern.name
+
+
+def test_every_view_is_in_the_matrix():
+    assert set(our_url_names()) == set(MATRIX)
+
+
+@pytest.fixture
+def world():
+    author, other_author = AuthorFactory(), AuthorFactory()
+    book = BookFactory(authors=[author])
+    release = catalog.create_release(
+        book=book, version="1.0", files={"pdf": ContentFile(b"%PDF-1.4 %%EOF", name="b.pdf")}
+    )
+    catalog.publish_release(release=release)
+    catalog.set_sample_file(
+        book=book, fmt="pdf", upload=ContentFile(b"%PDF-1.4 sample %%EOF", name="s.pdf")
+    )
+    type(book).objects.filter(pk=book.pk).update(sample_markdown="Sample")
+    book.refresh_from_db()
+    chapter = manuscript.add_chapter(book=book, title="One", markdown="Text")
+    build = Build.objects.create(
+        book=book,
+        kind="preview",
+        status="done",
+        preview_pdf=ContentFile(b"%PDF-1.4 %%EOF", name="p.pdf"),
+    )
+    reader = UserFactory()
+    order = payments.place_order(
+        buyer=reader, book=book, amount_cents=2000, checkout_token=uuid.uuid4()
+    )
+    payments.mark_paid(order_id=order.pk, amount_cents=2000)
+    return {
+        "author": author,
+        "other_author": other_author,
+        "book": book,
+        "release": release,
+        "chapter": chapter,
+        "build": build,
+        "reader": reader,
+        "other_reader": UserFactory(),
+        "staff": UserFactory(is_staff=True),
+        "order": order,
+        "download_token": download_token(user_id=reader.pk, book_id=book.pk),
+        "unsubscribe_token": unsubscribe_token(user_id=reader.pk, book_id=book.pk),
+    }
+
+
+def log_in_as(client, world, persona):
+    if persona == "anonymous":
+        return
+    user = world[persona].user if persona in ("author", "other_author") else world[persona]
+    client.force_login(user)
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+@pytest.mark.parametrize("name", sorted(MATRIX))
+def test_who_may_open_each_view(client, world, name, persona):
+    method, rule, args = MATRIX[name]
+    log_in_as(client, world, persona)
+    url = reverse(name, args=args(world))
+
+    response = getattr(client, method)(url)
+
+    expected = rule[persona]
+    location = response.get("Location", "")
+    if expected == LOGIN:
+        assert response.status_code == 302 and location.startswith(reverse("account_login")), (
+            response
+        )
+    elif expected == DENY:
+        assert response.status_code in (403, 404), response
+    elif expected == "bad_request":
+        assert response.status_code == 400, response
+    else:
+        assert response.status_code in (200, 302, 400), response
+        assert not location.startswith(reverse("account_login")), location
