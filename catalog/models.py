@@ -73,6 +73,9 @@ class Category(models.Model):
         return self.name
 
 
+LISTED = ["in_progress", "completed"]  # Book.LISTED_STATUSES, for index conditions
+
+
 class BookQuerySet(models.QuerySet):
     def listed(self):
         """Books the public catalog shows: in progress or completed."""
@@ -154,8 +157,22 @@ class Book(models.Model):
     class Meta:
         ordering = ["-published_at", "-id"]
         indexes = [
-            models.Index(fields=["status", "-published_at"]),
-            models.Index(fields=["status", "-sales_count"]),
+            # The catalog's lists walk these in order and stop at the page size.
+            models.Index(
+                fields=["-published_at", "-id"],
+                condition=Q(status__in=LISTED),
+                name="book_listed_newest",
+            ),
+            models.Index(
+                fields=["-sales_count", "-published_at"],
+                condition=Q(status__in=LISTED),
+                name="book_listed_bestselling",
+            ),
+            models.Index(
+                fields=["-updated_at"],
+                condition=Q(status="in_progress"),
+                name="book_in_progress_updated",
+            ),
             models.Index(fields=["language", "status"]),
         ]
         constraints = [

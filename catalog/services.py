@@ -7,6 +7,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from storefront.pagecache import bump_generation
+
 from .models import Author, Book, BookAuthor, BookFormat, Release, ReleaseFile, SampleFile, TocEntry
 from .signals import release_published
 
@@ -92,6 +94,7 @@ def set_coauthors(*, book: Book, coauthors: list[CoAuthor]) -> None:
         BookAuthor(book=book, author=c.author, royalty_share=c.share, position=i)
         for i, c in enumerate(coauthors)
     )
+    bump_generation()
 
 
 # --- Table of contents --------------------------------------------------------
@@ -171,6 +174,7 @@ def replace_toc(*, book: Book, lines: list[TocLine]) -> None:
         for i, line in enumerate(lines)
     )
     Book.objects.filter(pk=book.pk).update(updated_at=timezone.now())
+    bump_generation()  # bulk_create sends no signals: forget cached pages here
 
 
 # --- Releases and samples -----------------------------------------------------

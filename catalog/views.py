@@ -7,6 +7,8 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from storefront.pagecache import cache_for_anonymous
+
 from . import selectors, services
 from .files import serve_private_file
 from .forms import (
@@ -22,6 +24,7 @@ from .models import CONTENT_TYPES, Author, Book, BookFormat, Release
 # --- Public pages -------------------------------------------------------------
 
 
+@cache_for_anonymous
 def book_list(request):
     query = request.GET.get("q", "").strip()[:200]
     category = request.GET.get("category", "")
@@ -51,6 +54,7 @@ def book_list(request):
     )
 
 
+@cache_for_anonymous
 def book_detail(request, slug):
     try:
         book = selectors.book_for_page(slug=slug, user=request.user)
@@ -76,6 +80,7 @@ def _visible_book(request, slug) -> Book:
     return get_object_or_404(Book.objects.visible_to(request.user).distinct(), slug=slug)
 
 
+@cache_for_anonymous
 def sample_online(request, slug):
     book = _visible_book(request, slug)
     if not book.sample_markdown:
@@ -94,6 +99,7 @@ def sample_download(request, slug, fmt):
     )
 
 
+@cache_for_anonymous
 def author_detail(request, slug):
     author = get_object_or_404(Author, slug=slug)
     books = selectors.book_cards(

@@ -3,7 +3,10 @@ from django.urls import reverse
 
 from catalog.selectors import home_shelves
 
+from .pagecache import cache_for_anonymous
 
+
+@cache_for_anonymous
 def home(request):
     shelves = home_shelves()
     books_url = reverse("catalog:list")

@@ -4,6 +4,7 @@ from django.urls import reverse
 
 from catalog import services
 from catalog.models import Book
+from storefront.pagecache import bump_generation
 from tests.factories import AuthorFactory, BookFactory, CategoryFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -215,6 +216,7 @@ def test_credits_appear_only_when_enabled(client, settings):
     book = BookFactory()
     assert "Buy With Credits" not in page(client, book)
     settings.CREDITS_ENABLED = True
+    bump_generation()  # a settings change comes with a deploy; cached pages go with it
     assert "Buy With Credits" in page(client, book)
 
 
@@ -261,3 +263,27 @@ def test_the_home_page_costs_the_same_queries_with_1_or_50_books(
     make_catalog(n)
     with django_assert_max_num_queries(8):
         assert client.get(reverse("home")).status_code == 200
+
+
+def test_anonymous_pages_come_from_the_cache_until_the_book_changes(
+    client, django_assert_max_num_queries
+):
+    book = BookFactory(title="First Title")
+    url = reverse("catalog:book", args=[book.slug])
+    assert client.get(url)["X-Page-Cache"] == "miss"
+
+    with django_assert_max_num_queries(0):
+        response = client.get(url)
+    assert response["X-Page-Cache"] == "hit" and "First Title" in response.content.decode()
+
+    book.title = "Second Title"
+    book.save()
+    assert "Second Title" in client.get(url).content.decode()
+
+
+def test_logged_in_readers_never_get_a_cached_page(client):
+    book = BookFactory()
+    url = reverse("catalog:book", args=[book.slug])
+    client.get(url)
+    client.force_login(UserFactory())
+    assert "X-Page-Cache" not in client.get(url)

@@ -1,0 +1,22 @@
+"""Anything that changes what a public catalog page shows forgets the cached pages."""
+
+from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.dispatch import receiver
+
+from storefront.pagecache import bump_generation
+
+from .models import Author, Book, BookAuthor, Category, Release, ReleaseFile, SampleFile, TocEntry
+
+PUBLIC_MODELS = (Author, Book, BookAuthor, Category, Release, ReleaseFile, SampleFile, TocEntry)
+
+
+@receiver(post_save, dispatch_uid="catalog.pagecache.save")
+@receiver(post_delete, dispatch_uid="catalog.pagecache.delete")
+def forget_pages(sender, **kwargs):
+    if sender in PUBLIC_MODELS:
+        bump_generation()
+
+
+@receiver(m2m_changed, sender=Book.categories.through, dispatch_uid="catalog.pagecache.categories")
+def forget_pages_on_categories(sender, **kwargs):
+    bump_generation()

@@ -1,0 +1,63 @@
+"""Whole-page cache for anonymous visitors.
+
+Pages that are the same for every anonymous reader (home, catalog, book and
+author pages) are served from the cache. Their keys include a "catalog
+generation" number that every catalog change bumps (catalog.receivers), so a
+change shows at once; the timeout bounds what no signal sees (sales counts).
+Logged-in readers always get a fresh page (it shows their name, their books).
+"""
+
+from functools import wraps
+
+from django.core.cache import cache
+from django.http import HttpResponse
+
+GENERATION_KEY = "catalog:generation"
+TIMEOUT = 300
+
+
+def generation() -> int:
+    value = cache.get(GENERATION_KEY)
+    if value is None:
+        cache.add(GENERATION_KEY, 1, timeout=None)
+        value = cache.get(GENERATION_KEY) or 1
+    return value
+
+
+def bump_generation() -> None:
+    """Forget every cached page (called whenever the catalog changes)."""
+    try:
+        cache.incr(GENERATION_KEY)
+    except ValueError:
+        cache.set(GENERATION_KEY, 2, timeout=None)
+
+
+def _cacheable(request) -> bool:
+    if request.method not in ("GET", "HEAD") or request.user.is_authenticated:
+        return False
+    # A pending flash message ("You have signed out.") belongs to this visitor only.
+    return "messages" not in request.COOKIES and not request.session.get("_messages")
+
+
+def cache_for_anonymous(view):
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not _cacheable(request):
+            return view(request, *args, **kwargs)
+        key = f"page:{generation()}:{request.get_full_path()}"
+        cached = cache.get(key)
+        if cached is not None:
+            content, content_type, headers = cached
+            response = HttpResponse(content, content_type=content_type)
+            for name, value in headers.items():
+                response[name] = value
+            response["X-Page-Cache"] = "hit"
+            return response
+        response = view(request, *args, **kwargs)
+        if response.status_code == 200 and not response.streaming and not response.cookies:
+            headers = {k: v for k, v in response.items() if k.lower() in ("content-language",)}
+            cache.set(key, (response.content, response["Content-Type"], headers), TIMEOUT)
+            response["X-Page-Cache"] = "miss"
+        return response
+
+    return wrapper
