@@ -4,10 +4,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import connection, transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
-from .models import LedgerEntry, LedgerTransaction, Order
+from .models import LedgerDaily, LedgerEntry, LedgerTransaction, Order
 from .royalties import split_royalty
 
 Account = LedgerEntry.Account
@@ -26,7 +27,64 @@ def _write(kind, *, order=None, reverses=None, memo="", entries) -> LedgerTransa
         entry.transaction = txn
         entry.kind = kind
     LedgerEntry.objects.bulk_create(entries)
+    _add_to_daily(entries)
     return txn
+
+
+_UPSERT_DAILY = """
+    INSERT INTO payments_ledgerdaily
+        (account, author_key, book_key, kind, day, available_day, amount_cents, entries)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+    ON CONFLICT (account, author_key, book_key, kind, day, available_day) DO UPDATE SET
+        amount_cents = payments_ledgerdaily.amount_cents + EXCLUDED.amount_cents,
+        entries = payments_ledgerdaily.entries + EXCLUDED.entries
+"""
+
+
+def _add_to_daily(entries) -> None:
+    """Add the entries to the daily sums, in the caller's transaction (an upsert:
+    concurrent writers add, never overwrite)."""
+    sums = {}
+    for e in entries:
+        created = timezone.localdate(e.created_at or timezone.now())
+        key = (
+            e.account,
+            e.author_id or 0,
+            e.book_id or 0,
+            e.kind,
+            created,
+            timezone.localdate(e.available_at),
+        )
+        amount, count = sums.get(key, (0, 0))
+        sums[key] = (amount + e.amount_cents, count + 1)
+    with connection.cursor() as cursor:
+        for key in sorted(sums):  # a fixed order: two writers never deadlock on these rows
+            cursor.execute(_UPSERT_DAILY, [*key, *sums[key]])
+
+
+REBUILD_DAILY = """
+    INSERT INTO payments_ledgerdaily
+        (account, author_key, book_key, kind, day, available_day, amount_cents, entries)
+    SELECT account, COALESCE(author_id, 0), COALESCE(book_id, 0), kind,
+           {day}, {available_day}, SUM(amount_cents), COUNT(*)
+    FROM payments_ledgerentry
+    GROUP BY 1, 2, 3, 4, 5, 6
+"""
+
+
+def rebuild_daily() -> int:
+    """Recompute the daily sums from the entries (after a bulk load, or to repair)."""
+    if connection.vendor == "postgresql":
+        day, available = (
+            "(created_at AT TIME ZONE 'UTC')::date",
+            "(available_at AT TIME ZONE 'UTC')::date",
+        )
+    else:
+        day, available = "date(created_at)", "date(available_at)"
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DELETE FROM payments_ledgerdaily")
+        cursor.execute(REBUILD_DAILY.format(day=day, available_day=available))
+        return cursor.rowcount
 
 
 def _sale_entry(order, account, amount, author=None) -> LedgerEntry:
@@ -153,6 +211,15 @@ def audit() -> AuditReport:
     report.problems += [
         f"order {pk} is {status} but has {n} sale transactions" for pk, status, n in mismatched
     ]
+    daily = LedgerDaily.objects.values("account").annotate(s=Sum("amount_cents"), n=Sum("entries"))
+    entries = LedgerEntry.objects.values("account").annotate(s=Sum("amount_cents"), n=Count("id"))
+    daily_by_account = {row["account"]: (row["s"], row["n"]) for row in daily}
+    for row in entries:
+        if daily_by_account.get(row["account"]) != (row["s"], row["n"]):
+            report.problems.append(
+                f"daily sums of {row['account']} {daily_by_account.get(row['account'])} "
+                f"!= entries {(row['s'], row['n'])}: run manage.py rebuild_ledger_daily"
+            )
     sale_totals = (
         LedgerEntry.objects.filter(transaction__kind="sale", account=Account.PROCESSOR)
         .values_list("transaction__order_id", "transaction__order__amount_cents")

@@ -62,6 +62,7 @@ class Order(models.Model):
         indexes = [
             models.Index(fields=["buyer", "-created_at"]),
             models.Index(fields=["status", "-created_at"]),
+            models.Index(fields=["book", "paid_at"]),
         ]
 
     def __str__(self):
@@ -334,3 +335,39 @@ class Payout(models.Model):
 
     def __str__(self):
         return f"Payout of {self.amount_cents}¢ to {self.author} ({self.status})"
+
+
+class LedgerDaily(models.Model):
+    """Ledger entries summed per account, author, book, kind and day.
+
+    Kept in the same transaction as the entries it sums (ledger._write), so the
+    earnings dashboard reads a few thousand rows instead of a million entries;
+    ``audit_ledger`` checks it against the entries, and
+    ``manage.py rebuild_ledger_daily`` recomputes it. ``author_key`` and
+    ``book_key`` are 0 when the entry has none (a unique key cannot hold NULLs).
+    """
+
+    account = models.CharField(max_length=10)
+    author_key = models.BigIntegerField(default=0)
+    book_key = models.BigIntegerField(default=0)
+    kind = models.CharField(max_length=8)
+    day = models.DateField()
+    available_day = models.DateField()
+    amount_cents = models.BigIntegerField(default=0)
+    entries = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "author_key", "book_key", "kind", "day", "available_day"],
+                name="ledgerdaily_key",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["author_key", "day"]),
+            models.Index(fields=["author_key", "available_day"]),
+            models.Index(fields=["book_key", "day"]),
+        ]
+
+    def __str__(self):
+        return f"{self.day} {self.account} {self.author_key or ''} {self.kind}: {self.amount_cents}"

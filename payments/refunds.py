@@ -157,7 +157,11 @@ def admin_refund(*, order_id: int, admin, note: str = "") -> Refund:
 def execute_refund(*, refund_id: int, actor=None) -> Refund:
     """Send an approved (or failed, on retry) refund to the gateway, once."""
     with transaction.atomic():
-        refund = Refund.objects.select_for_update().select_related("order").get(pk=refund_id)
+        # Lock the refund row only: complete_refund (a webhook) locks the order, then
+        # the refund; also locking the joined order here, in the other order, deadlocks.
+        refund = (
+            Refund.objects.select_for_update(of=("self",)).select_related("order").get(pk=refund_id)
+        )
         if refund.status not in (Refund.Status.APPROVED, Refund.Status.FAILED):
             return refund  # waiting for review, being processed, done or denied
         refund.status = Refund.Status.PROCESSING
@@ -172,9 +176,18 @@ def execute_refund(*, refund_id: int, actor=None) -> Refund:
         )
         if not outcome.succeeded:
             raise GatewayError("The payment provider did not complete the refund.")
+        if outcome.amount_cents != refund.amount_cents:
+            # A partial refund made at the provider (by hand) is not this refund:
+            # never book it as a full one.
+            raise GatewayError(
+                f"The payment provider holds a partial refund {outcome.refund_id} of "
+                f"{outcome.amount_cents} cents, not {refund.amount_cents}: settle it by hand."
+            )
     except GatewayError as exc:
         with transaction.atomic():
-            Refund.objects.filter(pk=refund.pk).update(
+            # Only if still ours: a refund webhook may have booked it meanwhile (our
+            # answer lost, the refund made); then it stays refunded.
+            Refund.objects.filter(pk=refund.pk, status=Refund.Status.PROCESSING).update(
                 status=Refund.Status.FAILED, last_error=str(exc)[:2000]
             )
             _log(refund, "gateway error", actor, str(exc))

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from payments import payouts, refunds, services
 from payments.earnings import date_range, earnings_for
-from payments.ledger import audit
+from payments.ledger import audit, rebuild_daily
 from payments.models import LedgerEntry, LedgerTransaction, Order, PayoutAccount
 from tests.factories import AuthorFactory, BookFactory, UserFactory
 
@@ -68,6 +68,7 @@ def history():
             buyer=UserFactory(), book=z, amount_cents=0, checkout_token=uuid.uuid4()
         )
         Order.objects.filter(pk=free.pk).update(paid_at=NOW - timedelta(days=1))
+    rebuild_daily()  # the history was backdated behind the ledger's back
     return {"ada": ada, "bob": bob, "x": x, "y": y, "z": z}
 
 
@@ -257,7 +258,8 @@ def test_the_dashboard_costs_the_same_queries_with_few_or_many_sales(
     for n in (2, 40):
         while Order.objects.filter(book=book).count() < n:
             sale(book, 1000, 1)
-        with django_assert_max_num_queries(12) as captured:
+        rebuild_daily()
+        with django_assert_max_num_queries(14) as captured:
             client.get(reverse("payments:earnings"))
         counts.append(len(captured))
     assert counts[0] == counts[1]

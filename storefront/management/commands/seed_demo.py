@@ -19,6 +19,7 @@ from django.utils import timezone
 from catalog import manuscript, services
 from catalog.models import Author, Book, Build, Category
 from library.models import Entitlement
+from payments.ledger import rebuild_daily
 from payments.models import LedgerEntry, LedgerTransaction, Order
 from payments.services import mark_paid, place_order
 from storefront.demo import books as demo_books
@@ -81,6 +82,7 @@ class Command(BaseCommand):
         # The demo's own purchases must not print a pile of receipts on the console.
         with override_settings(EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend"):
             self._sales(users["reader"])
+        rebuild_daily()  # the demo sales were backdated behind the ledger's back
         if not options["quiet_accounts"]:
             self.stdout.write(
                 self.style.SUCCESS(f"Demo accounts (password for all: {DEMO_PASSWORD}):")
