@@ -288,7 +288,7 @@ PRIVATE_FILES_ACCEL_PREFIX = env.str("PRIVATE_FILES_ACCEL_PREFIX", default="/_pr
 # E-mailed download links stay valid this long (and only while the reader owns the book).
 DOWNLOAD_LINK_MAX_AGE = env.int("DOWNLOAD_LINK_MAX_AGE", default=14 * 24 * 3600)
 UPDATE_EMAIL_CHUNK = env.int("UPDATE_EMAIL_CHUNK", default=500)
-LIBRARY_PAGE_SIZE = 50
+LIBRARY_PAGE_SIZE = 24
 
 # --- Refunds ----------------------------------------------------------------
 
