@@ -248,7 +248,9 @@ def run_build(build_id: int) -> Build:
         count = len(text.chapters)
         total = 2 * count + 2 * len(sample.chapters)
         pdf = build_pdf(text, progress=_progress(build.pk, "PDF", 0, total))
-        epub = build_epub(text, cover_png=_cover_png(book), progress=_progress(build.pk, "EPUB", count, total))
+        epub = build_epub(
+            text, cover_png=_cover_png(book), progress=_progress(build.pk, "EPUB", count, total)
+        )
         sample_files = {}
         if sample.chapters:
             sample_files["pdf"] = build_pdf(

@@ -82,7 +82,11 @@ def _reserve_payout(*, batch, author_id, threshold) -> Payout | None:
 
 def mark_sent(*, payout_id: int, reference: str, admin=None) -> bool:
     with transaction.atomic():
-        payout = Payout.objects.select_for_update().select_related("author__user").get(pk=payout_id)
+        payout = (
+            Payout.objects.select_for_update(of=("self",))
+            .select_related("author__user")
+            .get(pk=payout_id)
+        )
         if payout.status != Payout.Status.PENDING:
             return False
         payout.status = Payout.Status.SENT

@@ -114,7 +114,7 @@ def approve_refund(*, refund_id: int, admin) -> Refund:
 def deny_refund(*, refund_id: int, admin, note: str) -> Refund:
     with transaction.atomic():
         refund = (
-            Refund.objects.select_for_update()
+            Refund.objects.select_for_update(of=("self",))
             .select_related("order__buyer", "order__book")
             .get(pk=refund_id)
         )
@@ -203,7 +203,11 @@ def complete_refund(*, order_id: int, gateway_refund_id: str, actor=None) -> boo
     """The gateway refunded the order: book it, once. Called after our own gateway
     call and by refund webhooks; whichever comes second changes nothing."""
     with transaction.atomic():
-        order = Order.objects.select_for_update().select_related("buyer", "book").get(pk=order_id)
+        order = (
+            Order.objects.select_for_update(of=("self",))
+            .select_related("buyer", "book")
+            .get(pk=order_id)
+        )
         if order.status != Order.Status.PAID:
             return False
         # Serialise with payouts of the same authors (see payouts.lock_authors).

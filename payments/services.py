@@ -119,7 +119,12 @@ def mark_paid(*, order_id: int, amount_cents: int, reference: str | None = None)
     changes nothing) when the order is paid already or refunded.
     """
     with transaction.atomic():
-        order = Order.objects.select_for_update().select_related("book", "buyer").get(pk=order_id)
+        # Lock the order only: joined rows (the book, the buyer) are shared by other orders.
+        order = (
+            Order.objects.select_for_update(of=("self",))
+            .select_related("book", "buyer")
+            .get(pk=order_id)
+        )
         if reference and order.gateway_reference and order.gateway_reference != reference:
             log.error(
                 "order %s: payment %s is not the order's %s",

@@ -180,7 +180,11 @@ def stripe_settings(settings, localstripe):
 
 @pytest.fixture
 def stripe_webhooks(localstripe, live_server):
-    """localstripe posts its signed payment events to our live server, for this test only."""
+    """localstripe posts its signed payment events to our live server, for this test only.
+
+    localstripe sends each event about a second after it happens, to whatever webhook
+    is registered then: wait out the stray events of earlier tests first."""
+    time.sleep(1.25)
     localstripe.send_webhooks_to(live_server.url + WEBHOOK_PATH)
     yield localstripe
     localstripe.stop_webhooks()
