@@ -230,6 +230,11 @@ def refund(request, public_id):
                 request,
                 "Your refund request is waiting for a quick check by our team. We will e-mail you.",
             )
+        elif result.status == Refund.Status.FAILED and "partial refund" in result.last_error:
+            messages.error(
+                request,
+                "Part of this payment was already refunded; our team will settle the rest by hand.",
+            )
         elif result.status == Refund.Status.FAILED:
             messages.error(
                 request,
