@@ -108,7 +108,8 @@ def search_books(*, query: str = "", category: str = "", language: str = "", sor
 def catalog_facets():
     """Categories and languages to filter by (only those with listed books)."""
     categories = list(Category.objects.filter(books__status__in=Book.LISTED_STATUSES).distinct())
-    codes = Book.objects.listed().values_list("language", flat=True).distinct()
+    # order_by: Meta.ordering would otherwise join DISTINCT (one "language" per book).
+    codes = Book.objects.listed().order_by("language").values_list("language", flat=True).distinct()
     languages = sorted(((c, LANGUAGE_NAMES.get(c, c)) for c in codes), key=lambda x: x[1])
     return categories, languages
 

@@ -62,7 +62,10 @@ class Order(models.Model):
         indexes = [
             models.Index(fields=["buyer", "-created_at"]),
             models.Index(fields=["status", "-created_at"]),
-            models.Index(fields=["book", "paid_at"]),
+            # Free copies on the earnings dashboard: the few $0 orders among many.
+            models.Index(
+                fields=["book", "paid_at"], condition=Q(amount_cents=0), name="order_free_copies"
+            ),
         ]
 
     def __str__(self):
@@ -364,9 +367,20 @@ class LedgerDaily(models.Model):
             )
         ]
         indexes = [
-            models.Index(fields=["author_key", "day"]),
+            # Index-only scans for the dashboard's author-side and cash-side sums.
+            models.Index(
+                fields=["author_key", "day"],
+                include=["kind", "book_key", "available_day", "entries", "amount_cents"],
+                condition=Q(account="author"),
+                name="ledgerdaily_author_days",
+            ),
+            models.Index(
+                fields=["book_key", "day"],
+                include=["kind", "entries", "amount_cents"],
+                condition=Q(account="processor"),
+                name="ledgerdaily_processor_days",
+            ),
             models.Index(fields=["author_key", "available_day"]),
-            models.Index(fields=["book_key", "day"]),
         ]
 
     def __str__(self):

@@ -8,6 +8,7 @@ Logged-in readers always get a fresh page (it shows their name, their books).
 """
 
 from functools import wraps
+from urllib.parse import urlencode
 
 from django.core.cache import cache
 from django.http import HttpResponse
@@ -39,12 +40,24 @@ def _cacheable(request) -> bool:
     return "messages" not in request.COOKIES and not request.session.get("_messages")
 
 
+# Only parameters that change the page make a new entry: "?utm_source=..." or a
+# random parameter cannot fill the cache with copies of one page.
+KEY_PARAMETERS = ("q", "category", "language", "sort", "page")
+
+
+def _page_key(request) -> str:
+    params = urlencode(
+        sorted((k, request.GET[k][:200]) for k in KEY_PARAMETERS if k in request.GET)
+    )
+    return f"{request.path}?{params}"
+
+
 def cache_for_anonymous(view):
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         if not _cacheable(request):
             return view(request, *args, **kwargs)
-        key = f"page:{generation()}:{request.get_full_path()}"
+        key = f"page:{generation()}:{_page_key(request)}"
         cached = cache.get(key)
         if cached is not None:
             content, content_type, headers = cached

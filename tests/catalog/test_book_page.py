@@ -287,3 +287,20 @@ def test_logged_in_readers_never_get_a_cached_page(client):
     client.get(url)
     client.force_login(UserFactory())
     assert "X-Page-Cache" not in client.get(url)
+
+
+def test_the_language_filter_lists_each_language_once(client):
+    for _ in range(3):
+        BookFactory(language="en")
+    BookFactory(language="pt-br")
+
+    html = client.get(reverse("catalog:list")).content.decode()
+
+    assert html.count('<option value="en"') == 1 and html.count('<option value="pt-br"') == 1
+
+
+def test_unknown_query_parameters_share_the_cached_page(client):
+    book = BookFactory()
+    url = reverse("catalog:book", args=[book.slug])
+    assert client.get(url, {"utm_source": "a"})["X-Page-Cache"] == "miss"
+    assert client.get(url, {"utm_source": "b"})["X-Page-Cache"] == "hit"

@@ -1,0 +1,1 @@
+"""The performance harness: `bench/run` (see bench/README.md). Not part of `make test`."""

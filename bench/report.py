@@ -1,0 +1,230 @@
+"""The results table, the targets and the run's context, as Markdown."""
+
+import json
+import os
+import platform
+import subprocess
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+
+import django
+from django.db import connection
+
+# (page key, what, limit): the targets of bench/README.md.
+TARGETS = [
+    ("home", "ratio", 0.8),
+    ("book", "ratio", 0.8),
+    ("search", "ratio", 0.5),
+    ("search-miss", "ratio", 0.5),
+    ("library", "ratio", 0.5),
+    ("earnings", "p99_ms", 200),
+    ("webhook", "p99_ms", 1000),
+    ("webhook", "errors", 0),
+]
+
+
+def _rps(page) -> float:
+    r = page.result
+    return r["requests"] / (r["duration_us"] / 1e6) if r and r["duration_us"] else 0.0
+
+
+def _errors(page) -> int:
+    return sum(page.result["errors"].values()) if page.result else 0
+
+
+def _floor(pages) -> float:
+    return next((_rps(p) for p in pages if p.key == "floor"), 0.0)
+
+
+def _queries(page) -> str:
+    if page.first_queries is not None and page.first_queries != page.queries:
+        return f"{page.queries} (first: {page.first_queries})"
+    return str(page.queries)
+
+
+def table(pages) -> str:
+    floor = _floor(pages)
+    rows = [
+        "| page | path | rps | requests | p50 ms | p99 ms | non-2xx / errors | × floor rps | queries | DB ms (1 req) |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
+    for p in pages:
+        r = p.result
+        if r is None:
+            continue
+        lat = r["latency_us"]
+        ratio = f"{_rps(p) / floor:.2f}" if floor else "-"
+        path = p.path if len(p.path) < 48 else p.path[:45] + "..."
+        rows.append(
+            f"| {p.label} | `{p.method} {path}` | {_rps(p):.1f} | {r['requests']} | {lat['p50'] / 1000:.1f} | "
+            f"{lat['p99'] / 1000:.1f} | {r['non2xx']} / {_errors(p)} | {ratio} | "
+            f"{_queries(p)} | {p.query_ms:.1f} |"
+        )
+    return "\n".join(rows)
+
+
+def targets(pages) -> list[tuple[str, str, bool]]:
+    by_key = {p.key: p for p in pages if p.result}
+    floor = _floor(pages)
+    out = []
+    for key, what, limit in TARGETS:
+        page = by_key.get(key)
+        if page is None:
+            continue
+        if what == "ratio":
+            value = _rps(page) / floor if floor else 0
+            out.append((f"{page.label}: ≥ {limit} × floor rps", f"{value:.2f}", value >= limit))
+        elif what == "p99_ms":
+            value = page.result["latency_us"]["p99"] / 1000
+            out.append((f"{page.label}: p99 < {limit} ms", f"{value:.0f} ms", value < limit))
+        else:
+            bad = page.result["non2xx"] + _errors(page)
+            out.append((f"{page.label}: no errors", f"{bad}", bad == 0))
+    bad = sum(p.result["non2xx"] for p in by_key.values())
+    out.append(("every page: zero non-2xx", str(bad), bad == 0))
+    return out
+
+
+def targets_text(pages) -> str:
+    lines = ["| target | measured | |", "|---|--:|---|"]
+    lines += [
+        f"| {name} | {value} | {'PASS' if ok else '**FAIL**'} |"
+        for name, value, ok in targets(pages)
+    ]
+    return "\n".join(lines)
+
+
+def _run(command: list[str]) -> str:
+    try:
+        return subprocess.run(command, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def machine() -> list[tuple[str, str]]:
+    meminfo = Path("/proc/meminfo").read_text()
+    mem_kb = int(
+        next(line.split()[1] for line in meminfo.splitlines() if line.startswith("MemTotal"))
+    )
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    cpu = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")), "?")  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        pg = cursor.fetchone()[0]
+        cursor.execute("SHOW shared_buffers")
+        shared_buffers = cursor.fetchone()[0]
+    wrk = _run(["wrk", "-v"]).splitlines()
+    return [
+        ("date", datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")),
+        ("source", os.environ.get("BENCH_SOURCE", "?")),
+        ("nproc", str(os.cpu_count())),
+        ("CPU", cpu),
+        ("memory", f"{mem_kb / 1024 / 1024:.1f} GiB"),
+        ("OS", f"{platform.system()} {platform.release()}"),
+        ("Python", platform.python_version()),
+        ("Django", django.get_version()),
+        ("PostgreSQL", f"{pg} (shared_buffers {shared_buffers}, server defaults)"),
+        ("psycopg", version("psycopg")),
+        ("gunicorn", version("gunicorn")),
+        ("wrk", wrk[0].split(" [")[0] if wrk else "?"),
+    ]
+
+
+def _seeding(run_dir: Path) -> list[str]:
+    lines = []
+    phases = run_dir / "phases.tsv"
+    if phases.exists():
+        rows = [line.split("\t") for line in phases.read_text().splitlines() if line]
+        seed_phases = [(n, float(s)) for n, s in rows if n.startswith("seed:")]
+        if seed_phases:
+            total = sum(s for _, s in seed_phases)
+            lines.append(
+                f"**Seeding: {total:.0f} s** ("
+                + ", ".join(f"{n[5:]} {s:.0f} s" for n, s in seed_phases)
+                + ")."
+            )
+        else:
+            lines.append("Seeding: none in this run (`--reuse-db`).")
+    seed = run_dir / "seed.json"
+    if seed.exists():
+        data = json.loads(seed.read_text())
+        rows, author, t = data["rows"], data["bench_author"], data["timings"]
+        lines.append(
+            f"bench/seed.py (seed {data['seed']}): {sum(rows.values()):,} rows in "
+            f"{t['total_s']} s (COPY incl. generation {t['copy_s']} s, indexes and "
+            f"constraints {t['constraints_s']} s): "
+            + ", ".join(f"{table} {n:,}" for table, n in rows.items())
+            + "."
+        )
+        lines.append(
+            f"Bench author ({author['email']}): {author['books']} books, "
+            f"{author['orders_of_their_books']:,} orders of their books, "
+            f"{author['ledger_entries_on_their_books']:,} ledger entries on their books, "
+            f"{author['own_ledger_entries']:,} of them their own "
+            f"({author['own_share_of_all_entries']:.1%} of all {author['ledger_entries_total']:,} "
+            "entries)."
+        )
+    return lines
+
+
+def render(pages, *, run_dir: Path, cpu_busy_after: float, quiet: float) -> str:
+    env = os.environ
+    load = Path("/proc/loadavg").read_text().split()[:3]
+    busy = [p for p in pages if p.result and p.busy_before > quiet]
+    warning = []
+    if busy or cpu_busy_after > quiet:
+        where = ", ".join(f"{p.key} {p.busy_before:.0%}" for p in busy) or "none"
+        warning = [
+            "> **Warning: the machine was not idle.** CPU used by other processes just "
+            f"before a page's load: {where}; after the last load: {cpu_busy_after:.0%}. "
+            "Those figures are lower than this machine can do.",
+            "",
+        ]
+    slow = sorted(((ms, p.label, sql) for p in pages for ms, sql in p.slow), reverse=True)[:8]
+    out = [
+        "# Storefront performance: latest run",
+        "",
+        "Made by `bench/run` (see bench/README.md). Every page is served by one gunicorn "
+        "and driven over loopback on the same machine as PostgreSQL and Redis.",
+        "",
+        *warning,
+        table(pages),
+        "",
+        "## Targets",
+        "",
+        targets_text(pages),
+        "",
+        "## The run",
+        "",
+        f"- gunicorn `storefront.wsgi` with `DJANGO_SETTINGS_MODULE=bench.settings_floor`: "
+        f"{env.get('BENCH_WORKERS', '?')} sync workers, `CONN_MAX_AGE={env.get('CONN_MAX_AGE')}`, "
+        f"DEBUG={env.get('DEBUG')}, Redis cache, HTTPS_ONLY behind a proxy "
+        "(`X-Forwarded-Proto: https` on every request), `PRIVATE_FILES_SERVE="
+        f"{env.get('PRIVATE_FILES_SERVE')}`.",
+        "- Load: " + "; ".join(f"{p.key}: {p.result['tool']}" for p in pages if p.result) + ".",
+        "- Each load follows a warm-up of the same shape "
+        f"({env.get('BENCH_WARMUP', '3s')}). Latency includes waiting for a free worker.",
+        "- Queries: one request per page (after one warm-up request) through Django's test "
+        "Client with CaptureQueriesContext; DB ms is the sum of those queries' times. "
+        '"first": the warm-up request\'s count, when it differs (a cold cache).',
+        "",
+        *(f"{line}\n" for line in _seeding(run_dir)),
+        "## Slowest queries (full plans in explain.md)",
+        "",
+        "| page | ms | query |",
+        "|---|--:|---|",
+        *(
+            f"| {label} | {ms:.1f} | `{' '.join(sql.split())[:160].replace('|', '/')}...` |"
+            for ms, label, sql in slow
+        ),
+        "",
+        "## Machine",
+        "",
+        *(f"- {name}: {value}" for name, value in machine()),
+        "- CPU used by other processes just before each page's load: "
+        + ", ".join(f"{p.key} {p.busy_before:.0%}" for p in pages if p.result)
+        + f"; after the last: {cpu_busy_after:.0%} (load average {' '.join(load)})",
+        "",
+    ]
+    return "\n".join(out)

@@ -1,0 +1,26 @@
+-- report.lua's counting, plus a query string no earlier request had
+-- ("&_bench=<thread>-<n>"), so a whole-page cache keyed by the full path misses
+-- on every request: what a stream of distinct searches costs.
+
+local here = debug.getinfo(1, "S").source:sub(2):match("(.*/)") or "./"
+dofile(here .. "report.lua")
+
+local report_setup, report_init = setup, init
+local thread_count = 0
+
+function setup(thread)
+  report_setup(thread)
+  thread_count = thread_count + 1
+  thread:set("tid", thread_count)
+end
+
+function init(args)
+  report_init(args)
+  sent = 0
+end
+
+function request()
+  sent = sent + 1
+  local sep = string.find(wrk.path, "?", 1, true) and "&" or "?"
+  return wrk.format(nil, wrk.path .. sep .. "_bench=" .. tid .. "-" .. sent)
+end
