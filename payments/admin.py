@@ -19,30 +19,31 @@ from .models import (
 )
 
 
-class LedgerTransactionInline(admin.TabularInline):
-    model = LedgerTransaction
+class HistoryInline(admin.TabularInline):
+    """A read-only list of rows that are history (ledger, events, actions): never edited here."""
+
     extra = 0
     can_delete = False
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields or [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class LedgerTransactionInline(HistoryInline):
+    model = LedgerTransaction
     fields = ["kind", "created_at", "memo", "entries_summary"]
-    readonly_fields = fields
 
     @admin.display(description="Entries")
     def entries_summary(self, txn):
         return ", ".join(str(e) for e in txn.entries.all())
 
-    def has_add_permission(self, request, obj=None):
-        return False
 
-
-class WebhookEventInline(admin.TabularInline):
+class WebhookEventInline(HistoryInline):
     model = WebhookEvent
-    extra = 0
-    can_delete = False
     fields = ["type", "event_id", "received_at", "outcome"]
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Order)
@@ -91,14 +92,9 @@ class OrderAdmin(admin.ModelAdmin):
         return False
 
 
-class LedgerEntryInline(admin.TabularInline):
+class LedgerEntryInline(HistoryInline):
     model = LedgerEntry
-    extra = 0
-    can_delete = False
-    readonly_fields = ["account", "author", "amount_cents", "currency", "created_at"]
-
-    def has_add_permission(self, request, obj=None):
-        return False
+    fields = ["account", "author", "amount_cents", "currency", "kind", "available_at", "created_at"]
 
 
 @admin.register(LedgerTransaction)
@@ -131,15 +127,9 @@ class WebhookEventAdmin(admin.ModelAdmin):
         return False
 
 
-class RefundActionInline(admin.TabularInline):
+class RefundActionInline(HistoryInline):
     model = RefundAction
-    extra = 0
-    can_delete = False
     fields = ["at", "actor", "action", "note"]
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 class DenyForm(forms.Form):
@@ -242,10 +232,8 @@ class RefundAdmin(admin.ModelAdmin):
         self.message_user(request, f"Refunded {done} on retry.")
 
 
-class PayoutInline(admin.TabularInline):
+class PayoutInline(HistoryInline):
     model = Payout
-    extra = 0
-    can_delete = False
     fields = [
         "author",
         "amount_cents",
@@ -255,10 +243,6 @@ class PayoutInline(admin.TabularInline):
         "external_reference",
         "sent_at",
     ]
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(PayoutBatch)

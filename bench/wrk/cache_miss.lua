@@ -1,5 +1,6 @@
--- report.lua's counting, plus a query string no earlier request had
--- ("&_bench=<thread>-<n>"), so a whole-page cache keyed by the full path misses
+-- report.lua's counting, plus a page number no earlier request had
+-- ("&page=<thread><n>"; the page cache keys on q/category/language/sort/page,
+-- and an out-of-range page shows the last one), so the whole-page cache misses
 -- on every request: what a stream of distinct searches costs.
 
 local here = debug.getinfo(1, "S").source:sub(2):match("(.*/)") or "./"
@@ -22,5 +23,5 @@ end
 function request()
   sent = sent + 1
   local sep = string.find(wrk.path, "?", 1, true) and "&" or "?"
-  return wrk.format(nil, wrk.path .. sep .. "_bench=" .. tid .. "-" .. sent)
+  return wrk.format(nil, wrk.path .. sep .. "page=" .. (tid * 10000000 + sent))
 end
