@@ -7,11 +7,13 @@ of queries, whatever the number of sales.
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
+from django.core.cache import cache
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from catalog.models import Book
 
+from .ledger import earnings_generation
 from .models import LedgerDaily, LedgerEntry, Order
 
 RANGES = {
@@ -251,3 +253,20 @@ def chart_points(daily: list[tuple[date, int]], range_: DateRange, *, width=600,
         for day, cents in daily
         if cents > 0
     ]  # fmt: skip
+
+
+DASHBOARD_CACHE_SECONDS = 60  # balances move as refund windows close: bound the age
+
+
+def cached_dashboard(author, range_: DateRange) -> tuple[Earnings, int]:
+    """(earnings, sales count) for the dashboard, cached per author and range until
+    the author's next ledger entry (ledger.forget_earnings) or a minute passes."""
+    key = (
+        f"earnings:{author.pk}:{earnings_generation(author.pk)}:"
+        f"{range_.key}:{range_.start}:{range_.end}:{timezone.localdate()}"
+    )
+    value = cache.get(key)
+    if value is None:
+        value = (earnings_for(author, range_), sales_count(author, range_))
+        cache.set(key, value, DASHBOARD_CACHE_SECONDS)
+    return value

@@ -57,11 +57,9 @@ def _range(request) -> earnings.DateRange:
 def dashboard(request):
     author = _author_for_request(request)
     range_ = _range(request)
-    data = earnings.earnings_for(author, range_)
+    data, count = earnings.cached_dashboard(author, range_)
     rows = earnings.sales_rows(author, range_)
-    page = CountedPaginator(rows, 25, count=earnings.sales_count(author, range_)).get_page(
-        request.GET.get("page")
-    )
+    page = CountedPaginator(rows, 25, count=count).get_page(request.GET.get("page"))
     params = request.GET.copy()
     params.pop("page", None)
     return render(

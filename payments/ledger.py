@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
@@ -28,7 +29,31 @@ def _write(kind, *, order=None, reverses=None, memo="", entries) -> LedgerTransa
         entry.kind = kind
     LedgerEntry.objects.bulk_create(entries)
     _add_to_daily(entries)
+    forget_earnings({e.author_id for e in entries if e.author_id})
     return txn
+
+
+def _earnings_generation_key(author_id: int) -> str:
+    return f"earnings-generation:{author_id}"
+
+
+def earnings_generation(author_id: int) -> int:
+    return cache.get(_earnings_generation_key(author_id), 0)
+
+
+def forget_earnings(author_ids) -> None:
+    """Cached dashboards of these authors are out of date: now, and again after
+    commit (a dashboard computed in between must not outlive the commit)."""
+
+    def bump():
+        for author_id in author_ids:
+            key = _earnings_generation_key(author_id)
+            if not cache.add(key, 1, timeout=None):
+                cache.incr(key)
+
+    if author_ids:
+        bump()
+        transaction.on_commit(bump, robust=True)
 
 
 _UPSERT_DAILY = """

@@ -263,3 +263,27 @@ def test_the_dashboard_costs_the_same_queries_with_few_or_many_sales(
             client.get(reverse("payments:earnings"))
         counts.append(len(captured))
     assert counts[0] == counts[1]
+
+
+def test_the_dashboard_figures_are_cached_until_the_authors_next_sale(
+    client, django_assert_max_num_queries
+):
+    author = AuthorFactory()
+    book = BookFactory(minimum_price_cents=99, authors=[author])
+    sale(book, 1000, 1)
+    rebuild_daily()
+    client.force_login(author.user)
+    client.get(reverse("payments:earnings"))
+
+    with django_assert_max_num_queries(6):  # session, user, author, the sales page, payouts
+        html = client.get(reverse("payments:earnings")).content.decode()
+    assert 'data-testid="total-royalties">$8.00<' in html
+
+    services.mark_paid(
+        order_id=services.place_order(
+            buyer=UserFactory(), book=book, amount_cents=2000, checkout_token=uuid.uuid4()
+        ).pk,
+        amount_cents=2000,
+    )
+    html = client.get(reverse("payments:earnings")).content.decode()
+    assert 'data-testid="total-royalties">$24.00<' in html
