@@ -17,7 +17,10 @@ from .views import _get_book_for_author
 
 @login_required
 def overview(request, slug):
-    book = _get_book_for_author(request, slug)
+    return _render_overview(request, _get_book_for_author(request, slug), ManuscriptZipForm())
+
+
+def _render_overview(request, book, zip_form, status=200):
     return render(
         request,
         "catalog/manuscript/overview.html",
@@ -25,9 +28,10 @@ def overview(request, slug):
             "book": book,
             "chapters": book.manuscript_chapters.all(),
             "builds": book.builds.all()[:10],
-            "zip_form": ManuscriptZipForm(),
+            "zip_form": zip_form,
             "publish_form": PublishForm(),
         },
+        status=status,
     )
 
 
@@ -91,18 +95,7 @@ def upload_zip(request, slug):
         else:
             messages.success(request, f"Imported {count} chapter{'s' if count != 1 else ''}.")
             return redirect("catalog:manuscript", slug=book.slug)
-    return render(
-        request,
-        "catalog/manuscript/overview.html",
-        {
-            "book": book,
-            "chapters": book.manuscript_chapters.all(),
-            "builds": book.builds.all()[:10],
-            "zip_form": form,
-            "publish_form": PublishForm(),
-        },
-        status=400,
-    )
+    return _render_overview(request, book, form, status=400)
 
 
 @login_required

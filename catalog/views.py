@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from storefront.pagecache import cache_for_anonymous
+from storefront.pagination import querystring_without_page
 
 from . import selectors, services
 from .files import serve_private_file
@@ -35,8 +36,6 @@ def book_list(request):
     books = selectors.search_books(query=query, category=category, language=language, sort=sort)
     page = Paginator(books, settings.CATALOG_PAGE_SIZE).get_page(request.GET.get("page"))
     categories, languages = selectors.catalog_facets()
-    params = request.GET.copy()
-    params.pop("page", None)
     return render(
         request,
         "catalog/book_list.html",
@@ -49,7 +48,7 @@ def book_list(request):
             "sorts": {key: label for key, (label, _) in selectors.SORTS.items()},
             "categories": categories,
             "languages": languages,
-            "querystring": params.urlencode(),
+            "querystring": querystring_without_page(request),
         },
     )
 

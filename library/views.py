@@ -12,6 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from catalog.files import serve_private_file
 from catalog.models import CONTENT_TYPES, Book, BookAuthor, BookFormat, ReleaseFile
+from storefront.pagination import querystring_without_page
 
 from . import services
 from .models import Entitlement, ReaderPreference
@@ -56,8 +57,6 @@ def index(request):
         ).distinct()
     entries = entries.order_by(*SORTS[sort][1])
     page = Paginator(entries, settings.LIBRARY_PAGE_SIZE).get_page(request.GET.get("page"))
-    params = request.GET.copy()
-    params.pop("page", None)
     return render(
         request,
         "library/index.html",
@@ -66,7 +65,7 @@ def index(request):
             "query": query,
             "sort": sort,
             "sorts": {key: label for key, (label, _) in SORTS.items()},
-            "querystring": params.urlencode(),
+            "querystring": querystring_without_page(request),
             "now": timezone.now(),
         },
     )

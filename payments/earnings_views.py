@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 
 from catalog.models import Author
 from storefront.money import format_plain
+from storefront.pagination import querystring_without_page
 
 from . import earnings
 from .forms import PayoutAccountForm
@@ -60,8 +61,6 @@ def dashboard(request):
     data, count = earnings.cached_dashboard(author, range_)
     rows = earnings.sales_rows(author, range_)
     page = CountedPaginator(rows, 25, count=count).get_page(request.GET.get("page"))
-    params = request.GET.copy()
-    params.pop("page", None)
     return render(
         request,
         "payments/earnings.html",
@@ -73,7 +72,7 @@ def dashboard(request):
             "ranges": earnings.RANGES,
             "bars": earnings.chart_points(data.daily, range_),
             "page": page,
-            "querystring": params.urlencode(),
+            "querystring": querystring_without_page(request),
             "payouts": Payout.objects.filter(author=author).order_by("-created_at")[:12],
         },
     )

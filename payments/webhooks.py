@@ -30,6 +30,9 @@ class WebhookResult:
     outcome: str
 
 
+REPLAY = WebhookResult(200, "replay ignored")
+
+
 def handle_stripe(payload: bytes, signature: str | None) -> WebhookResult:
     secret = settings.STRIPE_WEBHOOK_SECRET
     if not secret:
@@ -50,7 +53,7 @@ def handle_stripe(payload: bytes, signature: str | None) -> WebhookResult:
     except stripe.SignatureVerificationError:
         return WebhookResult(400, "bad or stale signature")
     if WebhookEvent.objects.filter(gateway="stripe", event_id=event_id).exists():
-        return WebhookResult(200, "replay ignored")
+        return REPLAY
     if event_type not in HANDLED:
         return _record(event_id, event_type, data, None, "ignored: unhandled type")
 
@@ -72,13 +75,9 @@ def handle_stripe(payload: bytes, signature: str | None) -> WebhookResult:
         return WebhookResult(503, "provider unavailable, retry")
 
     with transaction.atomic():
-        try:
-            with transaction.atomic():
-                stored = WebhookEvent.objects.create(
-                    gateway="stripe", event_id=event_id, type=event_type, payload=data, order=order
-                )
-        except IntegrityError:
-            return WebhookResult(200, "replay ignored")
+        stored = _claim_event(event_id, event_type, data, order)
+        if stored is None:
+            return REPLAY
         if state.succeeded:
             changed = services.mark_paid(
                 order_id=order.pk, amount_cents=state.amount_cents, reference=reference
@@ -107,13 +106,9 @@ def _handle_refund_event(event_id, event_type, data, obj) -> WebhookResult:
     except GatewayError:
         return WebhookResult(503, "provider unavailable, retry")
     with transaction.atomic():
-        try:
-            with transaction.atomic():
-                stored = WebhookEvent.objects.create(
-                    gateway="stripe", event_id=event_id, type=event_type, payload=data, order=order
-                )
-        except IntegrityError:
-            return WebhookResult(200, "replay ignored")
+        stored = _claim_event(event_id, event_type, data, order)
+        if stored is None:
+            return REPLAY
         if refund is None or not refund.succeeded:
             outcome = "no change: the provider holds no refund for this payment"
         elif refund.amount_cents != order.amount_cents:
@@ -132,10 +127,12 @@ def _handle_refund_event(event_id, event_type, data, obj) -> WebhookResult:
     return WebhookResult(200, outcome)
 
 
-def _record(event_id, event_type, data, order, outcome) -> WebhookResult:
+def _claim_event(event_id, event_type, data, order, outcome="") -> WebhookEvent | None:
+    """Store the event, or None if it was stored already (a replay, or the same event
+    delivered twice at once: the unique index decides which one goes on)."""
     try:
         with transaction.atomic():
-            WebhookEvent.objects.create(
+            return WebhookEvent.objects.create(
                 gateway="stripe",
                 event_id=event_id,
                 type=event_type,
@@ -144,5 +141,10 @@ def _record(event_id, event_type, data, order, outcome) -> WebhookResult:
                 outcome=outcome,
             )
     except IntegrityError:
-        return WebhookResult(200, "replay ignored")
+        return None
+
+
+def _record(event_id, event_type, data, order, outcome) -> WebhookResult:
+    if _claim_event(event_id, event_type, data, order, outcome) is None:
+        return REPLAY
     return WebhookResult(200, outcome)

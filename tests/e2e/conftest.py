@@ -4,6 +4,7 @@ import os
 import shutil
 
 import pytest
+from django.core.management import call_command
 from pytest_django.live_server_helper import LiveServer
 
 from tests.conftest import require
@@ -68,3 +69,9 @@ def page(page):
     )
     yield page
     assert not violations, violations
+
+
+@pytest.fixture
+def demo_catalog():
+    """The demo store of `make run`: books, accounts and sales."""
+    call_command("seed_demo", "--quiet-accounts")

@@ -1,29 +1,15 @@
 import pytest
-from django.core.management import call_command
 from playwright.sync_api import expect
 
 from payments.royalties import royalty_for
 from storefront.money import format_cents
+from tests.e2e.helpers import DEMO_BOOK, slide_to
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-DEMO_BOOK = "/books/behindthestack-netflix-architecture/"
 # A demo book whose minimum is $0, so the slider reaches every edge of the rule.
 PAY_WHAT_YOU_WANT_BOOK = "/books/writing-technical-books/"
 EDGE_PRICES = ["0.99", "5.00", "7.98", "7.99", "10.00", "20.00", "24.99", "0.00"]
-
-
-@pytest.fixture
-def demo_catalog():
-    call_command("seed_demo", "--quiet-accounts")
-
-
-def slide_to(page, dollars):
-    page.eval_on_selector(
-        "#price-slider",
-        "(el, v) => { el.value = v; el.dispatchEvent(new Event('input', {bubbles: true})); }",
-        dollars,
-    )
 
 
 def test_the_demo_book_page_and_its_free_sample(live_server, page, demo_catalog):

@@ -1,7 +1,6 @@
 import re
 
 import pytest
-from django.core.management import call_command
 from django.test import override_settings
 from playwright.sync_api import expect
 
@@ -12,11 +11,6 @@ from tests.e2e.helpers import buy_demo_book, log_in
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PDF_V1 = b"%PDF-1.4\n% the demo book, version 1.0\n%%EOF\n"
-
-
-@pytest.fixture
-def demo_catalog():
-    call_command("seed_demo", "--quiet-accounts")
 
 
 @pytest.fixture

@@ -1,5 +1,4 @@
 import pytest
-from django.core.management import call_command
 from playwright.sync_api import expect
 
 from tests.e2e.helpers import DEMO_BOOK, log_in
@@ -7,8 +6,9 @@ from tests.e2e.helpers import DEMO_BOOK, log_in
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_the_demo_author_edits_a_chapter_and_publishes_with_a_click(live_server, page):
-    call_command("seed_demo", "--quiet-accounts")
+def test_the_demo_author_edits_a_chapter_and_publishes_with_a_click(
+    live_server, page, demo_catalog
+):
     url = live_server.url
     log_in(page, url, "author@example.com")
     page.goto(url + "/author/books/behindthestack-netflix-architecture/manuscript/")

@@ -1,28 +1,13 @@
 import re
 
 import pytest
-from django.core.management import call_command
 from playwright.sync_api import expect
 
 from library.models import Entitlement
 from payments.models import Order
+from tests.e2e.helpers import DEMO_BOOK, pay_with, slide_to
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-DEMO_BOOK = "/books/behindthestack-netflix-architecture/"
-
-
-@pytest.fixture
-def demo_catalog():
-    call_command("seed_demo", "--quiet-accounts")
-
-
-def slide_to(page, dollars):
-    page.eval_on_selector(
-        "#price-slider",
-        "(el, v) => { el.value = v; el.dispatchEvent(new Event('input', {bubbles: true})); }",
-        dollars,
-    )
 
 
 def sign_up_on_the_way(page, mailoutbox, email):
@@ -35,11 +20,6 @@ def sign_up_on_the_way(page, mailoutbox, email):
     link = re.search(r"https?://\S+/accounts/confirm-email/\S+/", mailoutbox[-1].body)[0]
     page.goto(link)
     page.get_by_role("button", name="Confirm").click()
-
-
-def pay_with(page, card):
-    page.get_by_label("Card number").fill(card)
-    page.get_by_role("button", name=re.compile(r"^Pay \$")).click()
 
 
 def test_a_new_reader_chooses_a_price_signs_up_pays_and_finds_the_book(
