@@ -239,34 +239,81 @@ def sales_rows(author, range_: DateRange):
     )
 
 
-def chart_points(daily: list[tuple[date, int]], range_: DateRange, *, width=600, height=120):
-    """Bars of daily royalties as SVG rectangles: (x, y, w, h, day, cents)."""
-    if not daily:
-        return []
-    start = range_.start or daily[0][0]
-    days = max((range_.end - start).days + 1, 1)
-    top = max(cents for _, cents in daily) or 1
-    bar = width / days
-    return [
-        (round((day - start).days * bar, 2), round(height - cents * height / top, 2), max(round(bar - 1, 2), 1),
-         round(cents * height / top, 2), day, cents)
-        for day, cents in daily
+@dataclass(frozen=True)
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    start: date  # the first day the bar sums
+    cents: int
+
+
+@dataclass(frozen=True)
+class Chart:
+    unit: str  # "day", "week" or "month": what one bar sums
+    bars: list[Bar]
+
+
+def chart(daily: list[tuple[date, int]], range_: DateRange, *, width=600, height=120) -> Chart:
+    """Royalties as SVG bars: one per day up to three months, per week up to three
+    years, per month beyond (a readable chart and a small page whatever the range)."""
+    start = range_.start or (daily[0][0] if daily else range_.end)
+    span = (range_.end - start).days + 1
+    if span <= 92:
+        unit, bucket = "day", lambda d: d
+    elif span <= 3 * 366:
+        unit, bucket = "week", lambda d: d - timedelta(days=d.weekday())
+    else:
+        unit, bucket = "month", lambda d: d.replace(day=1)
+    sums: dict[date, int] = {}
+    for day, cents in daily:
+        sums[bucket(day)] = sums.get(bucket(day), 0) + cents
+    first = bucket(start)
+
+    def index(day):
+        if unit == "month":
+            return (day.year - first.year) * 12 + day.month - first.month
+        return (day - first).days // (7 if unit == "week" else 1)
+
+    slot_width = width / (index(bucket(range_.end)) + 1)
+    top = max(sums.values(), default=0) or 1
+    bars = [
+        Bar(
+            x=round(index(day) * slot_width, 2),
+            y=round(height - cents * height / top, 2),
+            width=max(round(slot_width - 1, 2), 1),
+            height=round(cents * height / top, 2),
+            start=day,
+            cents=cents,
+        )
+        for day, cents in sorted(sums.items())
         if cents > 0
-    ]  # fmt: skip
+    ]
+    return Chart(unit=unit, bars=bars)
 
 
 DASHBOARD_CACHE_SECONDS = 60  # balances move as refund windows close: bound the age
 
 
-def cached_dashboard(author, range_: DateRange) -> tuple[Earnings, int]:
-    """(earnings, sales count) for the dashboard, cached per author and range until
-    the author's next ledger entry (ledger.forget_earnings) or a minute passes."""
+@dataclass(frozen=True)
+class Dashboard:
+    earnings: Earnings
+    sales_count: int
+    chart: Chart
+    cache_key: str  # also keys the rendered figures (the template's fragment cache)
+
+
+def cached_dashboard(author, range_: DateRange) -> Dashboard:
+    """The dashboard's figures, cached per author and range until the author's next
+    ledger entry (ledger.forget_earnings) or DASHBOARD_CACHE_SECONDS pass."""
     key = (
         f"earnings:{author.pk}:{earnings_generation(author.pk)}:"
         f"{range_.key}:{range_.start}:{range_.end}:{timezone.localdate()}"
     )
     value = cache.get(key)
     if value is None:
-        value = (earnings_for(author, range_), sales_count(author, range_))
+        data = earnings_for(author, range_)
+        value = Dashboard(data, sales_count(author, range_), chart(data.daily, range_), key)
         cache.set(key, value, DASHBOARD_CACHE_SECONDS)
     return value

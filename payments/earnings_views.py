@@ -58,19 +58,19 @@ def _range(request) -> earnings.DateRange:
 def dashboard(request):
     author = _author_for_request(request)
     range_ = _range(request)
-    data, count = earnings.cached_dashboard(author, range_)
+    dashboard = earnings.cached_dashboard(author, range_)
     rows = earnings.sales_rows(author, range_)
-    page = CountedPaginator(rows, 25, count=count).get_page(request.GET.get("page"))
+    page = CountedPaginator(rows, 25, count=dashboard.sales_count).get_page(request.GET.get("page"))
     return render(
         request,
         "payments/earnings.html",
         {
             "author": author,
-            "earnings": data,
-            "total": data.total,
+            "dashboard": dashboard,
+            "earnings": dashboard.earnings,
             "range": range_,
             "ranges": earnings.RANGES,
-            "bars": earnings.chart_points(data.daily, range_),
+            "figures_cache_seconds": earnings.DASHBOARD_CACHE_SECONDS,
             "page": page,
             "querystring": querystring_without_page(request),
             "payouts": Payout.objects.filter(author=author).order_by("-created_at")[:12],
