@@ -492,7 +492,7 @@ class Catalog:
             yield (
                 pk, public_id, buyer, book, "USD", amount, royalty[amount], "stripe",
                 f"pi_bench{pk:09d}", uuid.UUID(int=rng.getrandbits(128), version=4), "paid", "",
-                paid - timedelta(seconds=rng.randint(20, 600)), paid, None,
+                paid - timedelta(seconds=rng.randint(20, 600)), paid, None, "book", 0,
             )  # fmt: skip
 
     def transactions(self):
@@ -566,7 +566,8 @@ def main():
         (ReleaseFile, ["id", "release_id", "format", "file", "size"], data.release_files),
         (Order, ["id", "public_id", "buyer_id", "book_id", "currency", "amount_cents",
                  "royalty_cents", "gateway", "gateway_reference", "checkout_token", "status",
-                 "failure_reason", "created_at", "paid_at", "failed_at"], data.order_rows),
+                 "failure_reason", "created_at", "paid_at", "failed_at", "product", "credits"],
+         data.order_rows),
         (LedgerTransaction, ["id", "kind", "order_id", "reverses_id", "memo", "created_at"], data.transactions),
         (LedgerEntry, ["id", "transaction_id", "account", "author_id", "amount_cents", "currency",
                        "created_at", "kind", "book_id", "available_at"], data.entries),

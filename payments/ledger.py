@@ -124,12 +124,14 @@ def _sale_entry(order, account, amount, author=None) -> LedgerEntry:
 
 
 def record_sale(order: Order) -> LedgerTransaction:
-    """Cash in from the processor; the royalty split between co-authors by their
-    shares (exact to the cent); the platform keeps the remainder."""
+    """Cash in from the processor (or out of the reader's credits, for a book bought
+    with a credit); the royalty split between co-authors by their shares (exact to
+    the cent); the platform keeps the remainder."""
     authorships = list(order.book.authorships.select_related("author").order_by("position", "id"))
     shares = [a.royalty_share for a in authorships]
     parts = split_royalty(order.royalty_cents, shares) if authorships else []
-    entries = [_sale_entry(order, Account.PROCESSOR, -order.amount_cents)]
+    paid_from = Account.CREDITS if order.gateway == "credit" else Account.PROCESSOR
+    entries = [_sale_entry(order, paid_from, -order.amount_cents)]
     entries += [
         _sale_entry(order, Account.AUTHOR, part, author=a.author)
         for a, part in zip(authorships, parts, strict=True)
@@ -142,6 +144,78 @@ def record_sale(order: Order) -> LedgerTransaction:
         entries = []  # a free copy moves no money; it is still recorded as a transaction
     return _write(
         LedgerTransaction.Kind.SALE, order=order, memo=f"Order {order.pk}", entries=entries
+    )
+
+
+def _cash_entries(amount_cents, *, to_credits: bool, currency="USD", partner=Account.PROCESSOR):
+    """Cash between ``partner`` and the readers' credits account, available at once."""
+    now = timezone.now()
+    sign = 1 if to_credits else -1
+    return [
+        LedgerEntry(
+            account=partner, amount_cents=-sign * amount_cents, currency=currency, available_at=now
+        ),
+        LedgerEntry(
+            account=Account.CREDITS,
+            amount_cents=sign * amount_cents,
+            currency=currency,
+            available_at=now,
+        ),
+    ]
+
+
+def record_credit_purchase(order: Order) -> LedgerTransaction:
+    """A pack or a membership period paid: the cash is held for the reader's credits."""
+    return _write(
+        LedgerTransaction.Kind.SALE,
+        order=order,
+        memo=f"Order {order.pk}: {order.credits} credits",
+        entries=_cash_entries(order.amount_cents, to_credits=True, currency=order.currency),
+    )
+
+
+def record_credit_refund(order: Order, *, refunded_cents: int, withdrawn_cents: int):
+    """Unused credits refunded as money: the processor pays back ``refunded_cents``;
+    the credits account releases ``withdrawn_cents`` (their value); if the gateway
+    refunded a different amount (by hand, at the provider), the platform bears it."""
+    entries = [
+        LedgerEntry(
+            account=Account.PROCESSOR,
+            amount_cents=refunded_cents,
+            currency=order.currency,
+            available_at=timezone.now(),
+        ),
+        LedgerEntry(
+            account=Account.CREDITS,
+            amount_cents=-withdrawn_cents,
+            currency=order.currency,
+            available_at=timezone.now(),
+        ),
+    ]
+    if refunded_cents != withdrawn_cents:
+        entries.append(
+            LedgerEntry(
+                account=Account.PLATFORM,
+                amount_cents=withdrawn_cents - refunded_cents,
+                currency=order.currency,
+                available_at=timezone.now(),
+            )
+        )
+    entries = [e for e in entries if e.amount_cents]
+    return _write(
+        LedgerTransaction.Kind.REFUND,
+        order=order,
+        memo=f"Refund of order {order.pk}: unused credits",
+        entries=entries,
+    )
+
+
+def record_credit_expiry(value_cents: int, *, memo="") -> LedgerTransaction:
+    """Credits over the membership rollover cap expired: their cash is the platform's."""
+    return _write(
+        LedgerTransaction.Kind.EXPIRY,
+        memo=memo,
+        entries=_cash_entries(value_cents, to_credits=False, partner=Account.PLATFORM),
     )
 
 
@@ -245,8 +319,12 @@ def audit() -> AuditReport:
                 f"daily sums of {row['account']} {daily_by_account.get(row['account'])} "
                 f"!= entries {(row['s'], row['n'])}: run manage.py rebuild_ledger_daily"
             )
+    report.problems += _audit_credits()
     sale_totals = (
-        LedgerEntry.objects.filter(transaction__kind="sale", account=Account.PROCESSOR)
+        LedgerEntry.objects.filter(
+            transaction__kind="sale", account__in=[Account.PROCESSOR, Account.CREDITS]
+        )
+        .exclude(account=Account.CREDITS, amount_cents__gt=0)  # a pack's credits side
         .values_list("transaction__order_id", "transaction__order__amount_cents")
         .annotate(total=Sum("amount_cents"))
     )
@@ -256,6 +334,30 @@ def audit() -> AuditReport:
                 f"order {order_id}: sale captured {-total}, order amount {amount}"
             )
     return report
+
+
+def _audit_credits() -> list[str]:
+    """The credits account holds exactly the cash value of the readers' unused
+    credits (plus unused credits on their way back as refunds), and no lot is
+    overspent."""
+    from .credits import refunds_in_flight_cents
+    from .models import CreditEntry, CreditLot
+
+    problems = []
+    held = LedgerEntry.objects.filter(account=Account.CREDITS).aggregate(s=Sum("amount_cents"))
+    owed = CreditEntry.objects.aggregate(s=Sum("value_cents"))
+    held, owed = held["s"] or 0, (owed["s"] or 0) + refunds_in_flight_cents()
+    if held != owed:
+        problems.append(f"credits account holds {held}, readers' unused credits are worth {owed}")
+    overspent = (
+        CreditLot.objects.annotate(left=Sum("entries__credits"), value=Sum("entries__value_cents"))
+        .filter(Q(left__lt=0) | Q(value__lt=0) | Q(left=0, value__gt=0))
+        .values_list("pk", "left", "value")[:1000]
+    )
+    problems += [
+        f"credit lot {pk} has {left} credits worth {value} left" for pk, left, value in overspent
+    ]
+    return problems
 
 
 def author_balance(author) -> int:

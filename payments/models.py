@@ -4,14 +4,21 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
+from django.utils import timezone
 
 
 class Order(models.Model):
-    """One attempt to buy one book at one price.
+    """One attempt to buy one thing at one price: a book (paid in money or with a
+    credit), a credit pack, or one period of the Reader Membership.
 
     pending -> paid -> refunded, or pending -> failed / expired. Every move is a
     locked service function in payments/services.py that refuses illegal moves.
     """
+
+    class Product(models.TextChoices):
+        BOOK = "book", "Book"
+        CREDITS = "credits", "Credit pack"
+        MEMBERSHIP = "membership", "Reader Membership"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -24,7 +31,16 @@ class Order(models.Model):
     buyer = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders"
     )
-    book = models.ForeignKey("catalog.Book", on_delete=models.PROTECT, related_name="orders")
+    product = models.CharField(max_length=10, choices=Product.choices, default=Product.BOOK)
+    book = models.ForeignKey(
+        "catalog.Book", null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
+    )
+    # Credits the order grants (a pack, a membership period) or spends (a book
+    # bought with a credit: gateway "credit", amount = the credit's cash value).
+    credits = models.PositiveIntegerField(default=0)
+    membership = models.ForeignKey(
+        "Membership", null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
+    )
     currency = models.CharField(max_length=3, default="USD")
     amount_cents = models.PositiveIntegerField()
     # Snapshots at the time of sale: later changes to the rule or shares never rewrite history.
@@ -52,7 +68,14 @@ class Order(models.Model):
                 name="order_gateway_reference_unique",
             ),
             models.CheckConstraint(
-                condition=Q(amount_cents=0) | Q(amount_cents__gte=99), name="order_amount_valid"
+                # A credit's cash value may be below the card minimum (a share of a pack).
+                condition=Q(amount_cents=0) | Q(amount_cents__gte=99) | Q(gateway="credit"),
+                name="order_amount_valid",
+            ),
+            models.CheckConstraint(
+                condition=(Q(product="book") & Q(book__isnull=False))
+                | (~Q(product="book") & Q(book__isnull=True) & Q(credits__gt=0)),
+                name="order_book_iff_book_product",
             ),
             models.CheckConstraint(
                 condition=Q(royalty_cents__lte=models.F("amount_cents")),
@@ -78,6 +101,19 @@ class Order(models.Model):
     def is_paid(self) -> bool:
         return self.status == self.Status.PAID
 
+    @property
+    def paid_with_credit(self) -> bool:
+        return self.gateway == "credit"
+
+    @property
+    def title(self) -> str:
+        """What was bought, for receipts and order lists."""
+        if self.book_id:
+            return self.book.title
+        if self.product == self.Product.MEMBERSHIP:
+            return f"Reader Membership ({self.credits} credit{'s' if self.credits != 1 else ''})"
+        return f"{self.credits}-credit pack"
+
 
 class LedgerTransaction(models.Model):
     """A money event: its entries sum to zero. Never updated or deleted."""
@@ -87,6 +123,7 @@ class LedgerTransaction(models.Model):
         REFUND = "refund", "Refund"
         PAYOUT = "payout", "Payout"
         REVERSAL = "reversal", "Payout reversal"
+        EXPIRY = "expiry", "Credits expired"
 
     kind = models.CharField(max_length=8, choices=Kind.choices)
     order = models.ForeignKey(
@@ -122,6 +159,9 @@ class LedgerEntry(models.Model):
         PROCESSOR = "processor", "Payment processor"
         PLATFORM = "platform", "Platform"
         AUTHOR = "author", "Author"
+        # Money readers paid for credits they have not spent yet (owed to them
+        # as books or refunds): up when credits are bought, down when spent.
+        CREDITS = "credits", "Reader credits"
 
     transaction = models.ForeignKey(
         LedgerTransaction, on_delete=models.PROTECT, related_name="entries"
@@ -385,3 +425,127 @@ class LedgerDaily(models.Model):
 
     def __str__(self):
         return f"{self.day} {self.account} {self.author_key or ''} {self.kind}: {self.amount_cents}"
+
+
+class Membership(models.Model):
+    """A reader's Reader Membership: a plan that grants credits every period.
+
+    With Stripe it mirrors a Stripe Subscription (renewed by ``invoice.paid``);
+    with the demo gateway, ``renew_memberships`` renews it locally.
+    """
+
+    class Plan(models.TextChoices):
+        MONTHLY = "monthly", "Monthly"
+        ANNUAL = "annual", "Annual"
+
+    class Status(models.TextChoices):
+        INCOMPLETE = "incomplete", "Waiting for the first payment"
+        ACTIVE = "active", "Active"
+        PAST_DUE = "past_due", "Payment failed"
+        CANCELED = "canceled", "Ended"
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="membership"
+    )
+    plan = models.CharField(max_length=8, choices=Plan.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.INCOMPLETE)
+    gateway = models.CharField(max_length=16)
+    customer_reference = models.CharField(max_length=255, blank=True)
+    subscription_reference = models.CharField(max_length=255, blank=True)
+    current_period_end = models.DateTimeField(null=True, blank=True)
+    cancel_at_period_end = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["gateway", "subscription_reference"],
+                condition=~Q(subscription_reference=""),
+                name="membership_subscription_unique",
+            )
+        ]
+        indexes = [models.Index(fields=["status", "current_period_end"])]
+
+    def __str__(self):
+        return f"{self.user} · {self.get_plan_display()} · {self.get_status_display()}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (self.Status.ACTIVE, self.Status.PAST_DUE)
+
+
+class CreditLot(models.Model):
+    """Credits a reader got at once (a pack, a membership period, a grant) and
+    what they paid for them: the cash value each credit carries to a book."""
+
+    class Source(models.TextChoices):
+        PACK = "pack", "Credit pack"
+        MEMBERSHIP = "membership", "Membership"
+        GRANT = "grant", "Granted"
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="credit_lots"
+    )
+    source = models.CharField(max_length=10, choices=Source.choices)
+    order = models.OneToOneField(
+        Order, null=True, blank=True, on_delete=models.PROTECT, related_name="credit_lot"
+    )
+    credits = models.PositiveIntegerField()
+    cash_cents = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["owner", "created_at"])]
+
+    def __str__(self):
+        return f"{self.credits} credits for {self.cash_cents}¢ ({self.get_source_display()})"
+
+
+class CreditEntry(models.Model):
+    """The credit ledger: every credit that comes or goes, with its cash value.
+    A reader's balance is the sum of their entries; never updated or deleted."""
+
+    class Kind(models.TextChoices):
+        BOUGHT = "bought", "Bought"
+        GRANTED = "granted", "Granted"
+        SPENT = "spent", "Spent on a book"
+        RETURNED = "returned", "Returned (book refunded)"
+        REFUNDED = "refunded", "Refunded as money"
+        RESTORED = "restored", "Restored (refund not made)"
+        EXPIRED = "expired", "Expired (over the rollover cap)"
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="credit_entries"
+    )
+    lot = models.ForeignKey(CreditLot, on_delete=models.PROTECT, related_name="entries")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    credits = models.IntegerField()
+    value_cents = models.BigIntegerField()
+    # The order it moved for: the book bought or refunded, the pack refunded.
+    order = models.ForeignKey(
+        Order, null=True, blank=True, on_delete=models.PROTECT, related_name="credit_entries"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "credit entries"
+        constraints = [
+            # A book order spends one credit once and gets it back once.
+            models.UniqueConstraint(
+                fields=["order", "kind"],
+                condition=Q(kind__in=["spent", "returned", "refunded", "restored"]),
+                name="creditentry_once_per_order",
+            ),
+            models.CheckConstraint(
+                condition=Q(credits__gt=0, kind__in=["bought", "granted", "returned", "restored"])
+                | Q(credits__lt=0, kind__in=["spent", "refunded", "expired"]),
+                name="creditentry_sign_by_kind",
+            ),
+        ]
+        indexes = [models.Index(fields=["owner", "-created_at"])]
+
+    def __str__(self):
+        return f"{self.owner} {self.credits:+d} credits ({self.kind})"

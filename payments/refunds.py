@@ -18,7 +18,7 @@ from django.utils import timezone
 from library.services import revoke_entitlement
 from storefront.mail import queue_templated_email
 
-from . import ledger
+from . import credits, ledger
 from .gateways import GatewayError, get_gateway
 from .models import LedgerTransaction, Order, Refund, RefundAction
 from .payouts import lock_authors
@@ -41,6 +41,10 @@ def refund_refusal(order: Order, user, *, now=None) -> str | None:
     """Why ``user`` cannot ask for a refund of ``order`` now, or None if they can."""
     if order.buyer_id != user.pk:
         return "This is not your order."
+    if order.product != Order.Product.BOOK and order.status == Order.Status.PAID:
+        left, _ = credits.unused(order)
+        if left == 0:
+            return "Every credit of this purchase is spent: there is nothing left to refund."
     if order.amount_cents == 0:
         return "Free books are not refunded: you can remove the book from your library instead."
     if order.status == Order.Status.REFUNDED:
@@ -67,6 +71,17 @@ def _log(refund, action, actor=None, note=""):
     RefundAction.objects.create(refund=refund, actor=actor, action=action, note=note)
 
 
+def _refund_amount(order: Order) -> int:
+    """A book: what was paid. A pack or membership period: the cash value of its
+    unused credits, taken out of the balance now so they cannot be spent meanwhile."""
+    if order.product == Order.Product.BOOK:
+        return order.amount_cents
+    try:
+        return credits.withdraw_for_refund(order)
+    except credits.CreditError as exc:
+        raise RefundError(str(exc)) from exc
+
+
 def request_refund(*, order_id: int, user, reason: str = "") -> Refund:
     """The reader's second click. Approved at once within the window, unless the
     reader is over the abuse limit: then it waits for an admin. Idempotent: a
@@ -80,7 +95,8 @@ def request_refund(*, order_id: int, user, reason: str = "") -> Refund:
         if refusal:
             raise RefundError(refusal)
         manual = _over_abuse_limit(user)
-        refund = existing or Refund(order=order, amount_cents=order.amount_cents)
+        refund = existing or Refund(order=order)
+        refund.amount_cents = _refund_amount(order)
         refund.status = Refund.Status.REQUESTED if manual else Refund.Status.APPROVED
         refund.reason = reason[:2000]
         refund.auto_approved = not manual
@@ -125,6 +141,8 @@ def deny_refund(*, refund_id: int, admin, note: str) -> Refund:
         refund.decided_at = timezone.now()
         refund.save(update_fields=["status", "decision_note", "decided_at"])
         _log(refund, "denied", admin, note)
+        if refund.order.product != Order.Product.BOOK:
+            credits.restore_after_denied_refund(refund.order)
         queue_templated_email(
             key=f"refund-denied:refund-{refund.pk}:{int(refund.decided_at.timestamp())}",
             to=refund.order.buyer.email,
@@ -146,7 +164,8 @@ def admin_refund(*, order_id: int, admin, note: str = "") -> Refund:
             return refund
         if order.status != Order.Status.PAID or order.amount_cents == 0:
             raise RefundError("Only paid, non-free orders can be refunded.")
-        refund = refund or Refund(order=order, amount_cents=order.amount_cents, requested_by=admin)
+        if refund is None:
+            refund = Refund(order=order, amount_cents=_refund_amount(order), requested_by=admin)
         refund.status = Refund.Status.APPROVED
         refund.decided_at = timezone.now()
         refund.save()
@@ -168,6 +187,12 @@ def execute_refund(*, refund_id: int, actor=None) -> Refund:
         refund.attempts += 1
         refund.save(update_fields=["status", "attempts"])
     order = refund.order
+    if order.gateway == credits.CREDIT_GATEWAY:  # the credit goes back; no money moves
+        complete_refund(
+            order_id=order.pk, gateway_refund_id=f"credit-{order.public_id}", actor=actor
+        )
+        refund.refresh_from_db()
+        return refund
     try:
         outcome = get_gateway(order.gateway).refund(
             reference=order.gateway_reference,
@@ -210,24 +235,36 @@ def complete_refund(*, order_id: int, gateway_refund_id: str, actor=None) -> boo
         )
         if order.status != Order.Status.PAID:
             return False
-        # Serialise with payouts of the same authors (see payouts.lock_authors).
-        lock_authors(order.book.authorships.values_list("author_id", flat=True))
+        if order.book_id:
+            # Serialise with payouts of the same authors (see payouts.lock_authors).
+            lock_authors(order.book.authorships.values_list("author_id", flat=True))
         now = timezone.now()
-        refund, _ = Refund.objects.select_for_update().get_or_create(
-            order=order,
-            defaults={
-                "amount_cents": order.amount_cents,
-                "status": Refund.Status.PROCESSING,
-                "decided_at": now,
-            },
-        )
+        refund = Refund.objects.select_for_update().filter(order=order).first()
+        if refund is None:  # refunded at the provider, not through us
+            refund = Refund.objects.create(
+                order=order,
+                amount_cents=order.amount_cents,
+                status=Refund.Status.PROCESSING,
+                decided_at=now,
+            )
         order.status = Order.Status.REFUNDED
         order.save(update_fields=["status"])
-        sale = LedgerTransaction.objects.get(order=order, kind=LedgerTransaction.Kind.SALE)
-        ledger.record_reversal(
-            sale, kind=LedgerTransaction.Kind.REFUND, memo=f"Refund of order {order.pk}"
-        )
-        revoke_entitlement(user=order.buyer, book=order.book, at=now)
+        if order.book_id:
+            sale = LedgerTransaction.objects.get(order=order, kind=LedgerTransaction.Kind.SALE)
+            ledger.record_reversal(
+                sale, kind=LedgerTransaction.Kind.REFUND, memo=f"Refund of order {order.pk}"
+            )
+            revoke_entitlement(user=order.buyer, book=order.book, at=now)
+            if order.gateway == credits.CREDIT_GATEWAY:
+                credits.return_credit(order)
+        else:
+            try:  # taken out when the refund was requested (then this returns that value)
+                withdrawn = credits.withdraw_for_refund(order)
+            except credits.CreditError:  # refunded at the provider after every credit was spent
+                withdrawn = 0
+            ledger.record_credit_refund(
+                order, refunded_cents=refund.amount_cents, withdrawn_cents=withdrawn
+            )
         refund.status = Refund.Status.REFUNDED
         refund.gateway_refund_id = gateway_refund_id
         refund.refunded_at = now

@@ -20,7 +20,7 @@ from catalog.models import Book
 from library.services import grant_entitlement, owns
 from storefront.mail import queue_templated_email
 
-from . import ledger
+from . import credits, ledger, memberships
 from .gateways import GatewayError, PaymentStart, get_gateway
 from .models import Order
 from .pricing import amount_error
@@ -80,6 +80,43 @@ def place_order(*, buyer, book: Book, amount_cents: int, checkout_token: uuid.UU
     return order
 
 
+def place_pack_order(*, buyer, credits: int, checkout_token: uuid.UUID) -> Order:
+    """The order for a credit pack on sale (settings.CREDIT_PACKS), once per checkout page."""
+    price = settings.CREDIT_PACKS.get(credits)
+    if price is None:
+        raise CheckoutError("There is no such credit pack.")
+    return _place_credits_order(
+        buyer=buyer,
+        product=Order.Product.CREDITS,
+        credits=credits,
+        amount_cents=price,
+        checkout_token=checkout_token,
+    )
+
+
+def _place_credits_order(
+    *, buyer, product, credits, amount_cents, checkout_token, membership=None, gateway=None
+) -> Order:
+    with transaction.atomic():
+        existing = (
+            Order.objects.select_for_update()
+            .filter(buyer=buyer, checkout_token=checkout_token)
+            .first()
+        )
+        if existing is not None:
+            return existing
+        return Order.objects.create(
+            buyer=buyer,
+            product=product,
+            credits=credits,
+            membership=membership,
+            amount_cents=amount_cents,
+            royalty_cents=0,  # royalties come when a credit buys a book
+            gateway=gateway or settings.PAYMENT_GATEWAY,
+            checkout_token=checkout_token,
+        )
+
+
 def start_payment(order: Order):
     """The order's payment session: the one it has, or a new one from its gateway.
 
@@ -96,10 +133,10 @@ def start_payment(order: Order):
             public_id=str(order.public_id),
             amount_cents=order.amount_cents,
             currency=order.currency,
-            description=f"{order.book.title} ({settings.STORE_NAME})",
+            description=f"{order.title} ({settings.STORE_NAME})",
             idempotency_key=f"order-{order.public_id}-pay",
             customer_email=order.buyer.email,
-            metadata={"book": order.book.slug},
+            metadata={"book": order.book.slug} if order.book_id else {"product": order.product},
         )
     )
     Order.objects.filter(pk=order.pk, gateway_reference="").update(
@@ -122,7 +159,7 @@ def mark_paid(*, order_id: int, amount_cents: int, reference: str | None = None)
         # Lock the order only: joined rows (the book, the buyer) are shared by other orders.
         order = (
             Order.objects.select_for_update(of=("self",))
-            .select_related("book", "buyer")
+            .select_related("book", "buyer", "membership")
             .get(pk=order_id)
         )
         if reference and order.gateway_reference and order.gateway_reference != reference:
@@ -149,6 +186,12 @@ def mark_paid(*, order_id: int, amount_cents: int, reference: str | None = None)
         order.paid_at = timezone.now()
         order.failure_reason = ""
         order.save(update_fields=["status", "paid_at", "failure_reason"])
+        if order.product != Order.Product.BOOK:
+            credits.add_lot(order)
+            if order.membership_id:
+                memberships.period_paid(order)
+            _queue_receipt(order)
+            return True
         ledger.record_sale(order)
         grant_entitlement(
             user=order.buyer,
@@ -195,6 +238,7 @@ def _queue_receipt(order: Order) -> None:
             "book": order.book,
             "refund_deadline": refund_deadline(order),
             "library_url": f"{site}/library/",
+            "account_url": f"{site}/account/",
             "receipt_url": f"{site}{order.get_absolute_url()}",
         },
     )

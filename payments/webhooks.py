@@ -12,7 +12,7 @@ import stripe
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from . import refunds, services
+from . import memberships, refunds, services
 from .gateways import GatewayError, get_gateway
 from .models import Order, WebhookEvent
 
@@ -21,7 +21,10 @@ log = logging.getLogger(__name__)
 PAYMENT_EVENTS = {"payment_intent.succeeded", "payment_intent.payment_failed"}
 # A refund made by us (or in Stripe's dashboard) is booked from whichever comes first.
 REFUND_EVENTS = {"charge.refunded", "refund.created", "refund.updated"}
-HANDLED = PAYMENT_EVENTS | REFUND_EVENTS
+# The Reader Membership's subscription: each paid invoice is a period of credits.
+INVOICE_EVENTS = {"invoice.paid", "invoice.payment_succeeded"}
+SUBSCRIPTION_EVENTS = {"customer.subscription.updated", "customer.subscription.deleted"}
+HANDLED = PAYMENT_EVENTS | REFUND_EVENTS | INVOICE_EVENTS | SUBSCRIPTION_EVENTS
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,8 @@ def handle_stripe(payload: bytes, signature: str | None) -> WebhookResult:
 
     if event_type in REFUND_EVENTS:
         return _handle_refund_event(event_id, event_type, data, obj)
+    if event_type in INVOICE_EVENTS | SUBSCRIPTION_EVENTS:
+        return _handle_membership_event(event_id, event_type, data, obj)
     reference = obj.get("id")
     if not isinstance(reference, str) or not reference:
         # Never look an order up by "": that would match any order not yet sent to Stripe.
@@ -109,9 +114,11 @@ def _handle_refund_event(event_id, event_type, data, obj) -> WebhookResult:
         stored = _claim_event(event_id, event_type, data, order)
         if stored is None:
             return REPLAY
+        expected = getattr(order, "refund", None)  # unused credits: a refund of part
+        expected = expected.amount_cents if expected is not None else order.amount_cents
         if refund is None or not refund.succeeded:
             outcome = "no change: the provider holds no refund for this payment"
-        elif refund.amount_cents != order.amount_cents:
+        elif refund.amount_cents != expected:
             log.error(
                 "order %s: partial refund %s of %s",
                 order.pk,
@@ -122,6 +129,35 @@ def _handle_refund_event(event_id, event_type, data, obj) -> WebhookResult:
         else:
             changed = refunds.complete_refund(order_id=order.pk, gateway_refund_id=refund.refund_id)
             outcome = "order refunded" if changed else "no change"
+        stored.outcome = outcome
+        stored.save(update_fields=["outcome"])
+    return WebhookResult(200, outcome)
+
+
+def _handle_membership_event(event_id, event_type, data, obj) -> WebhookResult:
+    reference = obj.get("id")
+    if not isinstance(reference, str) or not reference:
+        return WebhookResult(400, "malformed payload")
+    gateway = get_gateway("stripe")
+    try:
+        if event_type in INVOICE_EVENTS:
+            state = gateway.invoice_state(reference)
+        else:
+            state = gateway.subscription_state(reference)
+    except GatewayError:
+        return WebhookResult(503, "provider unavailable, retry")
+    with transaction.atomic():
+        stored = _claim_event(event_id, event_type, data, None)
+        if stored is None:
+            return REPLAY
+        if event_type not in INVOICE_EVENTS:
+            outcome = memberships.stripe_subscription_changed(state)
+        elif not state.subscription:
+            outcome = "ignored: not a subscription invoice"
+        elif not state.paid:
+            outcome = "no change: the provider does not report the invoice as paid"
+        else:
+            outcome = memberships.stripe_invoice_paid(state)
         stored.outcome = outcome
         stored.save(update_fields=["outcome"])
     return WebhookResult(200, outcome)

@@ -11,6 +11,19 @@ from pathlib import Path
 
 import environ
 
+from storefront.money import MIN_PAID_PRICE_CENTS, parse_price
+
+
+def _credit_packs(text: str) -> dict[int, int]:
+    """ "1:15.00,3:40.00" -> {1: 1500, 3: 4000}."""
+    packs = {}
+    for pair in filter(None, (p.strip() for p in text.split(","))):
+        credits, _, price = pair.partition(":")
+        packs[int(credits)] = parse_price(price)
+    if not packs or min(packs) < 1 or min(packs.values()) < MIN_PAID_PRICE_CENTS:
+        raise ValueError("CREDIT_PACKS: each pack needs at least 1 credit and costs $0.99 or more")
+    return dict(sorted(packs.items()))
+
 env = environ.Env()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -276,7 +289,7 @@ MAX_BOOK_FILE_BYTES = env.int("MAX_BOOK_FILE_BYTES", default=200 * 1024 * 1024)
 MAX_IMAGE_BYTES = env.int("MAX_IMAGE_BYTES", default=5 * 1024 * 1024)
 # The most a reader may pay for one book, and the top of the price slider's range.
 MAX_PRICE_CENTS = env.int("MAX_PRICE_CENTS", default=500_00)
-CREDITS_ENABLED = env.bool("CREDITS_ENABLED", default=False)
+CREDITS_ENABLED = env.bool("CREDITS_ENABLED", default=True)
 CATALOG_PAGE_SIZE = 24
 
 # --- Library ----------------------------------------------------------------
@@ -300,7 +313,33 @@ REFUND_LIMIT_PERIOD_DAYS = env.int("REFUND_LIMIT_PERIOD_DAYS", default=90)
 
 PAYOUT_MINIMUM_CENTS = env.int("PAYOUT_MINIMUM_CENTS", default=50_00)
 
+# --- Credits and the Reader Membership -----------------------------------------
+# One credit buys any one book that is not free. Prices are dollars ("40.00"),
+# parsed by storefront.money like every other price. See payments/credits.py.
+
+# Packs on sale, "credits:price" pairs.
+CREDIT_PACKS = _credit_packs(env.str("CREDIT_PACKS", default="1:15.00,3:40.00,10:120.00"))
+MEMBERSHIP_PLANS = {
+    "monthly": {
+        "price_cents": parse_price(env.str("MEMBERSHIP_MONTHLY_PRICE", default="12.99")),
+        "credits": env.int("MEMBERSHIP_MONTHLY_CREDITS", default=1),
+        "months": 1,
+        # The Stripe Price (or legacy Plan) id of the plan, when PAYMENT_GATEWAY=stripe.
+        "stripe_price": env.str("STRIPE_MEMBERSHIP_MONTHLY_PRICE", default=""),
+    },
+    "annual": {
+        "price_cents": parse_price(env.str("MEMBERSHIP_ANNUAL_PRICE", default="129.00")),
+        "credits": env.int("MEMBERSHIP_ANNUAL_CREDITS", default=12),
+        "months": 12,
+        "stripe_price": env.str("STRIPE_MEMBERSHIP_ANNUAL_PRICE", default=""),
+    },
+}
+# Unused membership credits roll over up to this many; the oldest beyond it expire
+# when a new period's credits arrive. Bought packs never expire.
+MEMBERSHIP_ROLLOVER_CAP = env.int("MEMBERSHIP_ROLLOVER_CAP", default=12)
+
 CELERY_BEAT_SCHEDULE = {
+    "renew-memberships": {"task": "payments.tasks.renew_memberships", "schedule": 3600},
     "monthly-payouts": {
         "task": "payments.tasks.create_monthly_payouts",
         "schedule": 30

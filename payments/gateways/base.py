@@ -2,6 +2,7 @@
 objects: gateway code talks to the payment provider, never to the database."""
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 
@@ -44,6 +45,23 @@ class RefundOutcome:
     refund_id: str
     succeeded: bool
     amount_cents: int
+
+
+@dataclass(frozen=True)
+class SubscriptionState:
+    reference: str  # the provider's subscription id
+    status: str  # the provider's words: active, past_due, unpaid, canceled, incomplete...
+    cancel_at_period_end: bool
+    current_period_end: datetime | None
+
+
+@dataclass(frozen=True)
+class InvoiceState:
+    reference: str
+    subscription: str
+    paid: bool
+    amount_cents: int
+    period_end: datetime | None
 
 
 class Gateway(Protocol):

@@ -1,9 +1,19 @@
 """Stripe: PaymentIntents with the Payment Element; fulfilment only from webhooks."""
 
+from datetime import UTC, datetime
+
 import stripe
 from django.conf import settings
 
-from .base import GatewayError, PaymentSession, PaymentStart, PaymentState, RefundOutcome
+from .base import (
+    GatewayError,
+    InvoiceState,
+    PaymentSession,
+    PaymentStart,
+    PaymentState,
+    RefundOutcome,
+    SubscriptionState,
+)
 
 # localstripe (STRIPE_API_BASE, in tests) answers 400 "Unexpected description,
 # receipt_email" to PaymentIntent fields it does not model; real Stripe gets them.
@@ -96,3 +106,113 @@ class StripeGateway:
             succeeded=refund.status in ("succeeded", "pending"),
             amount_cents=refund.amount,
         )
+
+    # --- Subscriptions (the Reader Membership) ------------------------------------
+
+    def create_customer(self, *, email: str, user_id: int) -> str:
+        try:
+            customer = client().v1.customers.create(
+                params={"email": email, "metadata": {"user_id": str(user_id)}},
+                options={"idempotency_key": f"customer-user-{user_id}"},
+            )
+        except stripe.StripeError as exc:
+            raise GatewayError("The payment provider is not answering; please try again.") from exc
+        return customer.id
+
+    def setup_card(self, *, customer: str) -> PaymentSession:
+        """A SetupIntent: the Payment Element saves the card the subscription charges."""
+        try:
+            intent = client().v1.setup_intents.create(
+                params={"customer": customer, "payment_method_types": ["card"]}
+            )
+        except stripe.StripeError as exc:
+            raise GatewayError("The payment provider is not answering; please try again.") from exc
+        return PaymentSession(reference=intent.id, client_secret=intent.client_secret)
+
+    def setup_payment_method(self, setup_intent: str) -> str:
+        """The card a confirmed SetupIntent saved ("" until it succeeded)."""
+        try:
+            intent = client().v1.setup_intents.retrieve(setup_intent)
+        except stripe.StripeError as exc:
+            raise GatewayError("The payment provider is not answering; please try again.") from exc
+        if intent.status != "succeeded":
+            return ""
+        method = intent.payment_method
+        return method if isinstance(method, str) else method.id
+
+    def create_subscription(
+        self, *, customer, price, payment_method, idempotency_key, metadata
+    ) -> SubscriptionState:
+        try:
+            api = client().v1
+            api.payment_methods.attach(payment_method, params={"customer": customer})
+            api.customers.update(
+                customer,
+                params={"invoice_settings": {"default_payment_method": payment_method}},
+            )
+            subscription = api.subscriptions.create(
+                params={"customer": customer, "items": [_price_item(price)], "metadata": metadata},
+                options={"idempotency_key": idempotency_key},
+            )
+        except stripe.CardError as exc:
+            raise GatewayError(exc.user_message or "Your card was declined.") from exc
+        except stripe.StripeError as exc:
+            raise GatewayError("The payment provider is not answering; please try again.") from exc
+        return _subscription_state(subscription)
+
+    def set_cancel_at_period_end(self, reference: str, cancel: bool) -> SubscriptionState:
+        try:
+            subscription = client().v1.subscriptions.update(
+                reference, params={"cancel_at_period_end": cancel}
+            )
+        except stripe.StripeError as exc:
+            raise GatewayError("The payment provider is not answering; please try again.") from exc
+        return _subscription_state(subscription)
+
+    def subscription_state(self, reference: str) -> SubscriptionState:
+        try:
+            return _subscription_state(client().v1.subscriptions.retrieve(reference))
+        except stripe.StripeError as exc:
+            raise GatewayError(f"Could not read subscription {reference}") from exc
+
+    def invoice_state(self, reference: str) -> InvoiceState:
+        try:
+            invoice = client().v1.invoices.retrieve(reference)
+        except stripe.StripeError as exc:
+            raise GatewayError(f"Could not read invoice {reference}") from exc
+        data = invoice.to_dict()
+        subscription = data.get("subscription") or (
+            ((data.get("parent") or {}).get("subscription_details") or {}).get("subscription")
+        )
+        lines = (data.get("lines") or {}).get("data") or []
+        period_end = (lines[0].get("period") or {}).get("end") if lines else None
+        return InvoiceState(
+            reference=invoice.id,
+            subscription=subscription if isinstance(subscription, str) else "",
+            paid=data.get("status") == "paid",
+            amount_cents=int(data.get("amount_paid") or 0),
+            period_end=_when(period_end),
+        )
+
+
+def _price_item(price: str) -> dict:
+    # Legacy Plan ids (plan_...: what localstripe models) or Price ids (price_...).
+    return {"plan": price} if price.startswith("plan_") else {"price": price}
+
+
+def _when(timestamp) -> datetime | None:
+    return datetime.fromtimestamp(int(timestamp), tz=UTC) if timestamp else None
+
+
+def _subscription_state(subscription) -> SubscriptionState:
+    data = subscription.to_dict()
+    end = data.get("current_period_end")
+    if end is None:  # API versions since 2025 keep the period on the items
+        items = (data.get("items") or {}).get("data") or []
+        end = items[0].get("current_period_end") if items else None
+    return SubscriptionState(
+        reference=data["id"],
+        status=data.get("status", ""),
+        cancel_at_period_end=bool(data.get("cancel_at_period_end")),
+        current_period_end=_when(end),
+    )

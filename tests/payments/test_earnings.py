@@ -254,9 +254,9 @@ _BULK_SALES = """
     WITH orders AS (
         INSERT INTO payments_order (public_id, buyer_id, book_id, currency, amount_cents,
             royalty_cents, gateway, gateway_reference, checkout_token, status,
-            failure_reason, created_at, paid_at)
+            failure_reason, created_at, paid_at, product, credits)
         SELECT gen_random_uuid(), %(buyer)s, %(book)s, 'USD', 1000, 800, 'demo', '',
-            gen_random_uuid(), 'paid', '', t, t
+            gen_random_uuid(), 'paid', '', t, t, 'book', 0
         FROM (SELECT now() - (n %% 700) * interval '1 day' - n * interval '1 second' AS t
               FROM generate_series(1, %(n)s) AS n) AS times
         RETURNING id, paid_at

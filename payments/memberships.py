@@ -1,0 +1,270 @@
+"""The Reader Membership: a monthly or annual plan that grants credits each period.
+
+Every paid period is an Order (product "membership") paid like any other, so
+mark_paid turns it into a credit lot, a ledger transaction and a receipt, once.
+
+- demo gateway: the first period is paid on the demo card page; afterwards
+  ``renew_due()`` (Celery beat, ``manage.py renew_memberships``) charges the
+  saved demo card at each period's end, one order per period (its checkout token
+  is derived from the membership and the period, so a rerun adds nothing).
+- stripe: a Stripe Subscription. Each ``invoice.paid`` becomes the period's
+  order (the invoice id is its gateway reference: a replayed event finds it);
+  ``customer.subscription.deleted`` ends the membership.
+
+Cancelling stops renewal at the end of the period already paid; credits stay.
+"""
+
+import calendar
+import logging
+import uuid
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from .gateways import GatewayError, get_gateway
+from .models import Membership, Order
+
+log = logging.getLogger(__name__)
+
+PERIOD_NAMESPACE = uuid.UUID("6f1c7a52-2b8e-4c1e-9a57-5d0e8f3b9c11")
+
+
+class MembershipError(Exception):
+    """Why the membership cannot change; fit to show."""
+
+
+def plan(name: str) -> dict:
+    try:
+        return settings.MEMBERSHIP_PLANS[name]
+    except KeyError as exc:
+        raise MembershipError("There is no such plan.") from exc
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """The same day and time ``months`` later (the 31st becomes the month's last day)."""
+    month = moment.month - 1 + months
+    year, month = moment.year + month // 12, month % 12 + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
+
+
+def membership_of(user) -> Membership | None:
+    if not getattr(user, "is_authenticated", False):
+        return None
+    return Membership.objects.filter(user=user).first()
+
+
+def _period_order(membership: Membership, *, token: uuid.UUID, reference="", gateway=None):
+    from .services import _place_credits_order
+
+    terms = plan(membership.plan)
+    order = _place_credits_order(
+        buyer=membership.user,
+        product=Order.Product.MEMBERSHIP,
+        credits=terms["credits"],
+        amount_cents=terms["price_cents"],
+        checkout_token=token,
+        membership=membership,
+        gateway=gateway or membership.gateway,
+    )
+    if reference and not order.gateway_reference:
+        Order.objects.filter(pk=order.pk, gateway_reference="").update(gateway_reference=reference)
+        order.refresh_from_db()
+    return order
+
+
+def start(*, user, plan_name: str, checkout_token: uuid.UUID) -> Order:
+    """Join (demo gateway): the membership waits for its first period's order to be paid."""
+    plan(plan_name)
+    with transaction.atomic():
+        membership = Membership.objects.select_for_update().filter(user=user).first()
+        if membership is not None and membership.is_active:
+            raise MembershipError("You are a member already.")
+        if membership is None:
+            membership = Membership(user=user)
+        membership.plan = plan_name
+        membership.gateway = settings.PAYMENT_GATEWAY
+        membership.status = Membership.Status.INCOMPLETE
+        membership.cancel_at_period_end = False
+        membership.ended_at = None
+        membership.current_period_end = None
+        membership.save()
+    return _period_order(membership, token=checkout_token)
+
+
+def period_paid(order: Order) -> None:
+    """In mark_paid's transaction: a period's order is paid, so the membership is on.
+    Local memberships move their period end here; Stripe's come from the invoice."""
+    membership = Membership.objects.select_for_update().get(pk=order.membership_id)
+    membership.status = Membership.Status.ACTIVE
+    if membership.gateway != "stripe":
+        # A renewal continues from the last period's end, even when it runs late.
+        start_at = membership.current_period_end or order.paid_at
+        membership.current_period_end = add_months(start_at, plan(membership.plan)["months"])
+    membership.save(update_fields=["status", "current_period_end"])
+
+
+def renew_due(*, now=None) -> int:
+    """Local (demo) memberships whose period ended: renew, or end if cancelled."""
+    from .services import mark_paid
+
+    now = now or timezone.now()
+    renewed = 0
+    due = Membership.objects.filter(
+        status=Membership.Status.ACTIVE, current_period_end__lte=now
+    ).exclude(gateway="stripe")
+    for membership_id in due.values_list("pk", flat=True):
+        with transaction.atomic():
+            membership = (
+                Membership.objects.select_for_update().select_related("user").get(pk=membership_id)
+            )
+            end = membership.current_period_end
+            if membership.status != Membership.Status.ACTIVE or end is None or end > now:
+                continue
+            if membership.cancel_at_period_end:
+                membership.status = Membership.Status.CANCELED
+                membership.ended_at = end
+                membership.save(update_fields=["status", "ended_at"])
+                continue
+            token = uuid.uuid5(PERIOD_NAMESPACE, f"{membership.pk}:{end.isoformat()}")
+            order = _period_order(membership, token=token, reference=f"demo_renewal_{token}")
+            # The demo gateway "charges the saved card": the same path a payment takes.
+            if mark_paid(
+                order_id=order.pk,
+                amount_cents=order.amount_cents,
+                reference=order.gateway_reference,
+            ):
+                renewed += 1
+    return renewed
+
+
+def cancel(*, user) -> Membership:
+    """Stop renewing at the end of the paid period (the credits stay)."""
+    with transaction.atomic():
+        membership = Membership.objects.select_for_update().filter(user=user).first()
+        if membership is None or not membership.is_active:
+            raise MembershipError("You have no membership to cancel.")
+        if membership.cancel_at_period_end:
+            return membership
+        if membership.gateway == "stripe":
+            try:
+                get_gateway("stripe").set_cancel_at_period_end(
+                    membership.subscription_reference, True
+                )
+            except GatewayError as exc:
+                raise MembershipError(str(exc)) from exc
+        membership.cancel_at_period_end = True
+        membership.save(update_fields=["cancel_at_period_end"])
+    return membership
+
+
+def resume(*, user) -> Membership:
+    """Undo a cancellation before the period ends."""
+    with transaction.atomic():
+        membership = Membership.objects.select_for_update().filter(user=user).first()
+        if membership is None or not membership.is_active or not membership.cancel_at_period_end:
+            raise MembershipError("There is no cancellation to undo.")
+        if membership.gateway == "stripe":
+            try:
+                get_gateway("stripe").set_cancel_at_period_end(
+                    membership.subscription_reference, False
+                )
+            except GatewayError as exc:
+                raise MembershipError(str(exc)) from exc
+        membership.cancel_at_period_end = False
+        membership.save(update_fields=["cancel_at_period_end"])
+    return membership
+
+
+# --- Stripe ---------------------------------------------------------------------------
+
+
+def start_stripe(*, user, plan_name: str, payment_method: str) -> Membership:
+    """Join with Stripe: a customer, then a subscription charged to ``payment_method``
+    (collected by the Payment Element in setup mode). Credits arrive with invoice.paid."""
+    terms = plan(plan_name)
+    if not terms["stripe_price"]:
+        raise MembershipError("This plan is not on sale right now.")
+    with transaction.atomic():
+        membership = Membership.objects.select_for_update().filter(user=user).first()
+        if membership is not None and membership.is_active:
+            raise MembershipError("You are a member already.")
+        membership = membership or Membership(user=user)
+        membership.plan, membership.gateway = plan_name, "stripe"
+        membership.status = Membership.Status.INCOMPLETE
+        membership.cancel_at_period_end, membership.ended_at = False, None
+        membership.save()
+    gateway = get_gateway("stripe")
+    try:
+        if not membership.customer_reference:
+            customer = gateway.create_customer(email=user.email, user_id=user.pk)
+            Membership.objects.filter(pk=membership.pk, customer_reference="").update(
+                customer_reference=customer
+            )
+            membership.refresh_from_db()
+        subscription = gateway.create_subscription(
+            customer=membership.customer_reference,
+            price=terms["stripe_price"],
+            payment_method=payment_method,
+            idempotency_key=f"membership-{membership.pk}-{plan_name}-{payment_method}",
+            metadata={"membership_id": str(membership.pk), "plan": plan_name},
+        )
+    except GatewayError as exc:
+        raise MembershipError(str(exc)) from exc
+    Membership.objects.filter(pk=membership.pk).update(
+        subscription_reference=subscription.reference,
+        current_period_end=subscription.current_period_end,
+    )
+    membership.refresh_from_db()
+    return membership
+
+
+def stripe_invoice_paid(invoice) -> str:
+    """A paid Stripe invoice of a subscription becomes that period's order, once."""
+    from .services import mark_paid
+
+    membership = Membership.objects.filter(
+        gateway="stripe", subscription_reference=invoice.subscription
+    ).first()
+    if membership is None:
+        return "ignored: no membership for this subscription"
+    token = uuid.uuid5(PERIOD_NAMESPACE, f"stripe-invoice:{invoice.reference}")
+    order = _period_order(membership, token=token, reference=invoice.reference, gateway="stripe")
+    if invoice.amount_cents != order.amount_cents:
+        # The plan's price changed at Stripe: book what was really paid.
+        Order.objects.filter(pk=order.pk, status=Order.Status.PENDING).update(
+            amount_cents=invoice.amount_cents
+        )
+    changed = mark_paid(
+        order_id=order.pk, amount_cents=invoice.amount_cents, reference=invoice.reference
+    )
+    Membership.objects.filter(pk=membership.pk).update(
+        current_period_end=invoice.period_end or membership.current_period_end
+    )
+    return "membership period paid" if changed else "no change"
+
+
+def stripe_subscription_changed(subscription) -> str:
+    """customer.subscription.updated / .deleted, re-read from Stripe."""
+    with transaction.atomic():
+        membership = (
+            Membership.objects.select_for_update()
+            .filter(gateway="stripe", subscription_reference=subscription.reference)
+            .first()
+        )
+        if membership is None:
+            return "ignored: no membership for this subscription"
+        membership.cancel_at_period_end = subscription.cancel_at_period_end
+        if subscription.current_period_end:
+            membership.current_period_end = subscription.current_period_end
+        if subscription.status == "canceled":
+            membership.status = Membership.Status.CANCELED
+            membership.ended_at = membership.ended_at or timezone.now()
+        elif subscription.status in ("past_due", "unpaid"):
+            membership.status = Membership.Status.PAST_DUE
+        elif subscription.status == "active" and membership.status != Membership.Status.CANCELED:
+            membership.status = Membership.Status.ACTIVE
+        membership.save()
+    return f"membership {membership.get_status_display().lower()}"
