@@ -7,8 +7,11 @@ from storefront.money import format_cents
 
 from . import payouts, refunds
 from .models import (
+    CreditEntry,
+    CreditLot,
     LedgerEntry,
     LedgerTransaction,
+    Membership,
     Order,
     Payout,
     PayoutAccount,
@@ -51,7 +54,9 @@ class OrderAdmin(admin.ModelAdmin):
     list_display = [
         "pk",
         "buyer",
+        "product",
         "book",
+        "credits",
         "amount_cents",
         "royalty_cents",
         "status",
@@ -59,7 +64,7 @@ class OrderAdmin(admin.ModelAdmin):
         "created_at",
         "paid_at",
     ]
-    list_filter = ["status", "gateway", "created_at", "book"]
+    list_filter = ["status", "product", "gateway", "created_at", "book"]
     search_fields = ["public_id", "buyer__email", "book__title", "gateway_reference"]
     date_hierarchy = "created_at"
     list_select_related = ["buyer", "book"]
@@ -180,7 +185,7 @@ class RefundAdmin(admin.ModelAdmin):
         )
         return format_html_join(
             "\n", "<div>{} · {} · {} · {}</div>",
-            ((r.requested_at.date(), r.order.book.title, format_cents(r.amount_cents), r.get_status_display()) for r in history),
+            ((r.requested_at.date(), r.order.title, format_cents(r.amount_cents), r.get_status_display()) for r in history),
         )  # fmt: skip
 
     def has_add_permission(self, request):
@@ -337,3 +342,53 @@ class PayoutAccountAdmin(admin.ModelAdmin):
     list_display = ["author", "method", "masked", "updated_at"]
     search_fields = ["author__display_name"]
     readonly_fields = ["author", "updated_at"]
+
+
+class CreditEntryInline(HistoryInline):
+    model = CreditEntry
+    fields = ["created_at", "kind", "credits", "value_cents", "order"]
+
+
+class ReadOnlyHistoryAdmin(admin.ModelAdmin):
+    """Credits move only through payments/credits.py: never edited by hand."""
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CreditLot)
+class CreditLotAdmin(ReadOnlyHistoryAdmin):
+    list_display = ["pk", "owner", "source", "credits", "cash_cents", "created_at"]
+    list_filter = ["source", "created_at"]
+    search_fields = ["owner__email"]
+    list_select_related = ["owner"]
+    inlines = [CreditEntryInline]
+
+
+@admin.register(CreditEntry)
+class CreditEntryAdmin(ReadOnlyHistoryAdmin):
+    list_display = ["created_at", "owner", "kind", "credits", "value_cents", "lot", "order"]
+    list_filter = ["kind", "created_at"]
+    search_fields = ["owner__email"]
+    list_select_related = ["owner", "lot", "order"]
+
+
+@admin.register(Membership)
+class MembershipAdmin(ReadOnlyHistoryAdmin):
+    list_display = [
+        "user",
+        "plan",
+        "status",
+        "gateway",
+        "current_period_end",
+        "cancel_at_period_end",
+    ]
+    list_filter = ["plan", "status", "gateway", "cancel_at_period_end"]
+    search_fields = ["user__email", "subscription_reference", "customer_reference"]
+    list_select_related = ["user"]

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from . import payouts, services
+from . import memberships, payouts, services
 
 
 @shared_task(acks_late=True)
@@ -14,3 +14,9 @@ def create_monthly_payouts():
 @shared_task(acks_late=True)
 def expire_stale_orders():
     return services.expire_stale_orders()
+
+
+@shared_task(acks_late=True)
+def renew_memberships():
+    """Celery beat, hourly: local (demo) memberships whose period ended renew or end."""
+    return memberships.renew_due()

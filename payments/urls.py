@@ -1,12 +1,24 @@
 from django.urls import path
 
-from . import earnings_views, views
+from . import credit_views, earnings_views, views
 
 app_name = "payments"
 
 urlpatterns = [
     path("checkout/<slug:slug>/", views.checkout, name="checkout"),
     path("checkout/<slug:slug>/pay/", views.pay, name="pay"),
+    path("checkout/<slug:slug>/credit/", credit_views.buy_with_credit, name="buy_with_credit"),
+    path("credits/", credit_views.credits_page, name="credits"),
+    path("credits/packs/", credit_views.buy_pack, name="buy_pack"),
+    path("credits/membership/", credit_views.join_membership, name="join_membership"),
+    path("credits/membership/card/", credit_views.membership_stripe, name="membership_stripe"),
+    path(
+        "credits/membership/card/done/",
+        credit_views.membership_stripe_done,
+        name="membership_stripe_done",
+    ),
+    path("credits/membership/cancel/", credit_views.cancel_membership, name="cancel_membership"),
+    path("credits/membership/resume/", credit_views.resume_membership, name="resume_membership"),
     path("orders/", views.order_list, name="orders"),
     path("orders/<uuid:public_id>/", views.order_detail, name="order"),
     path("orders/<uuid:public_id>/pay/", views.pay_order, name="pay_order"),

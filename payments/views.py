@@ -16,7 +16,7 @@ from catalog.models import Book
 from library.services import owns
 from storefront.money import format_cents
 
-from . import refunds, services, webhooks
+from . import credits, refunds, services, webhooks
 from .forms import AmountForm, CardForm, RefundForm
 from .gateways import GatewayError
 from .gateways.demo import DemoGateway
@@ -121,7 +121,7 @@ def pay_order(request, public_id):
         session = services.start_payment(order)
     except GatewayError as exc:
         messages.error(request, str(exc))
-        return redirect(order.book)
+        return redirect(order.book or "payments:credits")
     context = {"order": order, "book": order.book, "author_earns": order.royalty_cents}
     if order.gateway == "stripe":
         context.update(
@@ -139,6 +139,9 @@ def pay_order(request, public_id):
             services.mark_paid(
                 order_id=order.pk, amount_cents=order.amount_cents, reference=session.reference
             )
+            if order.book_id is None:
+                messages.success(request, f"Thank you! {order.title}: the credits are yours.")
+                return redirect("payments:credits")
             messages.success(request, f"Thank you! “{order.book.title}” is in your library.")
             return redirect("library:index")
         services.mark_failed(order_id=order.pk, reason=message, reference=session.reference)
@@ -223,7 +226,10 @@ def refund(request, public_id):
         result = refunds.execute_refund(refund_id=result.pk, actor=request.user)
         if result.status == Refund.Status.REFUNDED:
             messages.success(
-                request, f"Refunded: {format_cents(result.amount_cents)} is on its way back to you."
+                request,
+                "Refunded: the credit is back in your account."
+                if order.paid_with_credit
+                else f"Refunded: {format_cents(result.amount_cents)} is on its way back to you.",
             )
         elif result.status == Refund.Status.REQUESTED:
             messages.info(
@@ -249,5 +255,6 @@ def refund(request, public_id):
             "book": order.book,
             "form": form,
             "deadline": services.refund_deadline(order),
+            **dict(zip(("unused_credits", "unused_cents"), credits.unused(order), strict=True)),
         },
     )

@@ -24,6 +24,7 @@ def _credit_packs(text: str) -> dict[int, int]:
         raise ValueError("CREDIT_PACKS: each pack needs at least 1 credit and costs $0.99 or more")
     return dict(sorted(packs.items()))
 
+
 env = environ.Env()
 
 BASE_DIR = Path(__file__).resolve().parent.parent

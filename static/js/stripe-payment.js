@@ -1,4 +1,4 @@
-// Stripe's Payment Element on our payment page. Card data goes to Stripe only;
+// Stripe's Payment Element on our payment page (and the membership's card page). Card data goes to Stripe only;
 // the order becomes paid when Stripe's signed webhook reaches us, not here.
 (function () {
   "use strict";
@@ -13,8 +13,10 @@
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     button.disabled = true;
-    stripe
-      .confirmPayment({ elements: elements, confirmParams: { return_url: form.dataset.returnUrl } })
+    // data-mode="setup": save the card for the membership's subscription instead.
+    var confirm = form.dataset.mode === "setup" ? stripe.confirmSetup : stripe.confirmPayment;
+    confirm
+      .call(stripe, { elements: elements, confirmParams: { return_url: form.dataset.returnUrl } })
       .then(function (result) {
         if (result.error) {
           error.textContent = result.error.message;
