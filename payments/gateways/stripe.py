@@ -151,7 +151,13 @@ class StripeGateway:
                 params={"invoice_settings": {"default_payment_method": payment_method}},
             )
             subscription = api.subscriptions.create(
-                params={"customer": customer, "items": [_price_item(price)], "metadata": metadata},
+                params={
+                    "customer": customer,
+                    "items": [_price_item(price)],
+                    "metadata": metadata,
+                    # A declined first payment is an error now, not an incomplete subscription.
+                    "payment_behavior": "error_if_incomplete",
+                },
                 options={"idempotency_key": idempotency_key},
             )
         except stripe.CardError as exc:

@@ -102,6 +102,15 @@ MATRIX = {
     "payments:refund": ("get", BUYER, lambda o: [o["order"].public_id]),
     # Authenticated by Stripe's signature, not a session: unsigned is 400 for all.
     "payments:stripe_webhook": ("post", dict.fromkeys(PERSONAS, "bad_request"), lambda o: []),
+    # Credits: each reader's own (their balance, their membership); no ids in the URLs.
+    "payments:credits": ("get", LOGGED_IN, lambda o: []),
+    "payments:buy_pack": ("post", LOGGED_IN, lambda o: []),
+    "payments:buy_with_credit": ("post", LOGGED_IN, lambda o: [o["book"].slug]),
+    "payments:join_membership": ("post", LOGGED_IN, lambda o: []),
+    "payments:membership_stripe": ("get", LOGGED_IN, lambda o: []),
+    "payments:membership_stripe_done": ("get", LOGGED_IN, lambda o: []),
+    "payments:cancel_membership": ("post", LOGGED_IN, lambda o: []),
+    "payments:resume_membership": ("post", LOGGED_IN, lambda o: []),
     "payments:earnings": ("get", ANY_AUTHOR, lambda o: []),
     "payments:earnings_csv": ("get", ANY_AUTHOR, lambda o: []),
     "payments:payout_details": ("get", ANY_AUTHOR, lambda o: []),
