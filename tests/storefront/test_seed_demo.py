@@ -45,7 +45,9 @@ def test_seed_demo_builds_the_demo_catalog_once():
     assert files["pdf"].file.open("rb").read(5) == b"%PDF-"
     assert files["epub"].file.open("rb").read(38)[30:38] == b"mimetype"
     assert {s.format for s in book.sample_files.all()} == {"pdf", "epub"}
-    assert Order.objects.count() == len(DEMO_SALES)  # once, though seeded twice
+    # once, though seeded twice; plus the demo reader's credit pack
+    assert Order.objects.filter(product="book").count() == len(DEMO_SALES)
+    assert Order.objects.filter(product="credits", buyer__email="reader@example.com").count() == 1
     assert audit().ok
     assert Entitlement.objects.filter(user__email="reader@example.com").count() == 2
     listed = Book.objects.listed()

@@ -21,7 +21,7 @@ from catalog.models import Author, Book, Build, Category
 from library.models import Entitlement
 from payments.ledger import rebuild_daily
 from payments.models import LedgerEntry, LedgerTransaction, Order
-from payments.services import mark_paid, place_order
+from payments.services import mark_paid, place_order, place_pack_order
 from storefront.demo import books as demo_books
 from storefront.demo import netflix
 from storefront.demo.covers import cover_png
@@ -251,6 +251,16 @@ class Command(BaseCommand):
                 if price
                 else None,
             )
+
+        # The demo reader has a 3-credit pack, so "Buy with 1 credit" shows on book pages.
+        pack_token = uuid.uuid5(uuid.NAMESPACE_URL, "storefront-demo-credit-pack")
+        if (
+            settings.CREDITS_ENABLED
+            and not Order.objects.filter(checkout_token=pack_token).exists()
+        ):
+            size = 3 if 3 in settings.CREDIT_PACKS else min(settings.CREDIT_PACKS)
+            pack = place_pack_order(buyer=reader, credits=size, checkout_token=pack_token)
+            mark_paid(order_id=pack.pk, amount_cents=pack.amount_cents)
 
     def _cover(self, book: Book, author_name: str):
         if not book.cover:
