@@ -16,6 +16,9 @@ from catalog.models import Book
 from .ledger import earnings_generation
 from .models import LedgerDaily, LedgerEntry, Order
 
+# Where a book's price comes from: the card (processor) or a reader's credit.
+BUYER_ACCOUNTS = ["processor", "credits"]
+
 RANGES = {
     "30d": "Last 30 days",
     "month": "This month",
@@ -174,7 +177,7 @@ def earnings_for(author, range_: DateRange, *, now=None) -> Earnings:
 
     cash = (
         LedgerDaily.objects.filter(
-            in_range, account="processor", book_key__in=list(books), kind__in=settled
+            in_range, account__in=BUYER_ACCOUNTS, book_key__in=list(books), kind__in=settled
         )
         .values("book_key")
         .annotate(

@@ -417,8 +417,8 @@ class LedgerDaily(models.Model):
             models.Index(
                 fields=["book_key", "day"],
                 include=["kind", "entries", "amount_cents"],
-                condition=Q(account="processor"),
-                name="ledgerdaily_processor_days",
+                condition=Q(account__in=["processor", "credits"]),
+                name="ledgerdaily_buyer_days",
             ),
             models.Index(fields=["author_key", "available_day"]),
         ]

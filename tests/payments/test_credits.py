@@ -252,3 +252,15 @@ def test_two_tabs_spending_the_last_credit_at_once(transactional_db):
     assert credits.balance(reader) == 0
     assert CreditEntry.objects.filter(kind="spent").count() == 1
     assert audit().ok
+
+
+def test_books_bought_with_credits_count_as_sales_on_the_dashboard(settings):
+    from payments.earnings import date_range, earnings_for
+
+    settings.CREDIT_PACKS = {3: 1000}
+    reader, ada = UserFactory(), AuthorFactory()
+    book = BookFactory(minimum_price_cents=999, authors=[ada])
+    buy_pack(reader, 3)
+    spend(reader, book)
+    row = earnings_for(ada, date_range("all")).books[0]
+    assert (row.copies, row.gross_cents, row.royalties_cents) == (1, 333, royalty_for(333))
