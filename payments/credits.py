@@ -123,7 +123,7 @@ def add_lot(order: Order) -> CreditLot:
     return lot
 
 
-def grant_credits(*, user, credits: int, memo: str = "") -> CreditLot:
+def grant_credits(*, user, credits: int) -> CreditLot:
     """Credits given by the store (support, promotions): no cash, so no royalties
     beyond what the rule gives for $0 (nothing)."""
     if credits < 1:
@@ -294,10 +294,6 @@ def restore_after_denied_refund(order: Order) -> None:
             "value_cents": -taken.value_cents,
         },
     )
-
-
-def refund_is_credit_only(order: Order) -> bool:
-    return order.gateway == CREDIT_GATEWAY
 
 
 def refunds_in_flight_cents() -> int:

@@ -264,3 +264,15 @@ def test_books_bought_with_credits_count_as_sales_on_the_dashboard(settings):
     spend(reader, book)
     row = earnings_for(ada, date_range("all")).books[0]
     assert (row.copies, row.gross_cents, row.royalties_cents) == (1, 333, royalty_for(333))
+
+
+def test_granted_credits_carry_no_cash_so_the_book_earns_nothing_and_the_ledger_holds():
+    reader, book = UserFactory(), BookFactory(minimum_price_cents=999)
+    credits.grant_credits(user=reader, credits=2)
+    assert credits.balance(reader) == 2
+    order = spend(reader, book)
+    assert (order.amount_cents, order.royalty_cents, order.is_paid) == (0, 0, True)
+    assert owns(reader, book) and credits.balance(reader) == 1
+    with pytest.raises(credits.CreditError):
+        credits.grant_credits(user=reader, credits=0)
+    assert audit().ok
