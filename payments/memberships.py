@@ -78,20 +78,23 @@ def _period_order(membership: Membership, *, token: uuid.UUID, reference="", gat
 def start(*, user, plan_name: str, checkout_token: uuid.UUID) -> Order:
     """Join (demo gateway): the membership waits for its first period's order to be paid."""
     plan(plan_name)
+    membership = _begin(user, plan_name, settings.PAYMENT_GATEWAY)
+    return _period_order(membership, token=checkout_token)
+
+
+def _begin(user, plan_name: str, gateway: str) -> Membership:
+    """The reader's membership row, (re)set to wait for its first paid period."""
     with transaction.atomic():
         membership = Membership.objects.select_for_update().filter(user=user).first()
         if membership is not None and membership.is_active:
             raise MembershipError("You are a member already.")
-        if membership is None:
-            membership = Membership(user=user)
-        membership.plan = plan_name
-        membership.gateway = settings.PAYMENT_GATEWAY
+        membership = membership or Membership(user=user)
+        membership.plan, membership.gateway = plan_name, gateway
         membership.status = Membership.Status.INCOMPLETE
-        membership.cancel_at_period_end = False
-        membership.ended_at = None
+        membership.cancel_at_period_end, membership.ended_at = False, None
         membership.current_period_end = None
         membership.save()
-    return _period_order(membership, token=checkout_token)
+    return membership
 
 
 def period_paid(order: Order) -> None:
@@ -187,15 +190,7 @@ def start_stripe(*, user, plan_name: str, payment_method: str) -> Membership:
     terms = plan(plan_name)
     if not terms["stripe_price"]:
         raise MembershipError("This plan is not on sale right now.")
-    with transaction.atomic():
-        membership = Membership.objects.select_for_update().filter(user=user).first()
-        if membership is not None and membership.is_active:
-            raise MembershipError("You are a member already.")
-        membership = membership or Membership(user=user)
-        membership.plan, membership.gateway = plan_name, "stripe"
-        membership.status = Membership.Status.INCOMPLETE
-        membership.cancel_at_period_end, membership.ended_at = False, None
-        membership.save()
+    membership = _begin(user, plan_name, "stripe")
     gateway = get_gateway("stripe")
     try:
         if not membership.customer_reference:
