@@ -54,6 +54,15 @@ class LotBalance:
             return self.value_cents
         return self.value_cents // self.credits
 
+    def value_of_next(self, count: int) -> int:
+        """The cash value of the next ``count`` credits, taken one by one as spending would."""
+        total, rest = 0, self
+        for _ in range(count):
+            one = rest.next_value()
+            total += one
+            rest = LotBalance(rest.lot, rest.credits - 1, rest.value_cents - one)
+        return total
+
 
 def balance(user) -> int:
     """The reader's credits: the sum of their credit ledger."""
@@ -148,11 +157,7 @@ def _expire_over_cap(user) -> int:
         if over <= 0:
             break
         take = min(over, lot_balance.credits)
-        # The value of `take` credits, taken one by one as spending would.
-        value, left, cash = 0, lot_balance.credits, lot_balance.value_cents
-        for _ in range(take):
-            one = cash if left == 1 else cash // left
-            value, left, cash = value + one, left - 1, cash - one
+        value = lot_balance.value_of_next(take)
         CreditEntry.objects.create(
             owner=user,
             lot=lot_balance.lot,
