@@ -2,7 +2,10 @@
 
 from dataclasses import dataclass
 
+from django.core.cache import cache
 from django.db.models import Prefetch, Q
+
+from storefront.pagecache import TIMEOUT, generation
 
 from .models import LANGUAGE_NAMES, Book, BookAuthor, Category, ReleaseFile, TocEntry
 
@@ -86,15 +89,15 @@ def search_books(*, query: str = "", category: str = "", language: str = "", sor
     """
     books = Book.objects.listed()
     for word in query.split()[:8]:
+        # A UNION, not an OR with a subquery: each side can use its trigram index
+        # (catalog migration 0012) instead of a scan of every book.
+        by_text = Book.objects.filter(
+            Q(title__icontains=word) | Q(subtitle__icontains=word) | Q(blurb__icontains=word)
+        ).values("pk")
         by_author = BookAuthor.objects.filter(author__display_name__icontains=word).values(
             "book_id"
         )
-        books = books.filter(
-            Q(title__icontains=word)
-            | Q(subtitle__icontains=word)
-            | Q(blurb__icontains=word)
-            | Q(pk__in=by_author)
-        )
+        books = books.filter(pk__in=by_text.order_by().union(by_author.order_by()))
     if category:
         books = books.filter(
             pk__in=Book.categories.through.objects.filter(category__slug=category).values("book_id")
@@ -106,7 +109,20 @@ def search_books(*, query: str = "", category: str = "", language: str = "", sor
 
 
 def catalog_facets():
-    """Categories and languages to filter by (only those with listed books)."""
+    """Categories and languages to filter by (only those with listed books).
+
+    The same for every search until the catalog changes: cached under the page
+    cache's catalog generation, which every catalog change bumps.
+    """
+    key = f"catalog:facets:{generation()}"
+    facets = cache.get(key)
+    if facets is None:
+        facets = _catalog_facets()
+        cache.set(key, facets, TIMEOUT)
+    return facets
+
+
+def _catalog_facets():
     categories = list(Category.objects.filter(books__status__in=Book.LISTED_STATUSES).distinct())
     # order_by: Meta.ordering would otherwise join DISTINCT (one "language" per book).
     codes = Book.objects.listed().order_by("language").values_list("language", flat=True).distinct()

@@ -17,20 +17,22 @@ GENERATION_KEY = "catalog:generation"
 TIMEOUT = 300
 
 
-def generation() -> int:
-    value = cache.get(GENERATION_KEY)
+def generation(key: str = GENERATION_KEY) -> int:
+    """The current number of a cache generation: part of every key cached under it."""
+    value = cache.get(key)
     if value is None:
-        cache.add(GENERATION_KEY, 1, timeout=None)
-        value = cache.get(GENERATION_KEY) or 1
+        cache.add(key, 1, timeout=None)
+        value = cache.get(key) or 1
     return value
 
 
-def bump_generation() -> None:
-    """Forget every cached page (called whenever the catalog changes)."""
+def bump_generation(key: str = GENERATION_KEY) -> None:
+    """Forget everything cached under ``key``'s generation (by default: every
+    cached catalog page, called whenever the catalog changes)."""
     try:
-        cache.incr(GENERATION_KEY)
+        cache.incr(key)
     except ValueError:
-        cache.set(GENERATION_KEY, 2, timeout=None)
+        cache.set(key, 2, timeout=None)
 
 
 def _cacheable(request) -> bool:
