@@ -1,10 +1,20 @@
 """The library listens to the catalog: a published release is a free update for every owner."""
 
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
 from catalog.signals import release_published
 
+from . import caching
+from .models import Entitlement
 from .tasks import announce_release
+
+
+@receiver(post_save, sender=Entitlement, dispatch_uid="library.forget_list.save")
+@receiver(post_delete, sender=Entitlement, dispatch_uid="library.forget_list.delete")
+def forget_cached_list(sender, instance, **kwargs):
+    # Saves (grants, admin edits); services.py calls caching.forget after its update()s.
+    caching.forget(instance.user_id)
 
 
 @receiver(release_published, dispatch_uid="library.announce_release")

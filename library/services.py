@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from catalog.models import ReleaseFile
 
+from . import caching
 from .models import Entitlement, ReaderPreference
 
 
@@ -57,6 +58,8 @@ def revoke_entitlement(*, user, book, at=None) -> bool:
     changed = Entitlement.objects.filter(user=user, book=book, revoked_at__isnull=True).update(
         revoked_at=at or timezone.now(), refundable_until=None
     )
+    if changed:
+        caching.forget(user.pk)
     return bool(changed)
 
 
@@ -65,9 +68,11 @@ def record_download(*, user, release_file: ReleaseFile) -> None:
     ReleaseFile.objects.filter(pk=release_file.pk).update(download_count=F("download_count") + 1)
     release = release_file.release
     if release.pk == release.book.current_release_id:
-        Entitlement.objects.filter(user=user, book_id=release.book_id).update(
+        changed = Entitlement.objects.filter(user=user, book_id=release.book_id).update(
             last_downloaded_release=release, last_downloaded_at=timezone.now()
         )
+        if changed:
+            caching.forget(user.pk)
 
 
 def set_book_updates(*, user, book, enabled: bool) -> bool:

@@ -1,3 +1,5 @@
+from urllib.parse import urlencode
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import get_user_model
@@ -6,15 +8,16 @@ from django.core.paginator import Paginator
 from django.db.models import Prefetch, Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from catalog.files import serve_private_file
 from catalog.models import CONTENT_TYPES, Book, BookAuthor, BookFormat, ReleaseFile
-from storefront.pagination import querystring_without_page
 
-from . import services
+from . import caching, services
 from .models import Entitlement, ReaderPreference
 from .tokens import BadToken, read_download_token, read_unsubscribe_token
 
@@ -50,25 +53,32 @@ def index(request):
     sort = request.GET.get("sort", "purchased")
     if sort not in SORTS:
         sort = "purchased"
-    entries = _entries(request.user)
-    if query:
-        entries = entries.filter(
-            Q(book__title__icontains=query) | Q(book__authors__display_name__icontains=query)
-        ).distinct()
-    entries = entries.order_by(*SORTS[sort][1])
-    page = Paginator(entries, settings.LIBRARY_PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(
-        request,
-        "library/index.html",
-        {
-            "page": page,
-            "query": query,
-            "sort": sort,
-            "sorts": {key: label for key, (label, _) in SORTS.items()},
-            "querystring": querystring_without_page(request),
-            "now": timezone.now(),
-        },
-    )
+    page_number = request.GET.get("page", "")[:12]
+    key = caching.list_key(request.user.pk, q=query, sort=sort, page=page_number)
+    list_html = caching.get(key)
+    if list_html is None:
+        now = timezone.now()
+        entries = _entries(request.user)
+        if query:
+            entries = entries.filter(
+                Q(book__title__icontains=query) | Q(book__authors__display_name__icontains=query)
+            ).distinct()
+        entries = entries.order_by(*SORTS[sort][1])
+        page = Paginator(entries, settings.LIBRARY_PAGE_SIZE).get_page(page_number)
+        list_html = render_to_string(
+            "library/_list.html",
+            {
+                "page": page,
+                "query": query,
+                "sort": sort,
+                "sorts": {key: label for key, (label, _) in SORTS.items()},
+                "querystring": urlencode({"q": query, "sort": sort} if query else {"sort": sort}),
+                "now": now,
+            },
+        )
+        expiring = [e.refundable_until for e in page.object_list if e.refundable_until]
+        caching.put(key, list_html, now=now, expiring=expiring)
+    return render(request, "library/index.html", {"list_html": mark_safe(list_html)})
 
 
 def _book_for_reader(request, slug) -> Book:

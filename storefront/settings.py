@@ -233,6 +233,9 @@ USE_TZ = True
 # --- Security ---------------------------------------------------------------
 
 HTTPS_ONLY = env.bool("HTTPS_ONLY", default=False)
+# Sessions live in the database (they survive a cache flush) and are read from
+# the cache: a logged-in page costs no session query.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
