@@ -297,6 +297,9 @@ def chart(daily: list[tuple[date, int]], range_: DateRange, *, width=600, height
 
 
 DASHBOARD_CACHE_SECONDS = 60  # balances move as refund windows close: bound the age
+# A dashboard older than DASHBOARD_CACHE_SECONDS is still served for this long
+# while one request computes its successor (no stampede of identical queries).
+DASHBOARD_STALE_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -304,19 +307,37 @@ class Dashboard:
     earnings: Earnings
     sales_count: int
     chart: Chart
-    cache_key: str  # also keys the rendered figures (the template's fragment cache)
+    cache_key: str  # unique per computation: also keys the rendered figures (fragment cache)
+    fresh_until: float = 0.0
 
 
 def cached_dashboard(author, range_: DateRange) -> Dashboard:
     """The dashboard's figures, cached per author and range until the author's next
-    ledger entry (ledger.forget_earnings) or DASHBOARD_CACHE_SECONDS pass."""
+    ledger entry (ledger.forget_earnings) or DASHBOARD_CACHE_SECONDS pass.
+
+    When the figures are older than that, the first request to notice takes a
+    short lock and recomputes them; requests meanwhile get the previous figures
+    (at most DASHBOARD_STALE_SECONDS more) instead of all running the same
+    aggregates at once.
+    """
     key = (
         f"earnings:{author.pk}:{earnings_generation(author.pk)}:"
         f"{range_.key}:{range_.start}:{range_.end}:{timezone.localdate()}"
     )
     value = cache.get(key)
-    if value is None:
-        data = earnings_for(author, range_)
-        value = Dashboard(data, sales_count(author, range_), chart(data.daily, range_), key)
-        cache.set(key, value, DASHBOARD_CACHE_SECONDS)
+    now = timezone.now().timestamp()
+    if value is not None and (
+        value.fresh_until > now or not cache.add(f"{key}:refreshing", 1, timeout=30)
+    ):
+        return value
+    data = earnings_for(author, range_)
+    value = Dashboard(
+        data,
+        sales_count(author, range_),
+        chart(data.daily, range_),
+        cache_key=f"{key}:{now}",
+        fresh_until=now + DASHBOARD_CACHE_SECONDS,
+    )
+    cache.set(key, value, DASHBOARD_CACHE_SECONDS + DASHBOARD_STALE_SECONDS)
+    cache.delete(f"{key}:refreshing")
     return value

@@ -70,7 +70,8 @@ def dashboard(request):
             "earnings": dashboard.earnings,
             "range": range_,
             "ranges": earnings.RANGES,
-            "figures_cache_seconds": earnings.DASHBOARD_CACHE_SECONDS,
+            "figures_cache_seconds": earnings.DASHBOARD_CACHE_SECONDS
+            + earnings.DASHBOARD_STALE_SECONDS,
             "page": page,
             "querystring": querystring_without_page(request),
             "payouts": Payout.objects.filter(author=author).order_by("-created_at")[:12],

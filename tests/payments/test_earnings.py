@@ -6,11 +6,12 @@ import uuid
 from datetime import date, timedelta
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from payments import payouts, refunds, services
+from payments import earnings, payouts, refunds, services
 from payments.earnings import chart, date_range, earnings_for
 from payments.ledger import audit, rebuild_daily
 from payments.models import LedgerEntry, LedgerTransaction, Order, PayoutAccount
@@ -322,6 +323,27 @@ def test_the_dashboard_figures_are_cached_until_the_authors_next_sale(
     )
     html = client.get(reverse("payments:earnings")).content.decode()
     assert 'data-testid="total-royalties">$24.00<' in html
+
+
+def test_old_figures_are_recomputed_by_one_request_while_others_get_them(
+    monkeypatch, django_assert_max_num_queries
+):
+    author = AuthorFactory()
+    book = BookFactory(minimum_price_cents=99, authors=[author])
+    sale(book, 1000, 1)
+    range_ = date_range("all")
+    monkeypatch.setattr(earnings, "DASHBOARD_CACHE_SECONDS", 0)  # always old at once
+    first = earnings.cached_dashboard(author, range_)
+    lock = first.cache_key.rsplit(":", 1)[0] + ":refreshing"
+
+    cache.add(lock, 1)  # another request is recomputing: this one gets the old figures
+    with django_assert_max_num_queries(0):
+        assert earnings.cached_dashboard(author, range_) == first
+
+    cache.delete(lock)  # nobody is: this request recomputes, under a new fragment key
+    second = earnings.cached_dashboard(author, range_)
+    assert second.cache_key != first.cache_key
+    assert second.earnings.total.royalties_cents == first.earnings.total.royalties_cents == 800
 
 
 @pytest.mark.parametrize(
