@@ -4,11 +4,12 @@ from pathlib import Path
 from django.conf import settings
 from django.conf.global_settings import LANGUAGES
 from django.core.exceptions import ValidationError
-from django.core.files.storage import storages
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils.functional import cached_property
+
+from . import files
 
 LANGUAGE_CHOICES = sorted(LANGUAGES, key=lambda item: item[1])
 LANGUAGE_NAMES = dict(LANGUAGES)
@@ -36,7 +37,8 @@ def sample_file_path(instance, filename):
 
 
 def private_storage():
-    return storages["private"]
+    """The storage of book files (no public URL); migrations name this function."""
+    return files.private_storage
 
 
 class Author(models.Model):

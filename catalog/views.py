@@ -71,6 +71,8 @@ def book_detail(request, slug):
             "samples": {s.format: s for s in book.sample_files.all()},
             "translations": selectors.translations_of(book),
             "is_author": book.is_authored_by(request.user),
+            # Absolute either way: object storage gives full URLs, local media a path.
+            "cover_url": request.build_absolute_uri(book.cover.url) if book.cover else "",
         },
     )
 

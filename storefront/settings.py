@@ -12,6 +12,7 @@ from pathlib import Path
 import environ
 
 from storefront.money import MIN_PAID_PRICE_CENTS, parse_price
+from storefront.object_storage import ObjectStorage
 
 
 def _credit_packs(text: str) -> dict[int, int]:
@@ -149,6 +150,31 @@ STORAGES = {
     },
 }
 
+# Object storage (S3-compatible) for book files and covers, when configured:
+# STORAGE_URL=s3://bucket[/prefix]?endpoint_url=…&region=…&addressing_style=path|virtual
+# or django-storages' own AWS_STORAGE_BUCKET_NAME with AWS_S3_ENDPOINT_URL,
+# AWS_S3_REGION_NAME, AWS_S3_ADDRESSING_STYLE, AWS_S3_CUSTOM_DOMAIN. Credentials come
+# from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or the machine's role), read by boto3.
+# See storefront/object_storage.py. Unset: local files as above.
+STORAGE_URL = env.str("STORAGE_URL", default="")
+if STORAGE_URL:
+    OBJECT_STORAGE = ObjectStorage.from_url(STORAGE_URL)
+elif env.str("AWS_STORAGE_BUCKET_NAME", default=""):
+    OBJECT_STORAGE = ObjectStorage(
+        bucket=env.str("AWS_STORAGE_BUCKET_NAME"),
+        prefix=env.str("AWS_LOCATION", default="").strip("/"),
+        endpoint_url=env.str("AWS_S3_ENDPOINT_URL", default=""),
+        region=env.str("AWS_S3_REGION_NAME", default=""),
+        addressing_style=env.str("AWS_S3_ADDRESSING_STYLE", default=""),
+        media_domain=env.str("AWS_S3_CUSTOM_DOMAIN", default=""),
+    )
+else:
+    OBJECT_STORAGE = None
+# How long a signed download URL of the private storage stays valid, in seconds.
+PRIVATE_FILES_URL_EXPIRE = env.int("PRIVATE_FILES_URL_EXPIRE", default=60)
+if OBJECT_STORAGE:
+    STORAGES.update(OBJECT_STORAGE.storages(url_expire=PRIVATE_FILES_URL_EXPIRE))
+
 # --- Accounts ---------------------------------------------------------------
 
 AUTH_USER_MODEL = "accounts.User"
@@ -262,7 +288,12 @@ CONTENT_SECURITY_POLICY = {
         "script-src": ["'self'", _STRIPE_JS],
         "frame-src": [_STRIPE_JS, "https://hooks.stripe.com"],
         "connect-src": ["'self'", "https://api.stripe.com"],
-        "img-src": ["'self'", "data:", *env.list("CSP_IMG_HOSTS", default=[])],
+        "img-src": [
+            "'self'",
+            "data:",
+            *(OBJECT_STORAGE.media_origins() if OBJECT_STORAGE else []),
+            *env.list("CSP_IMG_HOSTS", default=[]),
+        ],
         # Inline style attributes (the Django admin uses some); never inline scripts.
         "style-src": ["'self'", "'unsafe-inline'"],
         "font-src": ["'self'"],
@@ -299,8 +330,17 @@ CATALOG_PAGE_SIZE = 24
 # --- Library ----------------------------------------------------------------
 
 # How protected downloads reach the reader: "django" (stream), "x-accel" (nginx) or
-# "redirect" (signed URL of remote storage). See catalog/files.py.
-PRIVATE_FILES_SERVE = env.str("PRIVATE_FILES_SERVE", default="django")
+# "redirect" (signed URL of remote storage; the default with object storage).
+# See catalog/files.py.
+PRIVATE_FILES_SERVE = env.str(
+    "PRIVATE_FILES_SERVE", default="redirect" if OBJECT_STORAGE else "django"
+)
+if PRIVATE_FILES_SERVE not in ("django", "x-accel", "redirect"):
+    raise ValueError("PRIVATE_FILES_SERVE must be django, x-accel or redirect")
+if PRIVATE_FILES_SERVE == "redirect" and not OBJECT_STORAGE:
+    raise ValueError("PRIVATE_FILES_SERVE=redirect needs object storage (STORAGE_URL)")
+if PRIVATE_FILES_SERVE == "x-accel" and OBJECT_STORAGE:
+    raise ValueError("PRIVATE_FILES_SERVE=x-accel serves local files; use redirect with S3")
 PRIVATE_FILES_ACCEL_PREFIX = env.str("PRIVATE_FILES_ACCEL_PREFIX", default="/_private/")
 # E-mailed download links stay valid this long (and only while the reader owns the book).
 DOWNLOAD_LINK_MAX_AGE = env.int("DOWNLOAD_LINK_MAX_AGE", default=14 * 24 * 3600)
