@@ -220,6 +220,9 @@ STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")  # localstripe in tests
+# How long a webhook waits for a row lock another request holds before answering 503
+# (PostgreSQL lock_timeout), so the gateway retries instead of the request hanging.
+WEBHOOK_LOCK_TIMEOUT_MS = env.int("WEBHOOK_LOCK_TIMEOUT_MS", default=3000)
 CURRENCY = "USD"
 REFUND_WINDOW_DAYS = 60
 
