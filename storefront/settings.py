@@ -10,6 +10,7 @@ SQLite and files under ``var/``, e-mail to the console, Celery eager, the
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 from storefront.money import MIN_PAID_PRICE_CENTS, parse_price
 
@@ -351,6 +352,11 @@ CELERY_BEAT_SCHEDULE = {
         * 3600,  # run by `celery beat`; the batch is per month, so reruns add nothing
     },
     "expire-stale-orders": {"task": "payments.tasks.expire_stale_orders", "schedule": 3600},
+}
+# Yesterday (UTC) against the gateways, once the day is over (`reconcile_gateway`).
+CELERY_BEAT_SCHEDULE["reconcile-gateways"] = {
+    "task": "payments.tasks.reconcile_gateways",
+    "schedule": crontab(hour=2, minute=30),
 }
 CELERY_BEAT_SCHEDULE["requeue-stuck-emails"] = {
     "task": "storefront.tasks.requeue_stuck_emails",
