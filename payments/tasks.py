@@ -1,8 +1,15 @@
 """Celery tasks of payments: load by id, call one service."""
 
-from celery import shared_task
+import logging
+from datetime import UTC, timedelta
 
-from . import memberships, payouts, services
+from celery import shared_task
+from django.utils import timezone
+
+from . import memberships, payouts, reconciliation, services
+from .gateways import GatewayError
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(acks_late=True)
@@ -20,3 +27,15 @@ def expire_stale_orders():
 def renew_memberships():
     """Celery beat, hourly: local (demo) memberships whose period ended renew or end."""
     return memberships.renew_due()
+
+
+@shared_task(acks_late=True, autoretry_for=(GatewayError,), retry_backoff=300, max_retries=6)
+def reconcile_gateways():
+    """Celery beat, daily: yesterday (UTC) against the gateways; each difference is
+    logged as an error for a person to look at."""
+    end = timezone.now().astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    reports = reconciliation.reconcile(end - timedelta(days=1), end)
+    differences = [d for report in reports for d in report.differences]
+    for difference in differences:
+        log.error("reconciliation of %s: %s", (end - timedelta(days=1)).date(), difference)
+    return len(differences)

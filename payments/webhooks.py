@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import stripe
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 
 from . import memberships, refunds, services
 from .gateways import GatewayError, get_gateway
@@ -34,6 +34,10 @@ class WebhookResult:
 
 
 REPLAY = WebhookResult(200, "replay ignored")
+BUSY = WebhookResult(503, "busy: another request holds the lock, retry")
+# lock_not_available (lock_timeout ran out) and deadlock_detected: nothing was
+# changed, and the same event succeeds when Stripe delivers it again.
+LOCK_FAILURES = {"55P03", "40P01"}
 
 
 def handle_stripe(payload: bytes, signature: str | None) -> WebhookResult:
@@ -79,24 +83,19 @@ def handle_stripe(payload: bytes, signature: str | None) -> WebhookResult:
         )
         return WebhookResult(503, "provider unavailable, retry")
 
-    with transaction.atomic():
-        stored = _claim_event(event_id, event_type, data, order)
-        if stored is None:
-            return REPLAY
+    def act() -> str:
         if state.succeeded:
             changed = services.mark_paid(
                 order_id=order.pk, amount_cents=state.amount_cents, reference=reference
             )
-            outcome = "order paid" if changed else "no change"
-        elif event_type == "payment_intent.payment_failed":
+            return "order paid" if changed else "no change"
+        if event_type == "payment_intent.payment_failed":
             message = state.failure_message or "The payment was declined."
             changed = services.mark_failed(order_id=order.pk, reason=message, reference=reference)
-            outcome = "order failed" if changed else "no change"
-        else:
-            outcome = "no change: the provider does not report the payment as succeeded"
-        stored.outcome = outcome
-        stored.save(update_fields=["outcome"])
-    return WebhookResult(200, outcome)
+            return "order failed" if changed else "no change"
+        return "no change: the provider does not report the payment as succeeded"
+
+    return _act_once(event_id, event_type, data, order, act)
 
 
 def _handle_refund_event(event_id, event_type, data, obj) -> WebhookResult:
@@ -110,28 +109,24 @@ def _handle_refund_event(event_id, event_type, data, obj) -> WebhookResult:
         refund = get_gateway("stripe").refund_for_payment(reference)
     except GatewayError:
         return WebhookResult(503, "provider unavailable, retry")
-    with transaction.atomic():
-        stored = _claim_event(event_id, event_type, data, order)
-        if stored is None:
-            return REPLAY
+
+    def act() -> str:
         expected = getattr(order, "refund", None)  # unused credits: a refund of part
         expected = expected.amount_cents if expected is not None else order.amount_cents
         if refund is None or not refund.succeeded:
-            outcome = "no change: the provider holds no refund for this payment"
-        elif refund.amount_cents != expected:
+            return "no change: the provider holds no refund for this payment"
+        if refund.amount_cents != expected:
             log.error(
                 "order %s: partial refund %s of %s",
                 order.pk,
                 refund.amount_cents,
                 order.amount_cents,
             )
-            outcome = "no change: partial refunds are booked by hand"
-        else:
-            changed = refunds.complete_refund(order_id=order.pk, gateway_refund_id=refund.refund_id)
-            outcome = "order refunded" if changed else "no change"
-        stored.outcome = outcome
-        stored.save(update_fields=["outcome"])
-    return WebhookResult(200, outcome)
+            return "no change: partial refunds are booked by hand"
+        changed = refunds.complete_refund(order_id=order.pk, gateway_refund_id=refund.refund_id)
+        return "order refunded" if changed else "no change"
+
+    return _act_once(event_id, event_type, data, order, act)
 
 
 def _handle_membership_event(event_id, event_type, data, obj) -> WebhookResult:
@@ -146,21 +141,49 @@ def _handle_membership_event(event_id, event_type, data, obj) -> WebhookResult:
             state = gateway.subscription_state(reference)
     except GatewayError:
         return WebhookResult(503, "provider unavailable, retry")
-    with transaction.atomic():
-        stored = _claim_event(event_id, event_type, data, None)
-        if stored is None:
-            return REPLAY
+
+    def act() -> str:
         if event_type not in INVOICE_EVENTS:
-            outcome = memberships.stripe_subscription_changed(state)
-        elif not state.subscription:
-            outcome = "ignored: not a subscription invoice"
-        elif not state.paid:
-            outcome = "no change: the provider does not report the invoice as paid"
-        else:
-            outcome = memberships.stripe_invoice_paid(state)
-        stored.outcome = outcome
-        stored.save(update_fields=["outcome"])
-    return WebhookResult(200, outcome)
+            return memberships.stripe_subscription_changed(state)
+        if not state.subscription:
+            return "ignored: not a subscription invoice"
+        if not state.paid:
+            return "no change: the provider does not report the invoice as paid"
+        return memberships.stripe_invoice_paid(state)
+
+    return _act_once(event_id, event_type, data, None, act)
+
+
+def _act_once(event_id, event_type, data, order, act) -> WebhookResult:
+    """Claim the event and ``act`` on it in one transaction, or change nothing.
+
+    Row locks are waited for at most WEBHOOK_LOCK_TIMEOUT_MS (PostgreSQL): when
+    another request holds the order or refund that long, everything rolls back,
+    the event stays unclaimed, and a 503 makes Stripe deliver it again."""
+    try:
+        with transaction.atomic():
+            _limit_lock_wait()
+            stored = _claim_event(event_id, event_type, data, order)
+            if stored is None:
+                return REPLAY
+            stored.outcome = act()
+            stored.save(update_fields=["outcome"])
+    except OperationalError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) not in LOCK_FAILURES:
+            raise
+        log.warning("stripe event %s: %s; asking Stripe to retry", event_id, exc)
+        return BUSY
+    return WebhookResult(200, stored.outcome)
+
+
+def _limit_lock_wait() -> None:
+    """For the rest of this transaction, wait no longer than the setting for a lock."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT set_config('lock_timeout', %s, true)",
+                [f"{settings.WEBHOOK_LOCK_TIMEOUT_MS}ms"],
+            )
 
 
 def _claim_event(event_id, event_type, data, order, outcome="") -> WebhookEvent | None:

@@ -10,6 +10,7 @@ SQLite and files under ``var/``, e-mail to the console, Celery eager, the
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 
 from storefront.money import MIN_PAID_PRICE_CENTS, parse_price
 from storefront.object_storage import ObjectStorage
@@ -246,6 +247,9 @@ STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")  # localstripe in tests
+# How long a webhook waits for a row lock another request holds before answering 503
+# (PostgreSQL lock_timeout), so the gateway retries instead of the request hanging.
+WEBHOOK_LOCK_TIMEOUT_MS = env.int("WEBHOOK_LOCK_TIMEOUT_MS", default=3000)
 CURRENCY = "USD"
 REFUND_WINDOW_DAYS = 60
 
@@ -391,6 +395,11 @@ CELERY_BEAT_SCHEDULE = {
         * 3600,  # run by `celery beat`; the batch is per month, so reruns add nothing
     },
     "expire-stale-orders": {"task": "payments.tasks.expire_stale_orders", "schedule": 3600},
+}
+# Yesterday (UTC) against the gateways, once the day is over (`reconcile_gateway`).
+CELERY_BEAT_SCHEDULE["reconcile-gateways"] = {
+    "task": "payments.tasks.reconcile_gateways",
+    "schedule": crontab(hour=2, minute=30),
 }
 CELERY_BEAT_SCHEDULE["requeue-stuck-emails"] = {
     "task": "storefront.tasks.requeue_stuck_emails",

@@ -64,6 +64,22 @@ class InvoiceState:
     period_end: datetime | None
 
 
+@dataclass(frozen=True)
+class Movement:
+    """Money that moved: a capture or a refund, as the provider (or we) record it.
+
+    ``reference`` is what both sides know it by: a capture's payment (PaymentIntent)
+    id, a refund's own id. Gateways with an outside side list theirs with
+    ``movements(start, end)`` (the daily reconciliation)."""
+
+    kind: str  # "capture" or "refund"
+    reference: str
+    amount_cents: int
+    currency: str
+    at: datetime
+    note: str = ""  # e.g. the payment a refund belongs to
+
+
 class Gateway(Protocol):
     name: str
 

@@ -19,6 +19,7 @@ from django.utils import timezone
 from catalog import manuscript, services
 from catalog.models import Author, Book, Build, Category
 from library.models import Entitlement
+from payments import ledger_guards
 from payments.ledger import rebuild_daily
 from payments.models import LedgerEntry, LedgerTransaction, Order
 from payments.services import mark_paid, place_order, place_pack_order
@@ -240,11 +241,13 @@ class Command(BaseCommand):
                 mark_paid(order_id=order.pk, amount_cents=price)
             paid_at = timezone.now() - timedelta(days=days_ago)
             Order.objects.filter(pk=order.pk).update(paid_at=paid_at, created_at=paid_at)
-            LedgerTransaction.objects.filter(order=order).update(created_at=paid_at)
-            LedgerEntry.objects.filter(transaction__order=order).update(
-                created_at=paid_at,
-                available_at=paid_at + timedelta(days=settings.REFUND_WINDOW_DAYS),
-            )
+            # Backdating rewrites ledger rows, which PostgreSQL otherwise refuses.
+            with transaction.atomic(), ledger_guards.lifted():
+                LedgerTransaction.objects.filter(order=order).update(created_at=paid_at)
+                LedgerEntry.objects.filter(transaction__order=order).update(
+                    created_at=paid_at,
+                    available_at=paid_at + timedelta(days=settings.REFUND_WINDOW_DAYS),
+                )
             Entitlement.objects.filter(order_ref=order.public_id).update(
                 granted_at=paid_at,
                 refundable_until=paid_at + timedelta(days=settings.REFUND_WINDOW_DAYS)
