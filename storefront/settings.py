@@ -191,6 +191,25 @@ ACCOUNT_RATE_LIMITS = {
     "confirm_email": "1/3m/key",
     "change_password": "5/m/user",
 }
+ACCOUNT_FORMS = {"signup": "accounts.forms.SignupForm"}
+ACCOUNT_PREVENT_ENUMERATION = True  # allauth's default; see docs/architecture.md "Accounts"
+
+# --- Abuse limits -----------------------------------------------------------
+# The client's IP is REMOTE_ADDR unless our own proxies say otherwise: set the
+# number of proxies in front of the app that append to X-Forwarded-For (nginx: 1),
+# or a header they always overwrite. Everything that limits by IP uses
+# storefront.ratelimit.client_ip, allauth included (accounts.adapter).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+TRUSTED_CLIENT_IP_HEADER = env.str("TRUSTED_CLIENT_IP_HEADER", default="") or None
+# Our own limits (storefront/ratelimit.py), on top of allauth's above:
+# amount/period/scope, scope "ip" or "account". Over a limit: a 429 page, nothing done.
+RATE_LIMITS = {
+    # Sign-up e-mails to one address (allauth limits sign-ups per IP).
+    "signup": env.str("RATE_LIMIT_SIGNUP", default="5/h/account"),
+    "refund": env.str("RATE_LIMIT_REFUND", default="30/h/ip,10/h/account"),
+    # Failed logins to the Django admin (allauth does not cover /admin/login/).
+    "admin_login": env.str("RATE_LIMIT_ADMIN_LOGIN", default="10/m/ip,5/5m/account"),
+}
 
 # --- E-mail -----------------------------------------------------------------
 
