@@ -307,6 +307,11 @@ LOGGING = {
 
 MAX_BOOK_FILE_BYTES = env.int("MAX_BOOK_FILE_BYTES", default=200 * 1024 * 1024)
 MAX_IMAGE_BYTES = env.int("MAX_IMAGE_BYTES", default=5 * 1024 * 1024)
+MAX_PHOTO_BYTES = env.int("MAX_PHOTO_BYTES", default=2 * 1024 * 1024)
+# Covers and photos are re-encoded (catalog/images.py): more pixels than this are
+# refused before decoding (decompression bombs); larger sides are scaled down.
+MAX_IMAGE_PIXELS = env.int("MAX_IMAGE_PIXELS", default=40_000_000)
+IMAGE_MAX_SIDE = env.int("IMAGE_MAX_SIDE", default=3000)
 # The most a reader may pay for one book, and the top of the price slider's range.
 MAX_PRICE_CENTS = env.int("MAX_PRICE_CENTS", default=500_00)
 CREDITS_ENABLED = env.bool("CREDITS_ENABLED", default=True)
