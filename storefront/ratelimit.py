@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import ipaddress
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from functools import wraps
@@ -27,7 +28,6 @@ from django.shortcuts import render
 log = logging.getLogger(__name__)
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-SCOPES = {"ip", "account"}
 
 
 def _clean_ip(value: str | None) -> str | None:
@@ -89,11 +89,11 @@ def parse_rates(text: str) -> list[Rate]:
     """ "10/h/ip,5/5m/account" -> [Rate(10, 3600, "ip"), Rate(5, 300, "account")]."""
     rates = []
     for part in filter(None, (p.strip() for p in text.split(","))):
-        amount, period, scope = part.split("/")
-        number, unit = period[:-1] or "1", period[-1]
-        if unit not in UNITS or scope not in SCOPES:
+        match = re.fullmatch(r"(\d+)/(\d*)([smhd])/(ip|account)", part)
+        if match is None:
             raise ValueError(f"bad rate {part!r}: use amount/period/ip|account, e.g. 5/10m/ip")
-        rates.append(Rate(int(amount), int(number) * UNITS[unit], scope))
+        amount, number, unit, scope = match.groups()
+        rates.append(Rate(int(amount), int(number or 1) * UNITS[unit], scope))
     return rates
 
 

@@ -12,6 +12,13 @@ from pathlib import Path
 import environ
 
 from storefront.money import MIN_PAID_PRICE_CENTS, parse_price
+from storefront.ratelimit import parse_rates
+
+
+def _rates(text: str) -> str:
+    """A rate limit, checked now: a typo stops the start instead of every limited request."""
+    parse_rates(text)
+    return text
 
 
 def _credit_packs(text: str) -> dict[int, int]:
@@ -205,10 +212,10 @@ TRUSTED_CLIENT_IP_HEADER = env.str("TRUSTED_CLIENT_IP_HEADER", default="") or No
 # amount/period/scope, scope "ip" or "account". Over a limit: a 429 page, nothing done.
 RATE_LIMITS = {
     # Sign-up e-mails to one address (allauth limits sign-ups per IP).
-    "signup": env.str("RATE_LIMIT_SIGNUP", default="5/h/account"),
-    "refund": env.str("RATE_LIMIT_REFUND", default="30/h/ip,10/h/account"),
+    "signup": _rates(env.str("RATE_LIMIT_SIGNUP", default="5/h/account")),
+    "refund": _rates(env.str("RATE_LIMIT_REFUND", default="30/h/ip,10/h/account")),
     # Failed logins to the Django admin (allauth does not cover /admin/login/).
-    "admin_login": env.str("RATE_LIMIT_ADMIN_LOGIN", default="10/m/ip,5/5m/account"),
+    "admin_login": _rates(env.str("RATE_LIMIT_ADMIN_LOGIN", default="10/m/ip,5/5m/account")),
 }
 
 # --- E-mail -----------------------------------------------------------------

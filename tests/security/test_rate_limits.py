@@ -81,8 +81,9 @@ def test_rates_are_written_like_allauths():
         (10, 3600, "ip"),
         (5, 300, "account"),
     ]
-    with pytest.raises(ValueError):
-        parse_rates("5/5m/key")
+    for wrong in ("5/5m/key", "5/h", "five/h/ip", "5/3w/ip"):
+        with pytest.raises(ValueError, match="bad rate"):
+            parse_rates(wrong)
 
 
 # --- Sign-up ---------------------------------------------------------------------
