@@ -4,9 +4,14 @@ from allauth.account.adapter import DefaultAccountAdapter
 from django.conf import settings
 
 from storefront.mail import queue_email
+from storefront.ratelimit import client_ip
 
 
 class AccountAdapter(DefaultAccountAdapter):
+    def get_client_ip(self, request):
+        """allauth's rate limits count per IP with the store's one rule for the client IP."""
+        return client_ip(request)
+
     def send_mail(self, template_prefix, email, context):
         """Render allauth's e-mail here; the outbox sends it from Celery after commit.
 

@@ -1,11 +1,51 @@
+from django import forms
+from django.conf import settings
 from django.contrib import admin
 
 from . import services
+from .images import clean_image
 from .models import Author, Book, BookAuthor, Category, Release, ReleaseFile, SampleFile, TocEntry
+from .validators import check_epub, check_pdf
+
+# Staff uploads get the checks authors' uploads get (catalog.forms): pictures are
+# re-encoded, book files checked by content for their format.
+
+
+class AuthorAdminForm(forms.ModelForm):
+    def clean_photo(self):
+        photo = self.cleaned_data.get("photo")
+        if photo and hasattr(photo, "content_type"):
+            return clean_image(photo, what="photo", limit=settings.MAX_PHOTO_BYTES)
+        return photo
+
+
+class BookAdminForm(forms.ModelForm):
+    def clean_cover(self):
+        cover = self.cleaned_data.get("cover")
+        if cover and hasattr(cover, "content_type"):
+            return clean_image(cover, what="cover")
+        return cover
+
+
+class BookFileAdminForm(forms.ModelForm):
+    """A release or sample file: its content must be the format it is filed under."""
+
+    def clean(self):
+        data = super().clean()
+        upload = data.get("file")
+        if upload and hasattr(upload, "content_type"):
+            check = {"pdf": check_pdf, "epub": check_epub}.get(data.get("format"))
+            try:
+                if check:
+                    check(upload)
+            except forms.ValidationError as exc:
+                self.add_error("file", exc)
+        return data
 
 
 @admin.register(Author)
 class AuthorAdmin(admin.ModelAdmin):
+    form = AuthorAdminForm
     list_display = ["display_name", "slug", "user", "created_at"]
     search_fields = ["display_name", "slug", "user__email"]
     raw_id_fields = ["user"]
@@ -33,12 +73,14 @@ class TocEntryInline(admin.TabularInline):
 
 class SampleFileInline(admin.TabularInline):
     model = SampleFile
+    form = BookFileAdminForm
     extra = 0
     readonly_fields = ["size"]
 
 
 @admin.register(Book)
 class BookAdmin(admin.ModelAdmin):
+    form = BookAdminForm
     list_display = [
         "title",
         "status",
@@ -60,6 +102,7 @@ class BookAdmin(admin.ModelAdmin):
 
 class ReleaseFileInline(admin.TabularInline):
     model = ReleaseFile
+    form = BookFileAdminForm
     extra = 0
     readonly_fields = ["size"]
 

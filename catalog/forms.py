@@ -6,13 +6,21 @@ from storefront.fields import PriceField
 from storefront.money import format_cents, is_valid_price
 
 from . import services
+from .images import clean_image
 from .models import Author, Book, Category, ManuscriptChapter
-from .validators import check_epub, check_image, check_pdf
+from .validators import check_epub, check_pdf
 
-MAX_PHOTO_BYTES = 2 * 1024 * 1024
+
+def picture_field(label):
+    """A plain file field: only catalog.images decodes the upload (Django's
+    ImageField would first let Pillow try every format it knows on it)."""
+    widget = forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/webp,image/gif"})
+    return forms.FileField(label=label, required=False, widget=widget)
 
 
 class AuthorProfileForm(forms.ModelForm):
+    photo = picture_field("Photo")
+
     class Meta:
         model = Author
         fields = ["display_name", "bio", "photo"]
@@ -22,7 +30,7 @@ class AuthorProfileForm(forms.ModelForm):
     def clean_photo(self):
         photo = self.cleaned_data.get("photo")
         if photo and hasattr(photo, "content_type"):  # a new upload, not the stored file
-            check_image(photo, what="photo", limit=MAX_PHOTO_BYTES)
+            return clean_image(photo, what="photo", limit=settings.MAX_PHOTO_BYTES)
         return photo
 
 
@@ -40,6 +48,7 @@ class BookForm(forms.ModelForm):
     categories = forms.ModelMultipleChoiceField(
         queryset=Category.objects.all(), required=False, widget=forms.CheckboxSelectMultiple
     )
+    cover = picture_field("Cover")
 
     class Meta:
         model = Book
@@ -97,7 +106,7 @@ class BookForm(forms.ModelForm):
     def clean_cover(self):
         cover = self.cleaned_data.get("cover")
         if cover and hasattr(cover, "content_type"):
-            check_image(cover, what="cover")
+            return clean_image(cover, what="cover")
         return cover
 
     def clean(self):

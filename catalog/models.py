@@ -15,9 +15,15 @@ LANGUAGE_CHOICES = sorted(LANGUAGES, key=lambda item: item[1])
 LANGUAGE_NAMES = dict(LANGUAGES)
 
 
+# Uploaded file names never reach the file system: a random name, and an extension
+# from this list only (the one matching the content: book files by their checked
+# format, pictures by the format catalog.images wrote them in).
+SAFE_SUFFIXES = {".pdf", ".epub", ".png", ".jpg", ".jpeg", ".gif", ".webp"}
+
+
 def _generated_name(folder: str, filename: str) -> str:
-    # Uploaded file names never reach the file system: only their extension does.
-    return f"{folder}/{uuid.uuid4().hex}{Path(filename).suffix.lower()[:8]}"
+    suffix = Path(filename).suffix.lower()
+    return f"{folder}/{uuid.uuid4().hex}{suffix if suffix in SAFE_SUFFIXES else '.bin'}"
 
 
 def author_photo_path(instance, filename):
@@ -29,11 +35,11 @@ def book_cover_path(instance, filename):
 
 
 def release_file_path(instance, filename):
-    return _generated_name(f"releases/{instance.release.book_id}", filename)
+    return _generated_name(f"releases/{instance.release.book_id}", f"file.{instance.format}")
 
 
 def sample_file_path(instance, filename):
-    return _generated_name(f"samples/{instance.book_id}", filename)
+    return _generated_name(f"samples/{instance.book_id}", f"file.{instance.format}")
 
 
 def private_storage():

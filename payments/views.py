@@ -14,6 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from catalog.models import Book
 from library.services import owns
+from storefront import ratelimit
 from storefront.money import format_cents
 
 from . import credits, refunds, services, webhooks
@@ -194,6 +195,7 @@ def stripe_webhook(request):
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@ratelimit.limit("refund", account=lambda request: request.user.pk)
 def refund(request, public_id):
     """Click 1 (GET): what a refund does, with an optional reason. Click 2 (POST): do it."""
     order = _get_order_for_user(request, public_id)

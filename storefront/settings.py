@@ -14,6 +14,13 @@ from celery.schedules import crontab
 
 from storefront.money import MIN_PAID_PRICE_CENTS, parse_price
 from storefront.object_storage import ObjectStorage
+from storefront.ratelimit import parse_rates
+
+
+def _rates(text: str) -> str:
+    """A rate limit, checked now: a typo stops the start instead of every limited request."""
+    parse_rates(text)
+    return text
 
 
 def _credit_packs(text: str) -> dict[int, int]:
@@ -218,6 +225,25 @@ ACCOUNT_RATE_LIMITS = {
     "confirm_email": "1/3m/key",
     "change_password": "5/m/user",
 }
+ACCOUNT_FORMS = {"signup": "accounts.forms.SignupForm"}
+ACCOUNT_PREVENT_ENUMERATION = True  # allauth's default; see docs/architecture.md "Accounts"
+
+# --- Abuse limits -----------------------------------------------------------
+# The client's IP is REMOTE_ADDR unless our own proxies say otherwise: set the
+# number of proxies in front of the app that append to X-Forwarded-For (nginx: 1),
+# or a header they always overwrite. Everything that limits by IP uses
+# storefront.ratelimit.client_ip, allauth included (accounts.adapter).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+TRUSTED_CLIENT_IP_HEADER = env.str("TRUSTED_CLIENT_IP_HEADER", default="") or None
+# Our own limits (storefront/ratelimit.py), on top of allauth's above:
+# amount/period/scope, scope "ip" or "account". Over a limit: a 429 page, nothing done.
+RATE_LIMITS = {
+    # Sign-up e-mails to one address (allauth limits sign-ups per IP).
+    "signup": _rates(env.str("RATE_LIMIT_SIGNUP", default="5/h/account")),
+    "refund": _rates(env.str("RATE_LIMIT_REFUND", default="30/h/ip,10/h/account")),
+    # Failed logins to the Django admin (allauth does not cover /admin/login/).
+    "admin_login": _rates(env.str("RATE_LIMIT_ADMIN_LOGIN", default="10/m/ip,5/5m/account")),
+}
 
 # --- E-mail -----------------------------------------------------------------
 
@@ -326,6 +352,11 @@ LOGGING = {
 
 MAX_BOOK_FILE_BYTES = env.int("MAX_BOOK_FILE_BYTES", default=200 * 1024 * 1024)
 MAX_IMAGE_BYTES = env.int("MAX_IMAGE_BYTES", default=5 * 1024 * 1024)
+MAX_PHOTO_BYTES = env.int("MAX_PHOTO_BYTES", default=2 * 1024 * 1024)
+# Covers and photos are re-encoded (catalog/images.py): more pixels than this are
+# refused before decoding (decompression bombs); larger sides are scaled down.
+MAX_IMAGE_PIXELS = env.int("MAX_IMAGE_PIXELS", default=40_000_000)
+IMAGE_MAX_SIDE = env.int("IMAGE_MAX_SIDE", default=3000)
 # The most a reader may pay for one book, and the top of the price slider's range.
 MAX_PRICE_CENTS = env.int("MAX_PRICE_CENTS", default=500_00)
 CREDITS_ENABLED = env.bool("CREDITS_ENABLED", default=True)

@@ -5,11 +5,22 @@ from django.urls import include, path
 
 from accounts.views import account
 
-from . import views
+from . import ratelimit, views
 from .health import healthz
 
 admin.site.site_header = f"{settings.STORE_NAME} administration"
 admin.site.site_title = settings.STORE_NAME
+
+# allauth's limits answer with this page too (allauth.core.ratelimit.respond_429).
+handler429 = ratelimit.too_many_requests
+
+# The admin's own login, with failed attempts limited per IP and per account
+# (allauth limits only its own login). Listed before admin.site.urls so it wins.
+admin_login = ratelimit.limit(
+    "admin_login",
+    account=lambda request: request.POST.get("username", ""),
+    failures_only=True,
+)(admin.site.login)
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -22,6 +33,7 @@ urlpatterns = [
     path("", include("catalog.urls")),
     path("", include("library.urls")),
     path("", include("payments.urls")),
+    path("admin/login/", admin_login),
     path("admin/", admin.site.urls),
 ]
 
