@@ -220,6 +220,10 @@ STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")  # localstripe in tests
+# Seconds to wait for each answer from Stripe. The client tries 3 times (2 retries,
+# same idempotency key), so a call that cannot get through gives up after about
+# 3 x 8 + 1.5 s: within gunicorn's 30 s, since refunds call Stripe in the request.
+STRIPE_TIMEOUT = env.float("STRIPE_TIMEOUT", default=8.0)
 CURRENCY = "USD"
 REFUND_WINDOW_DAYS = 60
 

@@ -9,18 +9,27 @@
    retryable; the retry refunds once at the gateway and reverses the ledger once.
 """
 
+import http.server
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+
 import pytest
 from django.db import connection
+from django.urls import reverse
 
 from library.models import Entitlement
-from payments import ledger, services
+from payments import ledger, refunds, services
 from payments.ledger import audit
-from payments.models import LedgerTransaction, Order, WebhookEvent
+from payments.models import LedgerTransaction, Order, Refund, WebhookEvent
 from storefront.models import EmailDelivery
 from tests.conftest import require
 from tests.factories import BookFactory, UserFactory
 from tests.payments import conftest as payments_fixtures
 from tests.payments.conftest import event_payload, post_event, stripe_order
+from tests.services.conftest import wait_until
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
@@ -109,4 +118,201 @@ def test_a_connection_dropped_mid_fulfilment_rolls_back_and_the_replayed_webhook
     ]
     assert WebhookEvent.objects.get().outcome == "order paid"
     assert order.book.__class__.objects.get(pk=order.book_id).sales_count == 1
+    assert_ledger_clean()
+
+
+# 3. SMTP refuses, then recovers -----------------------------------------------------------
+
+
+def test_a_receipt_refused_with_421_until_the_server_recovers_arrives_exactly_once(
+    smtp_server, celery_worker_process
+):
+    # "421 Service not available, closing transmission channel": the server hangs up.
+    smtp_server.fail_next(3, "421 4.3.2 Service not available, closing transmission channel")
+    buyer = UserFactory(email="patient.buyer@example.com")
+    order = services.place_order(
+        buyer=buyer,
+        book=BookFactory(title="Fault Lines"),
+        amount_cents=1999,
+        checkout_token=uuid.uuid4(),
+    )
+
+    # The demo card page's call: paid, and the receipt goes to the worker after commit.
+    assert services.mark_paid(order_id=order.pk, amount_cents=1999)
+
+    [received] = smtp_server.wait_for(1, timeout=20)
+    assert (received.recipients, received.subject) == (
+        ["patient.buyer@example.com"],
+        "Your receipt for Fault Lines",
+    )
+    key = f"receipt:order-{order.pk}"
+    delivery = wait_until(
+        lambda: EmailDelivery.objects.filter(key=key, status="sent").first(),
+        message="the receipt to be marked sent",
+    )
+    assert (delivery.attempts, delivery.last_error, smtp_server.refused) == (4, "", 3)
+    log = celery_worker_process.log()
+    # EMAIL_RETRY_BASE_SECONDS=0.2 in the worker: 0.2 s, 0.4 s, 0.8 s.
+    for countdown in ("0.2", "0.4", "0.8"):
+        assert f"Retry in {countdown}s: SMTPDataError(421" in log
+    # A late duplicate would come from a retry still queued: wait one more backoff step.
+    time.sleep(1)
+    assert len(smtp_server.messages) == 1
+    assert EmailDelivery.objects.get().status == "sent"
+    assert_ledger_clean()
+
+
+# 4. The gateway times out on a refund -----------------------------------------------------
+
+
+class StallingStripe:
+    """An HTTP proxy in front of localstripe that can stall refund creation.
+
+    ``stall = "request"``: a POST /v1/refunds never reaches localstripe and is never
+    answered. ``stall = "answer"``: localstripe makes the refund, the answer never
+    comes back. ``stall = None``: the gateway is back. Everything else passes.
+    Like Stripe (and unlike localstripe), a POST repeating an ``Idempotency-Key``
+    gets the first answer again instead of a second refund.
+    """
+
+    def __init__(self, upstream: str):
+        self.upstream = upstream
+        self.stall: str | None = None
+        self.refund_keys: list[str] = []  # the Idempotency-Key of each refund request
+        self._answers: dict[str, tuple[int, str, bytes]] = {}
+        self._lock = threading.Lock()
+        self._shutdown = threading.Event()
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                proxy._handle(self)
+
+            do_POST = do_DELETE = do_GET
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def _forward(self, request, body: bytes) -> tuple[int, str, bytes]:
+        headers = {
+            k: v for k, v in request.headers.items() if k.lower() not in ("host", "connection")
+        }
+        forwarded = urllib.request.Request(
+            self.upstream + request.path,
+            data=body or None,
+            method=request.command,
+            headers=headers,
+        )
+        try:
+            with urllib.request.urlopen(forwarded, timeout=10) as response:
+                return response.status, response.headers["Content-Type"], response.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.headers["Content-Type"], exc.read()
+
+    def _handle(self, request):
+        body = request.rfile.read(int(request.headers.get("Content-Length") or 0))
+        key = request.headers.get("Idempotency-Key")
+        is_refund = request.command == "POST" and request.path.startswith("/v1/refunds")
+        with self._lock:
+            stall = self.stall if is_refund else None
+            if is_refund:
+                self.refund_keys.append(key)
+            answer = self._answers.get(key) if key else None
+            if answer is None and stall != "request":
+                answer = self._forward(request, body)
+                if key and request.command == "POST":
+                    self._answers[key] = answer
+        if stall:
+            self._shutdown.wait(30)  # never answered: the client times out and hangs up
+            return
+        status, content_type, payload = answer
+        request.send_response(status)
+        request.send_header("Content-Type", content_type or "application/json")
+        request.send_header("Content-Length", str(len(payload)))
+        request.end_headers()
+        request.wfile.write(payload)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._shutdown.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def stalling_stripe(localstripe, stripe_settings):
+    with StallingStripe(localstripe.url) as proxy:
+        stripe_settings.STRIPE_API_BASE = proxy.url
+        stripe_settings.STRIPE_TIMEOUT = 0.5
+        yield proxy
+
+
+def refunds_at_stripe(localstripe, order) -> list:
+    listed = localstripe.api.v1.refunds.list(
+        params={"payment_intent": order.gateway_reference, "limit": 100}
+    )
+    return list(listed.data)
+
+
+@pytest.mark.parametrize("lost", ["request", "answer"])
+def test_a_refund_the_gateway_never_answers_stays_retryable_and_the_retry_refunds_once(
+    client, localstripe, stalling_stripe, lost
+):
+    reader = UserFactory()
+    client.force_login(reader)
+    order = stripe_order(reader, BookFactory(title="Slow Money"), 1950)
+    intent = localstripe.confirm(order.gateway_reference, "pm_card_visa")
+    assert post_event(client, event_payload(intent)).content == b"order paid"
+    stalling_stripe.stall = lost
+
+    started = time.monotonic()
+    page = client.post(reverse("payments:refund", args=[order.public_id]), follow=True)
+
+    # Three tries of 0.5 s (STRIPE_TIMEOUT) and the client's backoff, not minutes.
+    assert time.monotonic() - started < 10
+    assert "could not make the refund right now. We will retry it" in page.content.decode()
+    assert "Refund: <strong>Failed (retryable)</strong>" in page.content.decode()
+    order.refresh_from_db()
+    assert order.status == "paid"
+    assert Entitlement.objects.get(user=reader, book=order.book).is_active
+    refund = Refund.objects.get(order=order)
+    assert (refund.status, refund.attempts) == ("failed", 1)
+    assert refund.last_error == "The payment provider could not make the refund right now."
+    assert not LedgerTransaction.objects.filter(order=order, kind="refund").exists()
+    assert not EmailDelivery.objects.filter(key__startswith="refund-done:").exists()
+    key = f"order-{order.public_id}-refund"
+    assert stalling_stripe.refund_keys == [key] * 3  # the client's own retries, one key
+    made = refunds_at_stripe(localstripe, order)
+    assert len(made) == (1 if lost == "answer" else 0)
+    assert_ledger_clean()
+
+    # The gateway is back; the retry ("Retry failed refunds") refunds once.
+    stalling_stripe.stall = None
+    retried = refunds.execute_refund(refund_id=refund.pk)
+
+    (at_stripe,) = refunds_at_stripe(localstripe, order)
+    assert (at_stripe.amount, at_stripe.status) == (1950, "succeeded")
+    assert (retried.status, retried.attempts, retried.gateway_refund_id) == (
+        "refunded",
+        2,
+        at_stripe.id,
+    )
+    # The answer lost: the retry found the refund and asked for no other.
+    assert stalling_stripe.refund_keys == [key] * (3 if lost == "answer" else 4)
+    order.refresh_from_db()
+    assert order.status == "refunded"
+    assert not Entitlement.objects.get(user=reader, book=order.book).is_active
+    sale = LedgerTransaction.objects.get(order=order, kind="sale")
+    assert LedgerTransaction.objects.get(order=order, kind="refund").reverses == sale
+    assert EmailDelivery.objects.filter(key=f"refund-done:order-{order.pk}").count() == 1
+    assert refunds.execute_refund(refund_id=refund.pk).attempts == 2  # nothing more to do
+    assert len(refunds_at_stripe(localstripe, order)) == 1
     assert_ledger_clean()
