@@ -51,14 +51,21 @@ def queue_templated_email(*, key: str, to: str, template: str, context: dict, he
     return queue_email(key=key, to=to, subject=subject, body=body, html=html, headers=headers)
 
 
-def claim(delivery_id: int) -> EmailDelivery | None:
-    """Claim a queued delivery for sending, or None if sent or being sent elsewhere."""
+def claim(delivery_id: int, by: str = "") -> EmailDelivery | None:
+    """Claim a queued delivery for sending, or None if sent or being sent elsewhere.
+
+    ``by`` names the claimant: the Celery task's id. With acks_late the broker hands
+    a task to another worker only once the worker running it died (or, on Redis, the
+    task outlived the visibility timeout), so the same task finding its own claim
+    takes it over at once; another task must wait for CLAIM_TIMEOUT.
+    """
     now = timezone.now()
+    free = Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - CLAIM_TIMEOUT)
+    if by:
+        free |= Q(claimed_by=by)
     claimed = EmailDelivery.objects.filter(
-        Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - CLAIM_TIMEOUT),
-        pk=delivery_id,
-        status=EmailDelivery.Status.QUEUED,
-    ).update(claimed_at=now, attempts=F("attempts") + 1)
+        free, pk=delivery_id, status=EmailDelivery.Status.QUEUED
+    ).update(claimed_at=now, claimed_by=by, attempts=F("attempts") + 1)
     return EmailDelivery.objects.get(pk=delivery_id) if claimed else None
 
 

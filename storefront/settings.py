@@ -211,6 +211,16 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="storefront")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# acks_late on Redis: a task whose worker died (SIGKILL, OOM, lost host) goes back to
+# the queue once unacknowledged for this long. It must exceed the longest task and
+# the longest retry countdown (10 min for e-mail), or a live task runs twice.
+CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    # Look for such tasks every tenth of that, at most every 10 s (kombu: 100 s).
+    "unacked_restore_interval": max(1, min(10, CELERY_VISIBILITY_TIMEOUT // 10)),
+    "unacked_restore_throttle": 1,
+}
 CELERY_TIMEZONE = "UTC"
 
 # --- Payments ---------------------------------------------------------------
