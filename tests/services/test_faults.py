@@ -28,6 +28,7 @@ from library.models import Entitlement
 from payments import ledger, refunds, services
 from payments.ledger import audit
 from payments.models import LedgerTransaction, Order, Refund, WebhookEvent
+from storefront import mail
 from storefront.models import EmailDelivery
 from tests.conftest import require
 from tests.factories import BookFactory, UserFactory
@@ -165,6 +166,22 @@ def test_a_receipt_refused_with_421_until_the_server_recovers_arrives_exactly_on
     assert len(smtp_server.messages) == 1
     assert EmailDelivery.objects.get().status == "sent"
     assert_ledger_clean()
+
+
+def test_the_row_is_marked_sent_as_soon_as_the_server_accepts_not_after_a_slow_goodbye(
+    smtp_server,
+):
+    """The at-least-once window: from the server's 250 to the row marked sent. A
+    worker killed inside it sends that e-mail again; it must not include QUIT."""
+    smtp_server.quit_delay = 1.0
+
+    mail.queue_email(key="test:window", to="w@example.com", subject="Window", body="B")
+
+    [accepted] = smtp_server.messages
+    delivery = EmailDelivery.objects.get(key="test:window")
+    assert delivery.status == "sent"
+    window = delivery.sent_at.timestamp() - accepted.accepted_at
+    assert window < 0.25, f"{window:.3f} s from the 250 to the row marked sent"
 
 
 # 4. The gateway times out on a refund -----------------------------------------------------
