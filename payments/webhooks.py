@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import stripe
 from django.conf import settings
-from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 
 from . import memberships, refunds, services
 from .gateways import GatewayError, get_gateway
@@ -41,6 +41,17 @@ LOCK_FAILURES = {"55P03", "40P01"}
 
 
 def handle_stripe(payload: bytes, signature: str | None) -> WebhookResult:
+    try:
+        return _handle_stripe(payload, signature)
+    except (OperationalError, InterfaceError):
+        # The database went away mid-event (restart, failover, a dropped connection)
+        # or gave up on a lock: the transaction rolled back with the event's record,
+        # so nothing happened. Anything but a 2xx makes Stripe send the event again.
+        log.warning("stripe webhook: database unavailable; asking Stripe to retry", exc_info=True)
+        return WebhookResult(503, "database unavailable, retry")
+
+
+def _handle_stripe(payload: bytes, signature: str | None) -> WebhookResult:
     secret = settings.STRIPE_WEBHOOK_SECRET
     if not secret:
         return WebhookResult(400, "webhook secret not configured")

@@ -25,6 +25,9 @@ class EmailDelivery(models.Model):
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
     attempts = models.PositiveSmallIntegerField(default=0)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    # Who holds the claim: the sending task's id. Its redelivery (the worker died
+    # mid-send) takes the claim over; any other task waits for CLAIM_TIMEOUT.
+    claimed_by = models.CharField(max_length=64, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -264,6 +264,16 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="storefront")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# acks_late on Redis: a task whose worker died (SIGKILL, OOM, lost host) goes back to
+# the queue once unacknowledged for this long. It must exceed the longest task and
+# the longest retry countdown (10 min for e-mail), or a live task runs twice.
+CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    # Look for such tasks every tenth of that, at most every 10 s (kombu: 100 s).
+    "unacked_restore_interval": max(1, min(10, CELERY_VISIBILITY_TIMEOUT // 10)),
+    "unacked_restore_throttle": 1,
+}
 CELERY_TIMEZONE = "UTC"
 
 # --- Payments ---------------------------------------------------------------
@@ -276,6 +286,10 @@ STRIPE_API_BASE = env.str("STRIPE_API_BASE", default="")  # localstripe in tests
 # How long a webhook waits for a row lock another request holds before answering 503
 # (PostgreSQL lock_timeout), so the gateway retries instead of the request hanging.
 WEBHOOK_LOCK_TIMEOUT_MS = env.int("WEBHOOK_LOCK_TIMEOUT_MS", default=3000)
+# Seconds to wait for each answer from Stripe. The client tries 3 times (2 retries,
+# same idempotency key), so a call that cannot get through gives up after about
+# 3 x 8 + 1.5 s: within gunicorn's 30 s, since refunds call Stripe in the request.
+STRIPE_TIMEOUT = env.float("STRIPE_TIMEOUT", default=8.0)
 CURRENCY = "USD"
 REFUND_WINDOW_DAYS = 60
 

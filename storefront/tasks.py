@@ -37,9 +37,9 @@ def is_permanent(exc: Exception) -> bool:
 @shared_task(bind=True, acks_late=True, max_retries=8)
 def deliver_email(self, delivery_id: int):
     """Send one outbox e-mail exactly once; temporary SMTP failures retry with backoff."""
-    delivery = mail.claim(delivery_id)
+    delivery = mail.claim(delivery_id, by=self.request.id or "")
     if delivery is None:
-        return "skipped"  # sent already, or another worker is sending it
+        return "skipped"  # sent already, or another task is sending it
     try:
         mail.send_claimed(delivery)
     except (smtplib.SMTPException, OSError) as exc:

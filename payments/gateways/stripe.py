@@ -26,7 +26,15 @@ def client() -> stripe.StripeClient:
     options = {}
     if settings.STRIPE_API_BASE:  # localstripe in tests
         options["base_addresses"] = {"api": settings.STRIPE_API_BASE}
-    return stripe.StripeClient(settings.STRIPE_SECRET_KEY, **options, max_network_retries=2)
+    return stripe.StripeClient(
+        settings.STRIPE_SECRET_KEY,
+        **options,
+        max_network_retries=2,  # on timeouts too, with the same idempotency key
+        # The library waits 80 s per try by default: a stalled refund would hold a
+        # web request for four minutes, past any worker timeout, and leave the refund
+        # "processing" when the worker is killed. Give up sooner, as "failed".
+        http_client=stripe.RequestsClient(timeout=settings.STRIPE_TIMEOUT),
+    )
 
 
 class StripeGateway:

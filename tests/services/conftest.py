@@ -16,9 +16,15 @@ Fixtures
     - ``smtp_server.messages_to(address)``: those with ``address`` among the recipients.
     - ``smtp_server.fail_next(n, reply="451 4.3.0 Try again later")``: refuse the next
       ``n`` messages at DATA with that reply (4xx or 5xx); ``smtp_server.refused``
-      counts refusals so far.
+      counts refusals so far. A ``421`` also closes the connection, as RFC 5321 says.
     - ``smtp_server.reply_delay = 0.5``: answer each DATA that much later (a slow
       server: keeps a sender busy mid-send, e.g. to race two workers).
+    - ``smtp_server.hold_after(n)``: accept ``n`` more messages, then leave every later
+      DATA unanswered (its sender stuck mid-send; ``smtp_server.held`` counts them)
+      until ``smtp_server.release()``. A held message whose sender hangs up is not
+      accepted (a message counts once the server answered 250).
+    - ``smtp_server.quit_delay = 1.0``: answer QUIT that much later.
+    - Each message's ``accepted_at`` is the ``time.time()`` of its 250 answer.
     - ``smtp_server.host``, ``.port``, ``.email_url`` (``smtp://127.0.0.1:<port>``).
 
 ``celery_worker_process`` -> :class:`CeleryWorker`
@@ -124,6 +130,7 @@ class ReceivedMessage:
     mail_from: str
     recipients: list[str]
     message: email.message.EmailMessage
+    accepted_at: float = 0.0
 
     @property
     def to(self) -> str:
@@ -155,26 +162,65 @@ class SMTPServer:
         self.port: int | None = None
         self.refused = 0
         self.reply_delay = 0.0
+        self.quit_delay = 0.0
+        self.held = 0
         self._messages: list[ReceivedMessage] = []
         self._failures: deque[str] = deque()
         self._changed = threading.Condition()
+        self._accept_before_hold: int | None = None
+        self._released = threading.Event()
 
-    # aiosmtpd calls this in its own thread's event loop.
+    # aiosmtpd calls these in its own thread's event loop. If the client hangs up
+    # while one awaits, aiosmtpd cancels it: the message is not accepted.
     async def handle_DATA(self, server, session, envelope):
         if self.reply_delay:
             await asyncio.sleep(self.reply_delay)
+        await self._wait_while_held()
         with self._changed:
             if self._failures:
                 self.refused += 1
-                return self._failures.popleft()
+                reply = self._failures.popleft()
+                if reply.startswith("421"):  # "closing transmission channel"
+                    asyncio.get_running_loop().call_soon(server.transport.close)
+                return reply
             message = email.message_from_bytes(
                 envelope.original_content or envelope.content, policy=email.policy.default
             )
             self._messages.append(
-                ReceivedMessage(envelope.mail_from, list(envelope.rcpt_tos), message)
+                ReceivedMessage(envelope.mail_from, list(envelope.rcpt_tos), message, time.time())
             )
+            if self._accept_before_hold is not None:
+                self._accept_before_hold -= 1
             self._changed.notify_all()
         return "250 2.0.0 OK: queued"
+
+    async def handle_QUIT(self, server, session, envelope):
+        if self.quit_delay:
+            await asyncio.sleep(self.quit_delay)
+        return "221 Bye"
+
+    async def _wait_while_held(self):
+        with self._changed:
+            if self._accept_before_hold is None or self._accept_before_hold > 0:
+                return
+            self.held += 1
+        try:
+            while not self._released.is_set():
+                await asyncio.sleep(0.01)
+        finally:
+            with self._changed:
+                self.held -= 1
+
+    def hold_after(self, count: int) -> None:
+        """Accept ``count`` more messages, then leave later ones unanswered until release()."""
+        with self._changed:
+            self._released.clear()
+            self._accept_before_hold = count
+
+    def release(self) -> None:
+        with self._changed:
+            self._accept_before_hold = None
+            self._released.set()
 
     @property
     def email_url(self) -> str:
