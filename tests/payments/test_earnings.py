@@ -296,7 +296,7 @@ def test_the_dashboard_costs_the_same_queries_with_10_or_100000_sales(
     client.force_login(author.user)
     # session, user, author, books, own and cash daily sums, free copies, chart,
     # balances (days, today's boundary), sales count, the sales page, payouts
-    with django_assert_num_queries(13):
+    with django_assert_num_queries(12):
         response = client.get(reverse("payments:earnings"), {"range": "all"})
     html = response.content.decode()
     assert f'data-testid="total-copies">{n}<' in html
