@@ -75,13 +75,17 @@ class RequestIdMiddleware:
     def __call__(self, request):
         request_id = clean_request_id(request.headers.get(HEADER)) or new_request_id()
         request.request_id = request_id
-        token = bind_request_id(request_id)
-        try:
-            response = self.get_response(request)
-        finally:
-            unbind_request_id(token)
+        # Bound until the response is closed (``forget_request_id``), not just until
+        # this returns: Django logs "Not Found"/"Bad Request" after the middleware.
+        bind_request_id(request_id)
+        response = self.get_response(request)
         response[HEADER] = request_id
         return response
+
+
+def forget_request_id(**kwargs):
+    """request_finished: the request is over; so is its id."""
+    _request_id.set(None)
 
 
 class RequestIdFilter(logging.Filter):

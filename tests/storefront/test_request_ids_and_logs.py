@@ -196,3 +196,12 @@ def test_a_task_without_a_request_gets_an_id_of_its_own():
         requeue_stuck_emails.pop_request()
     assert GENERATED.fullmatch(own)
     assert get_request_id() is None
+
+
+def test_django_s_own_not_found_warning_carries_the_request_id(client, log_lines):
+    response = client.get("/no-such-page/", HTTP_X_REQUEST_ID="lost-404")
+
+    assert response.status_code == 404
+    [line] = [line for line in log_lines() if line["message"] == "Not Found: /no-such-page/"]
+    assert (line["level"], line["request_id"]) == ("WARNING", "lost-404")
+    assert get_request_id() is None
