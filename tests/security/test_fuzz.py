@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
-from hypothesis import HealthCheck, given
+from hypothesis import HealthCheck, example, given
 from hypothesis import settings as examples
 from hypothesis import strategies as st
 
@@ -137,6 +137,13 @@ def test_no_checkout_post_is_a_500_and_every_paid_order_is_at_the_chosen_allowed
         token=tokens,
         same_reader=st.booleans(),
         pay_by_card=st.booleans(),
+    )
+    # Always tried, whatever else is drawn: a card payment and a free copy.
+    @example(
+        which="paid", amount="$19.50", token=str(uuid.uuid4()), same_reader=False, pay_by_card=True
+    )
+    @example(
+        which="free", amount="0", token=str(uuid.uuid4()), same_reader=False, pay_by_card=False
     )
     def one_checkout(which, amount, token, same_reader, pay_by_card):
         book = books[which]
@@ -331,9 +338,23 @@ def test_signed_events_about_our_payments_never_pay_an_order_at_a_wrong_amount(
         optional={"object": st.just("event"), "livemode": st.booleans()},
     )
 
+    fresh_ids = iter(range(10**9))
+
     @examples(DB, max_examples=150)
-    @given(payload=st.one_of(plausible, wild))
-    def one_event(payload):
+    @given(payload=st.one_of(plausible, wild), replay=st.sampled_from([False, False, True]))
+    # Always tried: the honest payment's own success event, lying about the amount.
+    @example(
+        payload={
+            "id": "evt_honest",
+            "type": "payment_intent.succeeded",
+            "data": {"object": {"id": honest.gateway_reference, "amount_received": 1}},
+        },
+        replay=True,
+    )
+    def one_event(payload, replay):
+        if not replay and isinstance(payload, dict):
+            payload = {**payload, "id": f"evt_fresh_{next(fresh_ids)}"}  # not a replay
+
         response = post_signed(client, json.dumps(payload).encode())
 
         # 503 only ever means "could not re-read it from the gateway, retry".
