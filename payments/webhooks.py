@@ -66,7 +66,8 @@ def _handle_stripe(payload: bytes, signature: str | None) -> WebhookResult:
             raise TypeError("event id and type must be strings")
         if not isinstance(obj, dict):
             raise TypeError("data.object must be an object")
-    except (ValueError, KeyError, TypeError):
+        _check_storable(data)
+    except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: absurd nesting
         return WebhookResult(400, "malformed payload")
     except stripe.SignatureVerificationError:
         return WebhookResult(400, "bad or stale signature")
@@ -195,6 +196,23 @@ def _limit_lock_wait() -> None:
                 "SELECT set_config('lock_timeout', %s, true)",
                 [f"{settings.WEBHOOK_LOCK_TIMEOUT_MS}ms"],
             )
+
+
+def _check_storable(value) -> None:
+    """ValueError unless every string in the payload can be stored as text: PostgreSQL
+    refuses NUL characters (and JSON can carry lone surrogates, which are not UTF-8).
+    Found by tests/security/test_fuzz.py: such a signed payload was a 500."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("NUL character in payload")
+        value.encode("utf-8")  # UnicodeEncodeError is a ValueError
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_storable(key)
+            _check_storable(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_storable(item)
 
 
 def _claim_event(event_id, event_type, data, order, outcome="") -> WebhookEvent | None:

@@ -3,14 +3,65 @@
 The broker is Redis from ``REDIS_URL``. Without it (the embedded default),
 ``CELERY_TASK_ALWAYS_EAGER`` in settings runs every task in-process, so
 ``make run`` needs no worker.
+
+Request ids (storefront/logs.py): a task published while a request is served
+carries the request's id in a message header; the worker binds it while the task
+runs, so the task's log lines (and the tasks it publishes) name that request. A
+task with no request behind it (Celery beat) gets an id of its own.
 """
 
 import os
 
-from celery import Celery
+from celery import Celery, signals
+
+from .logs import (
+    adopt_handlers,
+    bind_request_id,
+    clean_request_id,
+    get_request_id,
+    new_request_id,
+    unbind_request_id,
+)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "storefront.settings")
 
 app = Celery("storefront")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+REQUEST_ID_HEADER = "request_id"
+_bound: dict[str, object] = {}  # task id -> context token, from prerun to postrun
+
+
+@signals.before_task_publish.connect
+def _carry_request_id(headers=None, **kwargs):
+    request_id = get_request_id()
+    if request_id and headers is not None:
+        headers.setdefault(REQUEST_ID_HEADER, request_id)
+
+
+@signals.task_prerun.connect
+def _bind_task_request_id(task_id=None, task=None, **kwargs):
+    # An eager task runs inside the request: it keeps the request's id.
+    request_id = (
+        clean_request_id(task.request.get(REQUEST_ID_HEADER))
+        or get_request_id()
+        or new_request_id()
+    )
+    _bound[task_id] = bind_request_id(request_id)
+
+
+@signals.task_postrun.connect
+def _unbind_task_request_id(task_id=None, **kwargs):
+    token = _bound.pop(task_id, None)
+    if token is not None:
+        unbind_request_id(token)
+
+
+@signals.after_setup_logger.connect
+@signals.after_setup_task_logger.connect
+def _worker_logs_like_the_web(logger=None, **kwargs):
+    """The worker installs its own log handlers; give them our format and request ids."""
+    from django.conf import settings
+
+    adopt_handlers(logger, getattr(settings, "LOG_FORMAT", "text"))

@@ -1,5 +1,6 @@
 """/healthz: is this instance able to serve? Database, cache and broker, each timed."""
 
+import logging
 import time
 
 from django.conf import settings
@@ -7,6 +8,10 @@ from django.core.cache import cache
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
+
+from .logs import get_request_id
+
+log = logging.getLogger(__name__)
 
 
 def _check(fn) -> dict:
@@ -47,4 +52,10 @@ def _broker():
 def healthz(request):
     checks = {"database": _check(_database), "cache": _check(_cache), "broker": _check(_broker)}
     healthy = all(c["ok"] for c in checks.values())
-    return JsonResponse({"ok": healthy, "checks": checks}, status=200 if healthy else 503)
+    if not healthy:
+        failing = sorted(name for name, check in checks.items() if not check["ok"])
+        log.warning("healthz: unhealthy (%s)", ", ".join(failing), extra={"checks": checks})
+    return JsonResponse(
+        {"ok": healthy, "checks": checks, "request_id": get_request_id()},
+        status=200 if healthy else 503,
+    )

@@ -4,7 +4,7 @@ Every value has an embedded default so ``make run`` works on a fresh machine:
 SQLite and files under ``var/``, e-mail to the console, Celery eager, the
 ``demo`` payment gateway. Production sets ``DATABASE_URL``, ``REDIS_URL``,
 ``EMAIL_URL``, ``SECRET_KEY``, ``ALLOWED_HOSTS``, ``HTTPS_ONLY=true`` and the
-``STRIPE_*`` keys (see docs/deployment.md).
+``STRIPE_*`` keys (see docs/deploy.md).
 """
 
 from pathlib import Path
@@ -12,6 +12,7 @@ from pathlib import Path
 import environ
 from celery.schedules import crontab
 
+from storefront.logs import logging_config
 from storefront.money import MIN_PAID_PRICE_CENTS, parse_price
 from storefront.object_storage import ObjectStorage
 from storefront.ratelimit import parse_rates
@@ -73,6 +74,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every response and every log line of the request carries its id.
+    "storefront.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -350,17 +353,22 @@ CONTENT_SECURITY_POLICY = {
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {
-        "django.db.backends": {"level": "INFO"},
-        "fontTools": {"level": "WARNING"},  # the PDF builder subsets fonts noisily
-    },
-}
+# One line per record, each with the request id (storefront/logs.py); JSON for log
+# shippers in production, text for people at a terminal.
+LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG else "json")
+LOGGING = logging_config(log_format=LOG_FORMAT, level=env.str("LOG_LEVEL", default="INFO"))
+
+# Errors to Sentry, only when a DSN is set (nothing is imported otherwise).
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    from storefront.sentry import init_sentry
+
+    init_sentry(
+        dsn=SENTRY_DSN,
+        environment=env.str("SENTRY_ENVIRONMENT", default="production"),
+        release=env.str("SENTRY_RELEASE", default="") or None,
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+    )
 
 # --- Catalog ----------------------------------------------------------------
 

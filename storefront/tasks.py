@@ -52,6 +52,8 @@ def deliver_email(self, delivery_id: int):
             log.warning("e-mail %s deferred: %s", delivery_id, exc)
             return "deferred"
         raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
+    # The key names the e-mail ("receipt:order-12"), never the address.
+    log.info("e-mail %s sent: %s", delivery_id, delivery.key)
     return "sent"
 
 

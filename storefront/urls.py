@@ -39,3 +39,6 @@ urlpatterns = [
 
 if settings.DEBUG:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+
+# A self-contained 500 page that shows the request id (storefront/logs.py).
+handler500 = "storefront.views.server_error"

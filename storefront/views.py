@@ -1,8 +1,12 @@
+from django.conf import settings
+from django.http import HttpResponseServerError
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.urls import reverse
 
 from catalog.selectors import home_shelves
 
+from .logs import get_request_id
 from .pagecache import cache_for_anonymous
 
 
@@ -37,3 +41,12 @@ def royalties(request):
     return render(
         request, "pages/royalties.html", {"examples": [99, 500, 798, 799, 1000, 2000, 2499]}
     )
+
+
+def server_error(request):
+    """The 500 page: self-contained (the database may be what failed), with the
+    request id for the reader to quote; the same id is in the logs and in Sentry."""
+    body = render_to_string(
+        "500.html", {"request_id": get_request_id(), "store_name": settings.STORE_NAME}
+    )
+    return HttpResponseServerError(body)

@@ -179,6 +179,20 @@ def test_an_unknown_event_type_is_acknowledged_and_ignored(client, order, paid_i
             b'{"id": "evt_1", "type": "payment_intent.succeeded", "data": {"object": {}}}',
             id="object-without-id",
         ),
+        # PostgreSQL stores no NUL character; Python's json nests only so deep.
+        pytest.param(
+            b'{"id": "evt_\\u0000", "type": "x", "data": {"object": {"id": "pi_1"}}}',
+            id="nul-in-the-event-id",
+        ),
+        pytest.param(
+            b'{"id": "evt_1", "type": "x", "data": {"object": {"id": "pi_1", "\\u0000": 1}}}',
+            id="nul-in-a-nested-key",
+        ),
+        pytest.param(
+            b'{"id": "evt_1", "type": "x", "data": {"object": {"id": "\\ud800"}}}',
+            id="lone-surrogate",
+        ),
+        pytest.param(b"[" * 100_000 + b"]" * 100_000, id="absurdly-nested"),
     ],
 )
 def test_a_correctly_signed_malformed_body_is_refused(client, order, body):

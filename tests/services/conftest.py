@@ -59,7 +59,8 @@ Fixtures
     two above; restores the app afterwards).
 
 Worker defaults: ``EMAIL_RETRY_BASE_SECONDS=0.2`` (retries after 0.2 s, 0.4 s, ...),
-``EMAIL_TIMEOUT=5``, ``DEBUG=false``, ``CELERY_TASK_ALWAYS_EAGER=false``.
+``EMAIL_TIMEOUT=5``, ``DEBUG=false``, ``CELERY_TASK_ALWAYS_EAGER=false``, ``LOG_FORMAT=text``
+(lines end with the message: what ``task_outcome`` parses).
 
 Helpers: ``wait_until(predicate, timeout=10, message=...)`` polls until the predicate
 returns something truthy and returns it; ``task_outcome(task_id, *workers, timeout=10)``
@@ -474,6 +475,8 @@ def start_celery_worker(celery_queue, smtp_server, transactional_db, tmp_path, r
             "SECRET_KEY": django_settings.SECRET_KEY,
             "DEBUG": "false",
             "LOG_LEVEL": "INFO",
+            # Text lines, which task_outcome() parses (DEBUG=false would mean JSON).
+            "LOG_FORMAT": "text",
             "PYTHONUNBUFFERED": "1",
             **(env or {}),
         }

@@ -1,4 +1,6 @@
 import os
+import re
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -64,3 +66,47 @@ def test_check_deploy_warns_without_a_real_secret_key_and_https():
     assert result.returncode != 0
     assert "security.W009" in result.stderr + result.stdout  # insecure SECRET_KEY
     assert "security.W004" in result.stderr + result.stdout  # no HSTS
+
+
+# --- docs/deploy.md: the settings table and the sample environment ---------------------
+
+DEPLOY_GUIDE = ROOT / "docs" / "deploy.md"
+# env("NAME", ...), env.str("NAME", ...), env.db(\n "NAME" ...): every variable settings read.
+_ENV_READ = re.compile(r"\benv(?:\.\w+)?\(\s*[\"']([A-Z][A-Z0-9_]*)[\"']")
+
+
+def variables_read_by_settings() -> set[str]:
+    return set(_ENV_READ.findall((ROOT / "storefront" / "settings.py").read_text()))
+
+
+def documented_variables() -> set[str]:
+    """The first column of the deploy guide's tables: | `NAME` | default | meaning |."""
+    return set(re.findall(r"^\| `([A-Z][A-Z0-9_]*)` \|", DEPLOY_GUIDE.read_text(), re.MULTILINE))
+
+
+def sample_environment() -> dict[str, str]:
+    """The deploy guide's /etc/storefront/env block, commented lines left out."""
+    block = re.search(r"```sh\n# /etc/storefront/env\n(.*?)```", DEPLOY_GUIDE.read_text(), re.S)
+    assert block, "docs/deploy.md has no /etc/storefront/env sample"
+    pairs = (line.split("=", 1) for line in block[1].splitlines() if line and line[0] != "#")
+    return dict(pairs)
+
+
+def test_every_setting_read_from_the_environment_is_in_the_deploy_guide_s_table():
+    read = variables_read_by_settings()
+
+    assert len(read) > 40  # the pattern still finds them
+    assert read - documented_variables() == set(), "add these to the table in docs/deploy.md"
+
+
+def test_the_sample_environment_sets_only_variables_the_settings_read():
+    assert set(sample_environment()) - variables_read_by_settings() == set()
+
+
+def test_check_deploy_is_clean_with_the_deploy_guide_s_sample_environment():
+    env = {**sample_environment(), "SECRET_KEY": secrets.token_urlsafe(64)}
+
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
