@@ -3,11 +3,12 @@ module only then, so without a DSN sentry-sdk is never loaded).
 
 Privacy first: the store holds readers' addresses and payment details, so no
 personal data leaves: no user, cookies or request bodies (``send_default_pii``
-off, bodies never sent) and no local variables of stack frames (they hold
-orders and users), and no cache keys (a cached session's key is its session
-id): only the Django and Celery integrations, none auto-enabled. What an event does carry is the request id, as a tag: the
-same id is in the logs, in the ``X-Request-ID`` header and on the 500 page the
-reader may quote, so one id leads from a support mail to the logs and the report.
+off, bodies never sent) and no local variables of stack frames (they hold orders
+and users), and no cache keys (a cached session's key is its session id): only
+the Django and Celery integrations, none auto-enabled. What an event does carry
+is the request id, as a tag: the same id is in the logs, in the ``X-Request-ID``
+header and on the 500 page the reader may quote, so one id leads from a support
+mail to the logs and the report.
 """
 
 import sentry_sdk
