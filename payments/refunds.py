@@ -224,6 +224,22 @@ def execute_refund(*, refund_id: int, actor=None) -> Refund:
     return refund
 
 
+def retry_failed_refunds(*, max_attempts: int | None = None) -> int:
+    """Celery beat: send refunds the gateway failed (a timeout, an outage) again,
+    each at most ``REFUND_MAX_ATTEMPTS`` times in all; later ones wait for an
+    admin's "Retry failed refunds". The idempotency key makes a retry of a refund
+    the gateway did make find it instead of refunding twice. Returns how many
+    were refunded now."""
+    limit = max_attempts if max_attempts is not None else settings.REFUND_MAX_ATTEMPTS
+    ids = Refund.objects.filter(status=Refund.Status.FAILED, attempts__lt=limit).values_list(
+        "pk", flat=True
+    )
+    return sum(
+        execute_refund(refund_id=refund_id).status == Refund.Status.REFUNDED
+        for refund_id in list(ids)
+    )
+
+
 def complete_refund(*, order_id: int, gateway_refund_id: str, actor=None) -> bool:
     """The gateway refunded the order: book it, once. Called after our own gateway
     call and by refund webhooks; whichever comes second changes nothing."""

@@ -6,7 +6,7 @@ from datetime import UTC, timedelta
 from celery import shared_task
 from django.utils import timezone
 
-from . import memberships, payouts, reconciliation, services
+from . import memberships, payouts, reconciliation, refunds, services
 from .gateways import GatewayError
 
 log = logging.getLogger(__name__)
@@ -21,6 +21,12 @@ def create_monthly_payouts():
 @shared_task(acks_late=True)
 def expire_stale_orders():
     return services.expire_stale_orders()
+
+
+@shared_task(acks_late=True)
+def retry_failed_refunds():
+    """Celery beat, every 15 minutes: refunds a gateway failure left retryable."""
+    return refunds.retry_failed_refunds()
 
 
 @shared_task(acks_late=True)

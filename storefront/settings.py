@@ -409,6 +409,8 @@ LIBRARY_PAGE_SIZE = 24
 # More than this many refunds for one reader within the period go to manual review.
 REFUND_AUTO_LIMIT = env.int("REFUND_AUTO_LIMIT", default=3)
 REFUND_LIMIT_PERIOD_DAYS = env.int("REFUND_LIMIT_PERIOD_DAYS", default=90)
+# Gateway calls a refund may make on its own (Celery beat retries failed ones).
+REFUND_MAX_ATTEMPTS = env.int("REFUND_MAX_ATTEMPTS", default=5)
 
 # --- Payouts ----------------------------------------------------------------
 
@@ -450,6 +452,10 @@ CELERY_BEAT_SCHEDULE = {
     "expire-stale-orders": {"task": "payments.tasks.expire_stale_orders", "schedule": 3600},
 }
 # Yesterday (UTC) against the gateways, once the day is over (`reconcile_gateway`).
+CELERY_BEAT_SCHEDULE["retry-failed-refunds"] = {
+    "task": "payments.tasks.retry_failed_refunds",
+    "schedule": 15 * 60,
+}
 CELERY_BEAT_SCHEDULE["reconcile-gateways"] = {
     "task": "payments.tasks.reconcile_gateways",
     "schedule": crontab(hour=2, minute=30),

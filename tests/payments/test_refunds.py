@@ -199,6 +199,33 @@ def test_a_gateway_error_leaves_the_order_paid_and_the_refund_retryable(
     assert order.status == "refunded" and audit().ok
 
 
+def test_failed_refunds_are_retried_on_schedule_until_their_attempts_run_out(
+    client, reader, monkeypatch
+):
+    from payments.gateways import GatewayError
+    from payments.gateways.demo import DemoGateway
+    from payments.tasks import retry_failed_refunds
+
+    order = paid_order(reader)
+    calls = []
+
+    def broken(self, **kwargs):
+        calls.append(kwargs["idempotency_key"])
+        raise GatewayError("provider down")
+
+    monkeypatch.setattr(DemoGateway, "refund", broken)
+    client.post(refund_url(order))  # attempt 1
+    assert retry_failed_refunds.delay().get() == 0  # attempt 2, still down
+    assert refunds.retry_failed_refunds(max_attempts=2) == 0  # 2 made: not retried
+    assert len(calls) == 2 and len(set(calls)) == 1  # one idempotency key
+
+    monkeypatch.undo()
+    assert refunds.retry_failed_refunds() == 1
+    assert refunds.retry_failed_refunds() == 0  # nothing left; nothing refunded twice
+    order.refresh_from_db()
+    assert order.status == "refunded" and order.refund.attempts == 3 and audit().ok
+
+
 def test_admins_can_refund_outside_the_window(client, reader):
     order = paid_order(reader, paid_ago=timedelta(days=200))
     client.force_login(UserFactory(is_staff=True, is_superuser=True))
