@@ -14,7 +14,7 @@ from hashlib import blake2b
 from django.core.cache import cache
 from django.db import transaction
 
-from storefront.pagecache import bump_generation, generation
+from storefront.pagecache import GENERATION_KEY, bump_generation, generations
 
 TIMEOUT = 300
 
@@ -36,7 +36,8 @@ def list_key(user_id: int, **params) -> str:
     """The cache key of one view of the reader's list (search, sort, page)."""
     query = "&".join(f"{name}={value}" for name, value in sorted(params.items()))
     digest = blake2b(query.encode(), digest_size=12).hexdigest()
-    return f"library:list:{user_id}:{generation(_generation_key(user_id))}:{generation()}:{digest}"
+    own, catalog = generations(_generation_key(user_id), GENERATION_KEY)
+    return f"library:list:{user_id}:{own}:{catalog}:{digest}"
 
 
 def get(key: str) -> str | None:
