@@ -54,8 +54,8 @@ def index(request):
     if sort not in SORTS:
         sort = "purchased"
     page_number = request.GET.get("page", "")[:12]
-    key = caching.list_key(request.user.pk, q=query, sort=sort, page=page_number)
-    list_html = caching.get(key)
+    cached = caching.lookup(request.user.pk, q=query, sort=sort, page=page_number)
+    list_html = cached.html
     if list_html is None:
         now = timezone.now()
         entries = _entries(request.user)
@@ -77,7 +77,7 @@ def index(request):
             },
         )
         expiring = [e.refundable_until for e in page.object_list if e.refundable_until]
-        caching.put(key, list_html, now=now, expiring=expiring)
+        caching.store(cached, list_html, now=now, expiring=expiring)
     return render(request, "library/index.html", {"list_html": mark_safe(list_html)})
 
 

@@ -26,12 +26,6 @@ def generation(key: str = GENERATION_KEY) -> int:
     return value
 
 
-def generations(*keys: str) -> list[int]:
-    """The current numbers of several generations, in one cache round trip."""
-    found = cache.get_many(keys)
-    return [found.get(key) or generation(key) for key in keys]
-
-
 def bump_generation(key: str = GENERATION_KEY) -> None:
     """Forget everything cached under ``key``'s generation (by default: every
     cached catalog page, called whenever the catalog changes)."""

@@ -98,8 +98,11 @@ def test_a_list_showing_a_refund_link_expires_with_the_link(monkeypatch):
     )
     now = timezone.now()
 
-    caching.put("k", "html", now=now, expiring=[now + timedelta(seconds=42), now - timedelta(1)])
-    caching.put("k", "html", now=now, expiring=[now + timedelta(days=30)])
-    caching.put("k", "html", now=now, expiring=[])
+    entry = caching.CachedList("k", (1, 1), None)
+    caching.store(
+        entry, "html", now=now, expiring=[now + timedelta(seconds=42), now - timedelta(1)]
+    )
+    caching.store(entry, "html", now=now, expiring=[now + timedelta(days=30)])
+    caching.store(entry, "html", now=now, expiring=[])
 
     assert timeouts == [42, caching.TIMEOUT, caching.TIMEOUT]
