@@ -36,9 +36,11 @@ from django.contrib.auth import (  # noqa: E402
     get_user_model,
 )
 from django.db import connection  # noqa: E402
+from django.middleware.csrf import CSRF_ALLOWED_CHARS, CSRF_SECRET_LENGTH  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.urls import reverse  # noqa: E402
+from django.utils.crypto import get_random_string  # noqa: E402
 from django.utils.module_loading import import_string  # noqa: E402
 
 from bench import report, webhook_load  # noqa: E402
@@ -82,13 +84,17 @@ class Page:
 
 
 def login_cookie(user) -> str:
-    """A session for ``user`` made by the session engine, as a login would make it."""
+    """The cookies of a browser logged in as ``user``: a session made by the session
+    engine, as a login would make it, and the CSRF cookie."""
     store = import_string(f"{settings.SESSION_ENGINE}.SessionStore")()
     store[SESSION_KEY] = user._meta.pk.value_to_string(user)
     store[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
     store[HASH_SESSION_KEY] = user.get_session_auth_hash()
     store.save()
-    return f"{settings.SESSION_COOKIE_NAME}={store.session_key}"
+    # A browser that has seen any page with a form also holds the CSRF cookie;
+    # without it every response would mint and set a new one.
+    csrf = get_random_string(CSRF_SECRET_LENGTH, allowed_chars=CSRF_ALLOWED_CHARS)
+    return f"{settings.SESSION_COOKIE_NAME}={store.session_key}; {settings.CSRF_COOKIE_NAME}={csrf}"
 
 
 def build_pages() -> list[Page]:
@@ -151,8 +157,8 @@ def count_queries(pages: list[Page]):
     """One request per page through the test Client (after one to warm up)."""
     for page in pages:
         client = Client(headers={"host": "127.0.0.1", **PROXY_HEADERS})
-        if page.cookie:
-            name, _, value = page.cookie.partition("=")
+        for cookie in filter(None, page.cookie.split("; ")):
+            name, _, value = cookie.partition("=")
             client.cookies[name] = value
         with CaptureQueriesContext(connection) as first:
             _request(client, page, 1)
