@@ -6,4 +6,4 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts"
 
     def ready(self):
-        from . import checks  # noqa: F401  (registers the deploy checks)
+        from . import checks, receivers  # noqa: F401  (registers deploy checks and receivers)

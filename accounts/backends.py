@@ -1,0 +1,48 @@
+"""Authentication backends that read the logged-in user from the cache.
+
+Every logged-in request loads its user by primary key; for a page otherwise
+served from the cache (the library) that query was the largest part left. The
+user row is cached for USER_CACHE_SECONDS and forgotten whenever it is saved or
+deleted, now and again when the transaction commits (so a request that read the
+old row in between cannot put it back). Users change through ``save()``
+(admin, allauth, password changes, ``update_last_login``); a bulk
+``QuerySet.update()`` of users must call ``forget_user`` itself.
+
+Whether the user may log in (``is_active``) and the session's password hash are
+checked on the cached row exactly as on a fresh one.
+"""
+
+from allauth.account.auth_backends import AuthenticationBackend as AllauthBackend
+from django.contrib.auth.backends import ModelBackend as DjangoModelBackend
+from django.core.cache import cache
+from django.db import transaction
+
+USER_CACHE_SECONDS = 300
+
+
+def _key(user_id) -> str:
+    return f"auth:user:{user_id}"
+
+
+def forget_user(user_id) -> None:
+    cache.delete(_key(user_id))
+    transaction.on_commit(lambda: cache.delete(_key(user_id)), robust=True)
+
+
+class CachedUserMixin:
+    def get_user(self, user_id):
+        user = cache.get(_key(user_id))
+        if user is None:
+            user = super().get_user(user_id)
+            if user is None:
+                return None
+            cache.set(_key(user_id), user, USER_CACHE_SECONDS)
+        return user if self.user_can_authenticate(user) else None
+
+
+class ModelBackend(CachedUserMixin, DjangoModelBackend):
+    pass
+
+
+class AuthenticationBackend(CachedUserMixin, AllauthBackend):
+    pass
