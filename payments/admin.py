@@ -167,7 +167,7 @@ class RefundAdmin(admin.ModelAdmin):
     actions = ["approve", "deny", "retry"]
     readonly_fields = [
         "order", "amount_cents", "status", "reason", "auto_approved", "decision_note", "gateway_refund_id",
-        "last_error", "attempts", "requested_by", "requested_at", "decided_at", "refunded_at", "reader_history",
+        "last_error", "attempts", "processing_since", "requested_by", "requested_at", "decided_at", "refunded_at", "reader_history",
     ]  # fmt: skip
 
     @admin.display(description="Buyer")

@@ -257,6 +257,9 @@ class Refund(models.Model):
     gateway_refund_id = models.CharField(max_length=255, blank=True)
     last_error = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    processing_since = models.DateTimeField(
+        null=True, blank=True, help_text="When the latest gateway call started."
+    )
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from library.services import revoke_entitlement
@@ -185,7 +186,8 @@ def execute_refund(*, refund_id: int, actor=None) -> Refund:
             return refund  # waiting for review, being processed, done or denied
         refund.status = Refund.Status.PROCESSING
         refund.attempts += 1
-        refund.save(update_fields=["status", "attempts"])
+        refund.processing_since = timezone.now()
+        refund.save(update_fields=["status", "attempts", "processing_since"])
     order = refund.order
     if order.gateway == credits.CREDIT_GATEWAY:  # the credit goes back; no money moves
         complete_refund(
@@ -224,13 +226,29 @@ def execute_refund(*, refund_id: int, actor=None) -> Refund:
     return refund
 
 
+# Longer than any gateway call (STRIPE_TIMEOUT x 3 tries) and any web request.
+REFUND_STALE_MINUTES = 10
+
+
 def retry_failed_refunds(*, max_attempts: int | None = None) -> int:
     """Celery beat: send refunds the gateway failed (a timeout, an outage) again,
     each at most ``REFUND_MAX_ATTEMPTS`` times in all; later ones wait for an
-    admin's "Retry failed refunds". The idempotency key makes a retry of a refund
-    the gateway did make find it instead of refunding twice. Returns how many
-    were refunded now."""
+    admin's "Retry failed refunds". A refund left ``processing`` for longer than
+    any gateway call can take (its process died mid-call) is failed first, then
+    retried the same way. The idempotency key makes a retry of a refund the
+    gateway did make find it instead of refunding twice. Returns how many were
+    refunded now."""
     limit = max_attempts if max_attempts is not None else settings.REFUND_MAX_ATTEMPTS
+    stale = timezone.now() - timedelta(minutes=REFUND_STALE_MINUTES)
+    with transaction.atomic():
+        for refund in Refund.objects.select_for_update(skip_locked=True).filter(
+            Q(processing_since__lt=stale) | Q(processing_since__isnull=True),
+            status=Refund.Status.PROCESSING,
+        ):
+            refund.status = Refund.Status.FAILED
+            refund.last_error = "Interrupted during the gateway call; retried."
+            refund.save(update_fields=["status", "last_error"])
+            _log(refund, "gateway call interrupted", None, refund.last_error)
     ids = Refund.objects.filter(status=Refund.Status.FAILED, attempts__lt=limit).values_list(
         "pk", flat=True
     )

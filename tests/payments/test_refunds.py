@@ -226,6 +226,26 @@ def test_failed_refunds_are_retried_on_schedule_until_their_attempts_run_out(
     assert order.status == "refunded" and order.refund.attempts == 3 and audit().ok
 
 
+def test_a_refund_whose_process_died_mid_call_is_retried_but_not_one_in_flight(reader):
+    stuck, in_flight = paid_order(reader), paid_order(reader)
+    for order, minutes in [(stuck, 11), (in_flight, 1)]:
+        Refund.objects.create(
+            order=order,
+            amount_cents=order.amount_cents,
+            status=Refund.Status.PROCESSING,
+            attempts=1,
+            processing_since=timezone.now() - timedelta(minutes=minutes),
+        )
+
+    assert refunds.retry_failed_refunds() == 1
+
+    stuck.refresh_from_db(), in_flight.refresh_from_db()
+    assert stuck.status == "refunded" and stuck.refund.attempts == 2
+    assert in_flight.status == "paid" and in_flight.refund.status == "processing"
+    assert RefundAction.objects.filter(refund=stuck.refund, action__contains="interrupted").exists()
+    assert audit().ok
+
+
 def test_admins_can_refund_outside_the_window(client, reader):
     order = paid_order(reader, paid_ago=timedelta(days=200))
     client.force_login(UserFactory(is_staff=True, is_superuser=True))
