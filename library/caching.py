@@ -3,9 +3,9 @@
 A reader's list changes when one of their entitlements does (a purchase, a
 refund, a download clearing the "updated" mark) or when the catalog does (a
 title, a cover, a new version). A cached list is stored with both: the reader's
-own generation, bumped after every entitlement change commits, and the catalog
-generation of the page cache; read back under other numbers, it is a miss. Links that expire (the refund link) bound the
-entry's lifetime.
+own generation, bumped by every entitlement change (now and at commit), and the
+catalog generation of the page cache; read back under other numbers, it is a
+miss. Links that expire (the refund link) bound the entry's lifetime.
 """
 
 from dataclasses import dataclass
