@@ -23,6 +23,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from storefront.mail import queue_templated_email
+
 from .gateways import GatewayError, get_gateway
 from .models import Membership, Order
 
@@ -258,8 +260,22 @@ def stripe_subscription_changed(subscription) -> str:
             membership.status = Membership.Status.CANCELED
             membership.ended_at = membership.ended_at or timezone.now()
         elif subscription.status in ("past_due", "unpaid"):
+            if membership.status != Membership.Status.PAST_DUE:
+                _tell_payment_failed(membership)
             membership.status = Membership.Status.PAST_DUE
         elif subscription.status == "active" and membership.status != Membership.Status.CANCELED:
             membership.status = Membership.Status.ACTIVE
         membership.save()
     return f"membership {membership.get_status_display().lower()}"
+
+
+def _tell_payment_failed(membership: Membership) -> None:
+    """The renewal's payment failed at the gateway (which retries it): ask the reader
+    to update their card. Once per period, however many events say so."""
+    period = membership.current_period_end.date() if membership.current_period_end else "none"
+    queue_templated_email(
+        key=f"membership-past-due:{membership.pk}:{period}",
+        to=membership.user.email,
+        template="email/membership_past_due",
+        context={"membership": membership, "user": membership.user},
+    )

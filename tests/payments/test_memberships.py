@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from payments import credits, memberships, services
+from payments.gateways.base import SubscriptionState
 from payments.ledger import audit
 from payments.models import CreditEntry, LedgerEntry, Membership, Order
 from tests.factories import UserFactory
@@ -209,6 +210,35 @@ def test_a_stripe_membership_cancels_at_period_end_and_ends_on_deletion(
     membership.refresh_from_db()
     assert membership.status == Membership.Status.CANCELED and membership.ended_at
     assert credits.balance(reader) == 1  # the credits stay
+
+
+def test_a_failed_renewal_asks_the_reader_once_per_period(
+    mailoutbox, django_capture_on_commit_callbacks
+):
+    reader = UserFactory(email="member@example.com")
+    period_end = timezone.now() + timedelta(days=3)
+    membership = Membership.objects.create(
+        user=reader,
+        plan="monthly",
+        status=Membership.Status.ACTIVE,
+        gateway="stripe",
+        subscription_reference="sub_123",
+        current_period_end=period_end,
+    )
+    state = SubscriptionState("sub_123", "past_due", False, period_end)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        memberships.stripe_subscription_changed(state)
+        memberships.stripe_subscription_changed(state)  # Stripe says it again
+        memberships.stripe_subscription_changed(
+            SubscriptionState("sub_123", "unpaid", False, period_end)
+        )
+
+    membership.refresh_from_db()
+    assert membership.status == Membership.Status.PAST_DUE
+    assert [m.to for m in mailoutbox] == [["member@example.com"]]
+    assert "did not go through" in mailoutbox[0].subject
+    assert "/credits/" in mailoutbox[0].body and "stay yours" in mailoutbox[0].body
 
 
 @pytest.mark.services
