@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from contextlib import contextmanager
 
 import pytest
 import stripe
@@ -146,11 +147,10 @@ def _start_localstripe(workdir, log):
     return None
 
 
-@pytest.fixture(scope="session")
-def localstripe(tmp_path_factory):
-    """A localstripe server for this test process (each xdist worker has its own)."""
+@contextmanager
+def running_localstripe(workdir):
+    """A localstripe server in ``workdir`` for the ``with`` block, stopped after it."""
     require(importlib.util.find_spec("localstripe") is not None, "localstripe is not installed")
-    workdir = tmp_path_factory.mktemp("localstripe")
     log_path = workdir / "localstripe.log"
     with log_path.open("ab") as log:
         started = _start_localstripe(workdir, log)
@@ -165,6 +165,13 @@ def localstripe(tmp_path_factory):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def localstripe(tmp_path_factory):
+    """A localstripe server for this test process (each xdist worker has its own)."""
+    with running_localstripe(tmp_path_factory.mktemp("localstripe")) as server:
+        yield server
 
 
 @pytest.fixture

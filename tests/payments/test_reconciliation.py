@@ -2,9 +2,7 @@
 line. Stripe's side is a localstripe of each test's own, so the day at the gateway
 holds exactly what the test did there."""
 
-import importlib.util
 import logging
-import subprocess
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -18,16 +16,14 @@ from payments.gateways.base import Movement
 from payments.models import Order
 from payments.tasks import reconcile_gateways
 from storefront.celery import app
-from tests.conftest import require
 from tests.factories import BookFactory, UserFactory
 from tests.payments.conftest import (
     PUBLISHABLE_KEY,
     SECRET_KEY,
     WEBHOOK_SECRET,
-    LocalStripe,
-    _start_localstripe,
     event_payload,
     post_event,
+    running_localstripe,
     stripe_order,
 )
 from tests.payments.test_stripe_refunds import charge_of, refund_event
@@ -40,26 +36,13 @@ TODAY = timezone.now().astimezone(UTC).date().isoformat()
 @pytest.fixture
 def own_stripe(settings, tmp_path):
     """A fresh localstripe for this test, and Stripe settings pointing at it."""
-    require(importlib.util.find_spec("localstripe") is not None, "localstripe is not installed")
-    log_path = tmp_path / "localstripe.log"
-    with log_path.open("ab") as log:
-        started = _start_localstripe(tmp_path, log)
-    require(started is not None, f"localstripe did not start; see {log_path}")
-    process, url = started
-    settings.PAYMENT_GATEWAY = "stripe"
-    settings.STRIPE_API_BASE = url
-    settings.STRIPE_SECRET_KEY = SECRET_KEY
-    settings.STRIPE_PUBLISHABLE_KEY = PUBLISHABLE_KEY
-    settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
-    try:
-        yield LocalStripe(url, log_path)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+    with running_localstripe(tmp_path) as server:
+        settings.PAYMENT_GATEWAY = "stripe"
+        settings.STRIPE_API_BASE = server.url
+        settings.STRIPE_SECRET_KEY = SECRET_KEY
+        settings.STRIPE_PUBLISHABLE_KEY = PUBLISHABLE_KEY
+        settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
+        yield server
 
 
 def paid_by_stripe(client, localstripe, amount_cents) -> Order:
