@@ -13,8 +13,7 @@ from django.views.decorators.http import require_POST
 
 from . import credits, memberships, services
 from .gateways import GatewayError, get_gateway
-from .models import Order
-from .views import _book_for_sale
+from .views import _book_for_sale, redirect_to_payment
 
 
 def _token(request) -> uuid.UUID | None:
@@ -70,9 +69,7 @@ def buy_pack(request):
     except services.CheckoutError as exc:
         messages.error(request, str(exc))
         return redirect("payments:credits")
-    if order.status != Order.Status.PENDING:
-        return redirect(order)
-    return redirect("payments:pay_order", public_id=order.public_id)
+    return redirect_to_payment(order)
 
 
 @login_required
@@ -89,9 +86,7 @@ def join_membership(request):
     except memberships.MembershipError as exc:
         messages.error(request, str(exc))
         return redirect("payments:credits")
-    if order.status != Order.Status.PENDING:
-        return redirect(order)
-    return redirect("payments:pay_order", public_id=order.public_id)
+    return redirect_to_payment(order)
 
 
 @login_required

@@ -77,6 +77,13 @@ def checkout(request, slug):
     )
 
 
+def redirect_to_payment(order):
+    """A new order goes on to its payment page; one already settled, to its page."""
+    if order.status != Order.Status.PENDING:
+        return redirect(order)
+    return redirect("payments:pay_order", public_id=order.public_id)
+
+
 @login_required
 @require_POST
 def pay(request, slug):
@@ -104,9 +111,7 @@ def pay(request, slug):
     if order.is_paid:
         messages.success(request, f"“{book.title}” is in your library.")
         return redirect("library:index")
-    if order.status != Order.Status.PENDING:
-        return redirect(order)
-    return redirect("payments:pay_order", public_id=order.public_id)
+    return redirect_to_payment(order)
 
 
 @login_required
