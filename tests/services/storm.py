@@ -277,6 +277,8 @@ class Storm:
 
     def place(self, tab, reader, book, form) -> requests.Response | None:
         """Post the checkout form; the answer is the demo card page (or not)."""
+        if form is None:
+            return None
         return self.request(tab, reader, "POST", f"/checkout/{book}/pay/", form)
 
     def pay_card(self, tab, reader, card_page, card) -> requests.Response | None:
@@ -310,6 +312,11 @@ class Storm:
 
     def server_errors(self) -> list[Hit]:
         return [h for h in self.hits if h.status >= 500 or h.status == 0]
+
+    def refused(self) -> list[Hit]:
+        """Answers a reader doing only what the pages offer never gets: a rejected
+        CSRF token or session (the harness is wrong), or a rate limit."""
+        return [h for h in self.hits if h.status in (401, 403, 429)]
 
     def summary(self) -> str:
         counts = Counter(h.status for h in self.hits)
