@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from . import credits, memberships, services
+from . import credit_purchases, credits, membership_billing, memberships, services
 from .gateways import GatewayError, get_gateway
 from .views import _book_for_sale, redirect_to_payment
 
@@ -82,7 +82,9 @@ def join_membership(request):
     if settings.PAYMENT_GATEWAY == "stripe":
         return redirect(f"{reverse('payments:membership_stripe')}?plan={plan_name}")
     try:
-        order = memberships.start(user=request.user, plan_name=plan_name, checkout_token=token)
+        order = membership_billing.start(
+            user=request.user, plan_name=plan_name, checkout_token=token
+        )
     except memberships.MembershipError as exc:
         messages.error(request, str(exc))
         return redirect("payments:credits")
@@ -132,7 +134,7 @@ def membership_stripe_done(request):
         payment_method = get_gateway("stripe").setup_payment_method(setup_intent)
         if not payment_method:
             raise memberships.MembershipError("Your card was not saved; please try again.")
-        memberships.start_stripe(
+        membership_billing.start_stripe(
             user=request.user, plan_name=plan_name, payment_method=payment_method
         )
     except (GatewayError, memberships.MembershipError) as exc:
@@ -181,7 +183,9 @@ def buy_with_credit(request, slug):
         messages.error(request, "That page was out of date; please try again.")
         return redirect(book)
     try:
-        order = credits.buy_with_credit(buyer=request.user, book=book, checkout_token=token)
+        order = credit_purchases.buy_with_credit(
+            buyer=request.user, book=book, checkout_token=token
+        )
     except credits.CreditError as exc:
         messages.error(request, str(exc))
         return redirect(book)

@@ -18,7 +18,6 @@ movement locks the reader's row first, so two tabs spending the last credit
 serialise: one wins, the other is refused.
 """
 
-import uuid
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -27,12 +26,8 @@ from django.db import transaction
 from django.db.models import Q, Sum
 from django.db.models.functions import Coalesce
 
-from catalog.models import Book
-from library.services import owns
-
 from . import ledger
-from .models import CreditEntry, CreditLot, Order, Refund
-from .royalties import royalty_for
+from .models import CreditEntry, CreditLot, Order
 
 CREDIT_GATEWAY = "credit"
 
@@ -75,7 +70,7 @@ def history(user):
     return CreditEntry.objects.filter(owner=user).select_related("lot", "order__book")
 
 
-def _lot_balances(user, *, source=None) -> list[LotBalance]:
+def lot_balances(user, *, source=None) -> list[LotBalance]:
     """Lots with unused credits, oldest first."""
     lots = (
         CreditLot.objects.filter(Q(source=source) if source else Q(), owner=user)
@@ -89,7 +84,7 @@ def _lot_balances(user, *, source=None) -> list[LotBalance]:
     return [LotBalance(lot, lot.left, lot.value) for lot in lots]
 
 
-def _lock_reader(user):
+def lock_reader(user):
     """Serialise every credit movement of one reader (the row lock is the mutex)."""
     get_user_model().objects.select_for_update().filter(pk=user.pk).first()
 
@@ -107,7 +102,7 @@ def add_lot(order: Order) -> CreditLot:
     existing = CreditLot.objects.filter(order=order).first()
     if existing is not None:
         return existing
-    _lock_reader(order.buyer)
+    lock_reader(order.buyer)
     membership = order.product == Order.Product.MEMBERSHIP
     lot = CreditLot.objects.create(
         owner=order.buyer,
@@ -138,7 +133,7 @@ def grant_credits(*, user, credits: int) -> CreditLot:
     if credits < 1:
         raise CreditError("Grant at least one credit.")
     with transaction.atomic():
-        _lock_reader(user)
+        lock_reader(user)
         lot = CreditLot.objects.create(
             owner=user, source=CreditLot.Source.GRANT, credits=credits, cash_cents=0
         )
@@ -150,7 +145,7 @@ def grant_credits(*, user, credits: int) -> CreditLot:
 
 def _expire_over_cap(user) -> int:
     """Membership credits beyond the rollover cap expire, oldest first."""
-    lots = _lot_balances(user, source=CreditLot.Source.MEMBERSHIP)
+    lots = lot_balances(user, source=CreditLot.Source.MEMBERSHIP)
     over = sum(b.credits for b in lots) - settings.MEMBERSHIP_ROLLOVER_CAP
     expired = 0
     for lot_balance in lots:
@@ -172,65 +167,13 @@ def _expire_over_cap(user) -> int:
     return expired
 
 
-# --- Spending ---------------------------------------------------------------------
-
-
-def buy_with_credit(*, buyer, book: Book, checkout_token: uuid.UUID) -> Order:
-    """Spend one credit on ``book``: the oldest lot's next credit pays for it.
-
-    Idempotent per checkout page (the token), refused with a clear message when
-    the reader has no credit, owns the book, or the book is free or not for sale.
-    """
-    from .services import mark_paid  # services imports this module
-
-    if not book.is_listed:
-        raise CreditError("This book is not for sale.")
-    if book.minimum_price_cents == 0:
-        raise CreditError("This book is free: add it to your library without a credit.")
-    with transaction.atomic():
-        _lock_reader(buyer)
-        existing = Order.objects.filter(buyer=buyer, checkout_token=checkout_token).first()
-        if existing is not None:
-            return existing
-        if owns(buyer, book):
-            raise CreditError("You own this book already: it is in your library.")
-        lots = _lot_balances(buyer)
-        if not lots:
-            raise CreditError("You have no credits left. Buy a pack or join the membership.")
-        source = lots[0]
-        value = source.next_value()
-        order = Order.objects.create(
-            buyer=buyer,
-            book=book,
-            product=Order.Product.BOOK,
-            credits=1,
-            amount_cents=value,
-            royalty_cents=royalty_for(value),
-            currency=book.currency,
-            gateway=CREDIT_GATEWAY,
-            gateway_reference=f"credit-{uuid.uuid4()}",
-            checkout_token=checkout_token,
-        )
-        CreditEntry.objects.create(
-            owner=buyer,
-            lot=source.lot,
-            kind=CreditEntry.Kind.SPENT,
-            credits=-1,
-            value_cents=-value,
-            order=order,
-        )
-        mark_paid(order_id=order.pk, amount_cents=value, reference=order.gateway_reference)
-        order.refresh_from_db()
-    return order
-
-
 def return_credit(order: Order) -> CreditEntry | None:
     """A book bought with a credit was refunded: the credit, with its value, goes
     back to the lot it came from (once)."""
     spent = CreditEntry.objects.filter(order=order, kind=CreditEntry.Kind.SPENT).first()
     if spent is None:
         return None
-    _lock_reader(order.buyer)
+    lock_reader(order.buyer)
     entry, _ = CreditEntry.objects.get_or_create(
         order=order,
         kind=CreditEntry.Kind.RETURNED,
@@ -262,7 +205,7 @@ def withdraw_for_refund(order: Order) -> int:
     """Take the lot's unused credits out of the reader's balance for a refund (so
     they cannot be spent while the money goes back). Returns their cash value;
     once per order (a second call returns the first's value)."""
-    _lock_reader(order.buyer)
+    lock_reader(order.buyer)
     done = CreditEntry.objects.filter(order=order, kind=CreditEntry.Kind.REFUNDED).first()
     restored = CreditEntry.objects.filter(order=order, kind=CreditEntry.Kind.RESTORED).exists()
     if done is not None and not restored:
@@ -285,7 +228,7 @@ def withdraw_for_refund(order: Order) -> int:
 
 def restore_after_denied_refund(order: Order) -> None:
     """A refund of unused credits was denied: the credits come back, once."""
-    _lock_reader(order.buyer)
+    lock_reader(order.buyer)
     taken = CreditEntry.objects.filter(order=order, kind=CreditEntry.Kind.REFUNDED).first()
     if taken is None:
         return
@@ -299,18 +242,3 @@ def restore_after_denied_refund(order: Order) -> None:
             "value_cents": -taken.value_cents,
         },
     )
-
-
-def refunds_in_flight_cents() -> int:
-    """Cash of unused credits taken out for refunds the gateway has not completed
-    (the ledger still holds it in the credits account): for the audit."""
-    taken = CreditEntry.objects.filter(
-        kind=CreditEntry.Kind.REFUNDED,
-        order__refund__status__in=[
-            Refund.Status.APPROVED,
-            Refund.Status.PROCESSING,
-            Refund.Status.FAILED,
-            Refund.Status.REQUESTED,
-        ],
-    ).aggregate(v=Coalesce(Sum("value_cents"), 0))["v"]
-    return -taken

@@ -85,7 +85,7 @@ def place_pack_order(*, buyer, credits: int, checkout_token: uuid.UUID) -> Order
     price = settings.CREDIT_PACKS.get(credits)
     if price is None:
         raise CheckoutError("There is no such credit pack.")
-    return _place_credits_order(
+    return place_credits_order(
         buyer=buyer,
         product=Order.Product.CREDITS,
         credits=credits,
@@ -94,7 +94,7 @@ def place_pack_order(*, buyer, credits: int, checkout_token: uuid.UUID) -> Order
     )
 
 
-def _place_credits_order(
+def place_credits_order(
     *, buyer, product, credits, amount_cents, checkout_token, membership=None, gateway=None
 ) -> Order:
     with transaction.atomic():

@@ -6,7 +6,7 @@ from datetime import UTC, timedelta
 from celery import shared_task
 from django.utils import timezone
 
-from . import memberships, payouts, reconciliation, refunds, services
+from . import membership_billing, payouts, reconciliation, refunds, services
 from .gateways import GatewayError
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ def retry_failed_refunds():
 @shared_task(acks_late=True)
 def renew_memberships():
     """Celery beat, hourly: local (demo) memberships whose period ended renew or end."""
-    return memberships.renew_due()
+    return membership_billing.renew_due()
 
 
 @shared_task(acks_late=True, autoretry_for=(GatewayError,), retry_backoff=300, max_retries=6)

@@ -12,7 +12,7 @@ import stripe
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 
-from . import memberships, refunds, services
+from . import membership_billing, memberships, refunds, services
 from .gateways import GatewayError, get_gateway
 from .models import Order, WebhookEvent
 
@@ -161,7 +161,7 @@ def _handle_membership_event(event_id, event_type, data, obj) -> WebhookResult:
             return "ignored: not a subscription invoice"
         if not state.paid:
             return "no change: the provider does not report the invoice as paid"
-        return memberships.stripe_invoice_paid(state)
+        return membership_billing.stripe_invoice_paid(state)
 
     return _act_once(event_id, event_type, data, None, act)
 

@@ -8,7 +8,7 @@ from django.db import close_old_connections, connection
 from django.urls import reverse
 
 from library.services import owns
-from payments import credits, refunds, services
+from payments import credit_purchases, credits, refunds, services
 from payments.ledger import audit
 from payments.models import CreditEntry, LedgerEntry, LedgerTransaction, Order, Refund
 from payments.royalties import royalty_for
@@ -27,7 +27,7 @@ def buy_pack(user, size):
 
 
 def spend(user, book):
-    return credits.buy_with_credit(buyer=user, book=book, checkout_token=uuid.uuid4())
+    return credit_purchases.buy_with_credit(buyer=user, book=book, checkout_token=uuid.uuid4())
 
 
 def refund(order, user):
@@ -104,8 +104,8 @@ def test_a_credit_spent_once_per_checkout_and_the_receipt_sent_once():
     reader, book = UserFactory(), BookFactory(minimum_price_cents=999)
     buy_pack(reader, 1)
     token = uuid.uuid4()
-    first = credits.buy_with_credit(buyer=reader, book=book, checkout_token=token)
-    again = credits.buy_with_credit(buyer=reader, book=book, checkout_token=token)
+    first = credit_purchases.buy_with_credit(buyer=reader, book=book, checkout_token=token)
+    again = credit_purchases.buy_with_credit(buyer=reader, book=book, checkout_token=token)
     assert first.pk == again.pk
     assert credits.balance(reader) == 0
     assert EmailDelivery.objects.filter(key=f"receipt:order-{first.pk}").count() == 1

@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from payments import credits, memberships, services
+from payments import credits, membership_billing, memberships, services
 from payments.gateways.base import SubscriptionState
 from payments.ledger import audit
 from payments.models import CreditEntry, LedgerEntry, Membership, Order
@@ -28,7 +28,7 @@ def set_monthly(settings, **terms):
 
 
 def join_demo(user, plan="monthly"):
-    order = memberships.start(user=user, plan_name=plan, checkout_token=uuid.uuid4())
+    order = membership_billing.start(user=user, plan_name=plan, checkout_token=uuid.uuid4())
     assert services.mark_paid(order_id=order.pk, amount_cents=order.amount_cents)
     return Membership.objects.get(user=user)
 
@@ -42,10 +42,10 @@ def test_a_demo_membership_grants_credits_each_period_once(settings):
     first_end = membership.current_period_end
     assert timedelta(days=27) < first_end - timezone.now() < timedelta(days=32)
 
-    assert memberships.renew_due() == 0  # not due yet
+    assert membership_billing.renew_due() == 0  # not due yet
     later = first_end + timedelta(hours=1)
-    assert memberships.renew_due(now=later) == 1
-    assert memberships.renew_due(now=later) == 0  # a rerun (or a second beat) adds nothing
+    assert membership_billing.renew_due(now=later) == 1
+    assert membership_billing.renew_due(now=later) == 0  # a rerun (or a second beat) adds nothing
     membership.refresh_from_db()
     assert credits.balance(reader) == 4
     assert membership.current_period_end == memberships.add_months(first_end, 1)
@@ -60,7 +60,7 @@ def test_cancelling_ends_the_membership_at_the_period_end_and_keeps_the_credits(
     membership.refresh_from_db()
     assert membership.cancel_at_period_end and membership.is_active
 
-    memberships.renew_due(now=membership.current_period_end + timedelta(minutes=1))
+    membership_billing.renew_due(now=membership.current_period_end + timedelta(minutes=1))
     membership.refresh_from_db()
     assert membership.status == Membership.Status.CANCELED
     assert credits.balance(reader) == 1
@@ -74,7 +74,7 @@ def test_unused_membership_credits_roll_over_up_to_the_cap(settings):
     settings.MEMBERSHIP_ROLLOVER_CAP = 4
     reader = UserFactory()
     membership = join_demo(reader)
-    memberships.renew_due(now=membership.current_period_end)
+    membership_billing.renew_due(now=membership.current_period_end)
     # 6 membership credits, cap 4: the two oldest expire; their cash goes to the platform.
     assert credits.balance(reader) == 4
     expired = CreditEntry.objects.get(kind="expired")
@@ -164,7 +164,7 @@ def test_a_stripe_subscription_grants_credits_once_per_paid_invoice(
     client, stripe_plan, localstripe
 ):
     reader = UserFactory()
-    membership = memberships.start_stripe(
+    membership = membership_billing.start_stripe(
         user=reader, plan_name="monthly", payment_method="pm_card_visa"
     )
     assert membership.subscription_reference.startswith("sub_")
@@ -195,7 +195,7 @@ def test_a_stripe_membership_cancels_at_period_end_and_ends_on_deletion(
     client, stripe_plan, localstripe
 ):
     reader = UserFactory()
-    membership = memberships.start_stripe(
+    membership = membership_billing.start_stripe(
         user=reader, plan_name="monthly", payment_method="pm_card_visa"
     )
     post_event(client, invoice_event(latest_invoice(localstripe, membership)))
@@ -245,7 +245,7 @@ def test_a_failed_renewal_asks_the_reader_once_per_period(
 def test_a_declined_card_starts_no_membership(stripe_plan):
     reader = UserFactory()
     with pytest.raises(memberships.MembershipError):
-        memberships.start_stripe(
+        membership_billing.start_stripe(
             user=reader, plan_name="monthly", payment_method="pm_card_visa_chargeDeclined"
         )
     assert credits.balance(reader) == 0

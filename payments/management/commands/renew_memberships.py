@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from payments.memberships import renew_due
+from payments.membership_billing import renew_due
 
 
 class Command(BaseCommand):
