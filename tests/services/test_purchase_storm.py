@@ -152,13 +152,14 @@ def _run_reader(run: Storm, role: str, email: str, book: str, start) -> None:
 def purchase_storm(base_url: str, readers: list[str], books: list[str]) -> Storm:
     run = Storm(base_url)
     start = threading.Barrier(len(readers))  # every reader fires at the same moment
+    roles = [ROLES[i % len(ROLES)] for i in range(len(readers))]
     calls = [
         (
-            lambda i=i, email=email: run_reader(
-                run, ROLES[i % len(ROLES)], email, books[BOOK_OF_ROLE[ROLES[i % len(ROLES)]]], start
+            lambda role=role, email=email: run_reader(
+                run, role, email, books[BOOK_OF_ROLE[role]], start
             )
         )
-        for i, email in enumerate(readers)
+        for role, email in zip(roles, readers, strict=True)
     ]
     with ThreadPoolExecutor(len(calls)) as pool:
         for future in [pool.submit(call) for call in calls]:
@@ -227,6 +228,5 @@ def test_readers_buying_at_once_through_the_forms_are_charged_once_and_never_see
     if errors:
         report.append("exceptions in the server log:")
         report += [f"  {n} x {line[:200]}" for line, n in storm.exceptions_in(log).most_common()]
-    assert not errors and not run.refused() and not problems and audit.returncode == 0, "\n".join(
-        report
-    )
+    failed = errors or run.refused() or problems or audit.returncode != 0
+    assert not failed, "\n".join(report)
