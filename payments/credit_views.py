@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from . import credit_purchases, credits, membership_billing, memberships, services
 from .gateways import GatewayError, get_gateway
-from .views import _book_for_sale, redirect_to_payment
+from .views import book_for_sale, redirect_to_payment
 
 
 def _token(request) -> uuid.UUID | None:
@@ -177,7 +177,7 @@ def resume_membership(request):
 @login_required
 @require_POST
 def buy_with_credit(request, slug):
-    book = _book_for_sale(slug)
+    book = book_for_sale(slug)
     token = _token(request)
     if token is None:
         messages.error(request, "That page was out of date; please try again.")

@@ -30,9 +30,22 @@ def _credit_packs(text: str) -> dict[int, int]:
     for pair in filter(None, (p.strip() for p in text.split(","))):
         credits, _, price = pair.partition(":")
         packs[int(credits)] = parse_price(price)
-    if not packs or min(packs) < 1 or min(packs.values()) < MIN_PAID_PRICE_CENTS:
-        raise ValueError("CREDIT_PACKS: each pack needs at least 1 credit and costs $0.99 or more")
+    if not packs or min(packs) < 1:
+        raise ValueError("CREDIT_PACKS: each pack needs at least 1 credit")
+    for credits, price in packs.items():
+        _check_credit_value("CREDIT_PACKS", credits, price)
     return dict(sorted(packs.items()))
+
+
+def _check_credit_value(name: str, credits: int, price_cents: int) -> None:
+    """Every credit must be worth at least the card minimum ($0.99): a lot of N
+    credits for C cents gives each C // N (the last one the rest), so a pack or plan
+    below that would sell books for less than any reader may pay."""
+    if credits < 1 or price_cents // credits < MIN_PAID_PRICE_CENTS:
+        raise ValueError(
+            f"{name}: {credits} credit(s) for {price_cents} cents makes a credit worth less "
+            f"than {MIN_PAID_PRICE_CENTS} cents, the smallest price a reader may pay"
+        )
 
 
 env = environ.Env()
@@ -113,6 +126,19 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'storefront.sqlite3'}"),
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded default serves parallel requests too (two tabs paying, a double
+    # click on refund): readers never block the writer (WAL), a transaction takes
+    # the write lock when it begins (IMMEDIATE), so two never deadlock upgrading
+    # from a read, and a writer waits up to 20 s for another instead of failing
+    # with "database is locked".
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -439,6 +465,8 @@ MEMBERSHIP_PLANS = {
         "stripe_price": env.str("STRIPE_MEMBERSHIP_ANNUAL_PRICE", default=""),
     },
 }
+for _name, _plan in MEMBERSHIP_PLANS.items():
+    _check_credit_value(f"MEMBERSHIP_{_name.upper()}", _plan["credits"], _plan["price_cents"])
 # Unused membership credits roll over up to this many; the oldest beyond it expire
 # when a new period's credits arrive. Bought packs never expire.
 MEMBERSHIP_ROLLOVER_CAP = env.int("MEMBERSHIP_ROLLOVER_CAP", default=12)
