@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from storefront.mail import queue_templated_email
 
-from .gateways import GatewayError, get_gateway
+from .gateways import GatewayError, demo_gateway_allowed, get_gateway
 from .models import Membership, Order
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,8 @@ def period_paid(order: Order) -> None:
 
 
 def renew_due(*, now=None) -> int:
-    """Local (demo) memberships whose period ended: renew, or end if cancelled."""
+    """Local (demo) memberships whose period ended: renew, or end if cancelled (or
+    if the demo gateway is not allowed here: see ``demo_gateway_allowed``)."""
     from .services import mark_paid
 
     now = now or timezone.now()
@@ -129,6 +130,14 @@ def renew_due(*, now=None) -> int:
             if membership.status != Membership.Status.ACTIVE or end is None or end > now:
                 continue
             if membership.cancel_at_period_end:
+                membership.status = Membership.Status.CANCELED
+                membership.ended_at = end
+                membership.save(update_fields=["status", "ended_at"])
+                continue
+            if not demo_gateway_allowed():
+                # Renewing here would grant credits for nothing (no card was charged):
+                # outside a demo store the membership ends with its paid period.
+                log.error("demo membership %s not renewed: the demo gateway is off", membership.pk)
                 membership.status = Membership.Status.CANCELED
                 membership.ended_at = end
                 membership.save(update_fields=["status", "ended_at"])
