@@ -464,6 +464,11 @@ CELERY_BEAT_SCHEDULE["reconcile-gateways"] = {
     "task": "payments.tasks.reconcile_gateways",
     "schedule": crontab(hour=2, minute=30),
 }
+# Manuscript builds whose worker died stop showing "rendering" (catalog/manuscript.py).
+CELERY_BEAT_SCHEDULE["fail-stale-builds"] = {
+    "task": "catalog.tasks.fail_stale_builds",
+    "schedule": 600,
+}
 CELERY_BEAT_SCHEDULE["requeue-stuck-emails"] = {
     "task": "storefront.tasks.requeue_stuck_emails",
     "schedule": 600,
