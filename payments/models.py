@@ -354,7 +354,8 @@ class PayoutAccount(models.Model):
 
 
 class PayoutBatch(models.Model):
-    """The payouts created together, once a month."""
+    """The payouts created together, once per calendar month (``period``, unique):
+    with ``payout_once_per_batch`` an author is paid at most once a month."""
 
     period = models.CharField(max_length=7, unique=True, help_text="YYYY-MM")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -362,6 +363,13 @@ class PayoutBatch(models.Model):
     class Meta:
         ordering = ["-period"]
         verbose_name_plural = "payout batches"
+        # "2026-3" next to "2026-03" would be a second batch for the same month.
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(period__regex=r"^[0-9]{4}-(0[1-9]|1[0-2])$"),
+                name="payoutbatch_period_is_a_month",
+            )
+        ]
 
     def __str__(self):
         return f"Payouts {self.period}"

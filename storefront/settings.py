@@ -310,6 +310,9 @@ CELERY_TIMEZONE = "UTC"
 # --- Payments ---------------------------------------------------------------
 
 PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="demo")
+# The demo gateway outside DEBUG only when this says the store is a demo on purpose
+# (`check --deploy` fails otherwise: payments/checks.py).
+DEMO_STORE = env.bool("DEMO_STORE", default=False)
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
@@ -473,11 +476,10 @@ MEMBERSHIP_ROLLOVER_CAP = env.int("MEMBERSHIP_ROLLOVER_CAP", default=12)
 
 CELERY_BEAT_SCHEDULE = {
     "renew-memberships": {"task": "payments.tasks.renew_memberships", "schedule": 3600},
+    # The 1st of each month (UTC): one batch per calendar month; a rerun adds nothing.
     "monthly-payouts": {
         "task": "payments.tasks.create_monthly_payouts",
-        "schedule": 30
-        * 24
-        * 3600,  # run by `celery beat`; the batch is per month, so reruns add nothing
+        "schedule": crontab(day_of_month=1, hour=6, minute=0),
     },
     "expire-stale-orders": {"task": "payments.tasks.expire_stale_orders", "schedule": 3600},
 }
@@ -489,6 +491,11 @@ CELERY_BEAT_SCHEDULE["retry-failed-refunds"] = {
 CELERY_BEAT_SCHEDULE["reconcile-gateways"] = {
     "task": "payments.tasks.reconcile_gateways",
     "schedule": crontab(hour=2, minute=30),
+}
+# Manuscript builds whose worker died stop showing "rendering" (catalog/manuscript.py).
+CELERY_BEAT_SCHEDULE["fail-stale-builds"] = {
+    "task": "catalog.tasks.fail_stale_builds",
+    "schedule": 600,
 }
 CELERY_BEAT_SCHEDULE["requeue-stuck-emails"] = {
     "task": "storefront.tasks.requeue_stuck_emails",
