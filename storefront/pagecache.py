@@ -56,13 +56,13 @@ MAX_PARAMETER_LENGTH = 200
 def _normalised(name: str, value: str) -> str:
     value = value.strip()[:MAX_PARAMETER_LENGTH]
     if name == "page":
-        # "02", "abc" or "1" show the same page as "2", page 1 and no parameter:
-        # one key (and one canonical URL) each.
+        # "02" shows page 2, "abc" and "1" page 1 (no parameter): one key and
+        # one canonical URL per page shown.
         return str(int(value)) if value.isascii() and value.isdigit() and int(value) > 1 else ""
     return value
 
 
-def page_parameters(request, names) -> QueryDict:
+def _page_parameters(request, names) -> QueryDict:
     """The parameters among ``names`` that the request has, normalised: one value
     each (the last, as ``QueryDict.get``), trimmed and bounded, in name order;
     empty ones and every other parameter dropped."""
@@ -74,7 +74,7 @@ def _restrict_to(request, names) -> None:
     """Let the view and its templates see only the normalised ``names``:
     ``request.GET``, ``get_full_path()`` (the login link's ``next=``) and
     ``request.canonical_url`` all agree with the cache key."""
-    params = page_parameters(request, names)
+    params = _page_parameters(request, names)
     request.GET = params
     request.META["QUERY_STRING"] = params.urlencode()
     request.canonical_url = settings.SITE_URL + request.get_full_path()
