@@ -79,7 +79,7 @@ def join_membership(request):
     if plan_name not in settings.MEMBERSHIP_PLANS or token is None:
         messages.error(request, "Choose a monthly or an annual membership.")
         return redirect("payments:credits")
-    if settings.PAYMENT_GATEWAY == "stripe":
+    if membership_billing.pays_by_subscription():
         return redirect(f"{reverse('payments:membership_stripe')}?plan={plan_name}")
     try:
         order = membership_billing.start(
@@ -95,7 +95,7 @@ def join_membership(request):
 def membership_stripe(request):
     """Stripe: save a card with the Payment Element (a SetupIntent), then subscribe."""
     plan_name = request.GET.get("plan", "")
-    if plan_name not in settings.MEMBERSHIP_PLANS or settings.PAYMENT_GATEWAY != "stripe":
+    if plan_name not in settings.MEMBERSHIP_PLANS or not membership_billing.pays_by_subscription():
         return redirect("payments:credits")
     current = memberships.membership_of(request.user)
     if current is not None and current.is_active:

@@ -37,6 +37,12 @@ def _period_order(membership: Membership, *, token: uuid.UUID, reference="", gat
     return order
 
 
+def pays_by_subscription() -> bool:
+    """Whether joining goes through a saved card and a provider's subscription (Stripe)
+    rather than a first period paid on our payment page (the demo gateway)."""
+    return settings.PAYMENT_GATEWAY == "stripe"
+
+
 def start(*, user, plan_name: str, checkout_token: uuid.UUID) -> Order:
     """Join (demo gateway): the membership waits for its first period's order to be paid."""
     plan(plan_name)
