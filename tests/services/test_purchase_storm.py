@@ -21,7 +21,7 @@ import contextlib
 import threading
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote
 
@@ -217,7 +217,12 @@ def test_readers_buying_at_once_through_the_forms_are_charged_once_and_never_see
     state = storm.money_state(database_url, var_dir)
     problems = money_problems(state, seeded["readers"], seeded["books"])
     audit = storm.manage(database_url, var_dir, "audit_ledger", check=False)
-    report = [f"{len(run.hits)} responses in {seconds:.1f}s ({run.summary()})"]
+    statuses = Counter(f"{o['status']}/{o['refund'] or '-'}" for o in state["orders"])
+    report = [
+        f"{len(run.hits)} responses in {seconds:.1f}s ({run.summary()}); "
+        f"book orders by status/refund: {dict(sorted(statuses.items()))}"
+    ]
+    print(report[0])  # shown with -s or on failure: what the storm did
     if errors:
         report.append(f"{len(errors)} responses were >= 500 or never came:")
         report += [f"  {h.status} {h.method} {h.path} ({h.reader}): {h.body}" for h in errors]
