@@ -139,7 +139,15 @@ class InvitationAdmin(admin.ModelAdmin):
     """Read-only: invitations change only through catalog.invitations (invite,
     accept, decline, cancel), which keep royalty shares summing to 100."""
 
-    list_display = ["kind", "book", "original", "email", "royalty_share", "status_now", "created_at"]
+    list_display = [
+        "kind",
+        "book",
+        "original",
+        "email",
+        "royalty_share",
+        "status_now",
+        "created_at",
+    ]
     list_filter = ["kind", "status", "created_at"]
     search_fields = ["book__title", "original__title", "email", "invited_by__email"]
     exclude = ["token"]  # the accept link's secret: staff need not see it

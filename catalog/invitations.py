@@ -197,7 +197,7 @@ def for_user(user):
 
 def _lock_for_answer(token: str, user) -> Invitation:
     """The invitation, locked, if ``user`` may answer it now; expired ones are marked so."""
-    invitation = Invitation.objects.select_for_update().select_related("original").get(token=token)
+    invitation = Invitation.objects.select_for_update().get(token=token)
     if not is_for(invitation, user):
         raise NotForYou("This invitation was sent to someone else.")
     return invitation
