@@ -384,3 +384,18 @@ def test_editing_other_details_keeps_a_waiting_translation_link(client, ada):
     assert Invitation.objects.get().status == "pending"
     translation.refresh_from_db()
     assert (translation.title, translation.translation_of) == ("Renamed", None)
+
+
+def test_an_accepted_translation_link_stays_until_a_new_one_is_accepted(client, ada):
+    first, second = BookFactory(title="Erstes Original"), BookFactory(title="Zweites Original")
+    translation = BookFactory(authors=[ada], translation_of=first)
+    client.force_login(ada.user)
+
+    client.post(
+        reverse("catalog:book_edit", args=[translation.slug]),
+        book_data(translation, translation_of=second.pk),
+    )
+
+    translation.refresh_from_db()
+    assert translation.translation_of == first
+    assert Invitation.objects.get().original == second
