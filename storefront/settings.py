@@ -274,6 +274,8 @@ RATE_LIMITS = {
     "refund": _rates(env.str("RATE_LIMIT_REFUND", default="30/h/ip,10/h/account")),
     # Failed logins to the Django admin (allauth does not cover /admin/login/).
     "admin_login": _rates(env.str("RATE_LIMIT_ADMIN_LOGIN", default="10/m/ip,5/5m/account")),
+    # Co-author invitations sent (each one e-mails an address the author typed).
+    "invite": _rates(env.str("RATE_LIMIT_INVITE", default="30/h/account")),
 }
 
 # --- E-mail -----------------------------------------------------------------
