@@ -1,0 +1,63 @@
+"""Input at the edge: text the database cannot store is refused before any view runs.
+
+PostgreSQL refuses a NUL character in text (and a lone surrogate cannot be
+encoded at all), so one such character in a search box, a filter or a form
+field used to reach a query and end as a 500. Checking every view is a list
+that is never complete; this middleware checks the path, the query string and
+the form fields (keys and values; not uploaded files' content, nor bodies that
+are not forms, such as the Stripe webhook's JSON, which checks its own) of
+every request once, and answers a 400 page that says what was wrong.
+"""
+
+import re
+
+from django.http import QueryDict
+from django.shortcuts import render
+
+# NUL, and the surrogate halves that are not characters on their own.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+MESSAGE = (
+    "The address or the form you sent contains a character we cannot accept "
+    "(a NUL byte or a broken Unicode character). Please remove it and try again."
+)
+
+
+def unstorable(text: str) -> bool:
+    """True if ``text`` holds a character the database cannot store."""
+    return bool(UNSTORABLE.search(text))
+
+
+def _bad_pairs(data: QueryDict) -> bool:
+    return any(unstorable(key) or any(map(unstorable, data.getlist(key))) for key in data)
+
+
+class InputGuardMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        problem = self.problem(request)
+        if problem:
+            return bad_input(request, problem)
+        return self.get_response(request)
+
+    @staticmethod
+    def problem(request) -> str:
+        if unstorable(request.path_info) or _bad_pairs(request.GET):
+            return MESSAGE
+        if request.method == "POST" and request.content_type in (
+            "application/x-www-form-urlencoded",
+            "multipart/form-data",
+        ):
+            # Parsing errors (malformed multipart, too many fields) are Django's 400s.
+            # File parts stay files: their bytes are not text.
+            if _bad_pairs(request.POST) or any(unstorable(name) for name in request.FILES):
+                return MESSAGE
+        return ""
+
+
+def bad_input(request, message: str):
+    """The 400 page. The search box of the page's header echoes ``?q=``: not the bad one."""
+    request.GET = QueryDict()
+    return render(request, "400.html", {"message": message}, status=400)
