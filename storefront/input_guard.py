@@ -39,7 +39,7 @@ class InputGuardMiddleware:
     def __call__(self, request):
         problem = self.problem(request)
         if problem:
-            return bad_input(request, problem)
+            return bad_request(request, problem)
         return self.get_response(request)
 
     @staticmethod
@@ -57,7 +57,8 @@ class InputGuardMiddleware:
         return ""
 
 
-def bad_input(request, message: str):
-    """The 400 page. The search box of the page's header echoes ``?q=``: not the bad one."""
+def bad_request(request, message: str):
+    """The 400 page with ``message``: what was wrong, in words a reader can act on.
+    The header's search box echoes ``?q=``, which may be the bad text: not here."""
     request.GET = QueryDict()
     return render(request, "400.html", {"message": message}, status=400)
