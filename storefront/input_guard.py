@@ -22,6 +22,8 @@ MESSAGE = (
     "(a NUL byte or a broken Unicode character). Please remove it and try again."
 )
 
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
 
 def unstorable(text: str) -> bool:
     """True if ``text`` holds a character the database cannot store."""
@@ -46,14 +48,12 @@ class InputGuardMiddleware:
     def problem(request) -> str:
         if unstorable(request.path_info) or _bad_pairs(request.GET):
             return MESSAGE
-        if request.method == "POST" and request.content_type in (
-            "application/x-www-form-urlencoded",
-            "multipart/form-data",
-        ):
-            # Parsing errors (malformed multipart, too many fields) are Django's 400s.
-            # File parts stay files: their bytes are not text.
-            if _bad_pairs(request.POST) or any(unstorable(name) for name in request.FILES):
-                return MESSAGE
+        # Only forms: other bodies (the Stripe webhook's JSON) are their view's to check.
+        # Parsing errors (malformed multipart, too many fields) are Django's 400s.
+        # File parts stay files: their bytes are not text.
+        form = request.method == "POST" and request.content_type in FORM_TYPES
+        if form and (_bad_pairs(request.POST) or any(map(unstorable, request.FILES))):
+            return MESSAGE
         return ""
 
 
