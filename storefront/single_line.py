@@ -14,8 +14,8 @@ cannot forget it.
 """
 
 from django import forms
-from django.forms.widgets import Input
 from django.core.exceptions import ValidationError
+from django.forms.widgets import Input
 
 SINGLE_LINE_TYPES = {"text", "email", "url", "search", "tel", "password", "number"}
 LINE_BREAKS = ("\r", "\n")
