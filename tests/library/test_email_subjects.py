@@ -4,7 +4,6 @@ database behind the forms' back) still publishes with every owner's e-mail."""
 
 import pytest
 
-from catalog import services as catalog
 from library.models import Entitlement
 from storefront.mail import plain_subject
 from storefront.models import EmailDelivery
