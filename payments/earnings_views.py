@@ -1,7 +1,5 @@
 """The author's side of payments: earnings dashboard, CSV export, payout details."""
 
-import csv
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -10,6 +8,7 @@ from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from catalog.models import Author
+from storefront.csv_export import SafeWriter
 from storefront.input_guard import bad_request
 from storefront.money import format_plain
 from storefront.pagination import querystring_without_page
@@ -83,7 +82,7 @@ def earnings_csv(request):
     if not range_form.is_valid():  # before streaming: a refusal is a page, not a cut-off file
         return bad_request(request, " ".join(range_form.non_field_errors()))
     range_ = range_form.date_range
-    writer = csv.writer(_Echo())
+    writer = SafeWriter(_Echo())  # a title like "=HYPERLINK(...)" stays text
 
     def rows():
         yield writer.writerow(

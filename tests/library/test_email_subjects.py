@@ -40,7 +40,7 @@ def test_a_title_with_a_line_break_still_publishes_with_one_one_line_email_per_o
     assert sorted(m.to[0] for m in mailoutbox) == sorted(r.email for r in readers)
     for message in mailoutbox:
         assert message.subject == "New version of Foo Bcc: victim@example.com: 2.0"
-        assert message.bcc == [] and "Bcc" not in message.message().keys()
+        assert message.bcc == [] and "Bcc" not in message.message()
     assert set(EmailDelivery.objects.values_list("status", flat=True)) == {"sent"}
 
 
