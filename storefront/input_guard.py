@@ -4,9 +4,10 @@ PostgreSQL refuses a NUL character in text (and a lone surrogate cannot be
 encoded at all), so one such character in a search box, a filter or a form
 field used to reach a query and end as a 500. Checking every view is a list
 that is never complete; this middleware checks the path, the query string and
-the form fields (keys and values; not uploaded files' content, nor bodies that
-are not forms, such as the Stripe webhook's JSON, which checks its own) of
-every request once, and answers a 400 page that says what was wrong.
+the form fields (keys and values; not uploaded files' content, not bodies that
+are not forms, and not the body of a csrf_exempt view such as the Stripe
+webhook, which reads it raw and checks its own) of every request once, before
+the view runs, and answers a 400 page that says what was wrong.
 """
 
 import re
@@ -39,22 +40,22 @@ class InputGuardMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        problem = self.problem(request)
-        if problem:
-            return bad_request(request, problem)
+        if unstorable(request.path_info) or _bad_pairs(request.GET):
+            return bad_request(request, MESSAGE)
         return self.get_response(request)
 
-    @staticmethod
-    def problem(request) -> str:
-        if unstorable(request.path_info) or _bad_pairs(request.GET):
-            return MESSAGE
-        # Only forms: other bodies (the Stripe webhook's JSON) are their view's to check.
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        """The form, read where Django's CSRF check reads it: not for a csrf_exempt
+        view, which may read its raw body (the Stripe webhook's JSON, signed as
+        bytes), and a body parsed as a form could no longer be read raw."""
+        if getattr(view_func, "csrf_exempt", False):
+            return None
         # Parsing errors (malformed multipart, too many fields) are Django's 400s.
         # File parts stay files: their bytes are not text.
         form = request.method == "POST" and request.content_type in FORM_TYPES
         if form and (_bad_pairs(request.POST) or any(map(unstorable, request.FILES))):
-            return MESSAGE
-        return ""
+            return bad_request(request, MESSAGE)
+        return None
 
 
 def bad_request(request, message: str):

@@ -85,9 +85,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
-    # Before any view or process_view (CSRF reads the form): text the database
-    # cannot store is a 400 here, in one place. After auth and CSP so the 400
-    # page renders like any page. docs/architecture.md, "Input at the edge".
+    # Before any view: text the database cannot store is a 400 here, in one
+    # place. After auth and CSP so the 400 page renders like any page, and after
+    # CSRF, whose process_view reads the form first. docs/architecture.md.
     "storefront.input_guard.InputGuardMiddleware",
     "allauth.account.middleware.AccountMiddleware",
 ]

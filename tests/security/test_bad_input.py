@@ -144,6 +144,15 @@ def test_the_stripe_webhook_body_is_left_to_the_webhook(client, settings):
     assert b"a character we cannot accept" not in response.content
 
 
+def test_a_form_posted_to_the_stripe_webhook_still_reaches_it(client, settings):
+    """The webhook reads its raw body: the guard must not have parsed it as a form."""
+    settings.STRIPE_WEBHOOK_SECRET = "whsec_test"
+
+    response = client.post(reverse("payments:stripe_webhook"), {"a": "b"})  # multipart
+
+    assert response.status_code == 400
+
+
 @pytest.mark.parametrize(
     "text, bad",
     [("plain", False), ("émoji 📚", False), ("a\x00b", True), ("\ud800", True), ("\udfff x", True)],
