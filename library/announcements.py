@@ -8,6 +8,7 @@ from django.urls import reverse
 
 from catalog.markdown import render_markdown
 from catalog.models import Release
+from storefront.mail import plain_subject
 from storefront.models import EmailDelivery
 
 from .models import ReleaseAnnouncement
@@ -73,7 +74,7 @@ def queue_chunk(release_id: int, user_ids: list[int]) -> list[int]:
             EmailDelivery(
                 key=keys[user.pk],
                 to=user.email,
-                subject=f"New version of {book.title}: {release.version}"[:300],
+                subject=plain_subject(f"New version of {book.title}: {release.version}"),
                 body=render_to_string("email/new_version.txt", context),
                 html=render_to_string("email/new_version.html", context),
                 headers={

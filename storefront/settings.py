@@ -98,6 +98,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    # Before any view: text the database cannot store is a 400 here, in one
+    # place. After auth and CSP so the 400 page renders like any page, and after
+    # CSRF, whose process_view reads the form first. docs/architecture.md.
+    "storefront.input_guard.InputGuardMiddleware",
     "allauth.account.middleware.AccountMiddleware",
 ]
 
