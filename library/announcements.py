@@ -1,10 +1,14 @@
 """The "new version" e-mails: one per owner per release, in chunks, exactly once."""
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import F
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 
 from catalog.markdown import render_markdown
 from catalog.models import Release
@@ -18,6 +22,24 @@ from .tokens import download_token, unsubscribe_token
 
 def delivery_key(release_id: int, user_id: int) -> str:
     return f"new-version:release-{release_id}:user-{user_id}"
+
+
+# Longer than a healthy queue takes to start a fan-out.
+MISSED_AFTER = timedelta(minutes=10)
+
+
+def missed_releases(*, now=None) -> list[int]:
+    """Current releases published a while ago whose fan-out never started (the
+    broker refused it after the publish committed, or the worker lost it)."""
+    cutoff = (now or timezone.now()) - MISSED_AFTER
+    return list(
+        Release.objects.filter(
+            published_at__lt=cutoff,
+            published_at__gte=cutoff - timedelta(days=7),
+            announcement__isnull=True,
+            book__current_release=F("pk"),
+        ).values_list("pk", flat=True)
+    )
 
 
 def plan_announcement(release_id: int) -> list[list[int]]:

@@ -503,6 +503,11 @@ CELERY_BEAT_SCHEDULE["fail-stale-builds"] = {
     "task": "catalog.tasks.fail_stale_builds",
     "schedule": 600,
 }
+# A release published while the broker refused its fan-out is announced later.
+CELERY_BEAT_SCHEDULE["announce-missed-releases"] = {
+    "task": "library.tasks.announce_missed_releases",
+    "schedule": 600,
+}
 CELERY_BEAT_SCHEDULE["requeue-stuck-emails"] = {
     "task": "storefront.tasks.requeue_stuck_emails",
     "schedule": 600,

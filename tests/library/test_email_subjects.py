@@ -62,3 +62,44 @@ def test_a_stored_subject_with_a_line_break_is_sent_on_one_line(mailoutbox):
 )
 def test_a_subject_is_one_line_of_at_most_300_characters(text, subject):
     assert plain_subject(text) == subject
+
+
+def test_a_release_published_while_the_broker_refuses_is_announced_later_once(
+    mailoutbox, django_capture_on_commit_callbacks, monkeypatch
+):
+    """Publishing commits first; if the fan-out cannot be queued then (the broker is
+    down), the author is not shown an error and beat announces the release later,
+    one e-mail per owner however often it runs."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from kombu.exceptions import OperationalError
+
+    from catalog.models import Release
+    from library import tasks
+
+    book = BookFactory()
+    publish(book, "1.0")
+    readers = [UserFactory() for _ in range(2)]
+    for reader in readers:
+        Entitlement.objects.create(user=reader, book=book, granted_at="2026-01-01T00:00:00Z")
+
+    def broker_down(*args, **kwargs):
+        raise OperationalError("Connection refused")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(tasks.announce_release, "delay", broker_down)
+        with django_capture_on_commit_callbacks(execute=True):
+            release = publish(book, "2.0")  # no exception reaches the author
+
+    assert release.is_published and mailoutbox == []
+    assert tasks.announce_missed_releases() == 0  # too recent: the queue may still start it
+    Release.objects.filter(pk=release.pk).update(
+        published_at=timezone.now() - timedelta(minutes=11)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.announce_missed_releases() == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.announce_missed_releases() == 0
+
+    assert sorted(m.to[0] for m in mailoutbox) == sorted(r.email for r in readers)
