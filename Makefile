@@ -27,8 +27,10 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 # Serve the store on the embedded defaults: SQLite, local files, console e-mail,
-# eager Celery, demo payments. DEBUG is on here only.
+# eager Celery, demo payments. DEBUG is on here only. Links in e-mails point to
+# where it is served (HOST:PORT) unless SITE_URL is set.
 run: export DEBUG ?= true
+run: export SITE_URL ?= http://$(HOST):$(PORT)
 run: install
 	mkdir -p var
 	$(PY) manage.py migrate --noinput

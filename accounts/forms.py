@@ -1,4 +1,5 @@
 from allauth.account.forms import SignupForm as AllauthSignupForm
+from django.contrib.auth.hashers import make_password
 
 from storefront import ratelimit
 
@@ -9,10 +10,17 @@ class SignupForm(AllauthSignupForm):
     A valid sign-up sends an e-mail to the address (a verification, or "you
     already have an account"), so someone could flood a stranger's inbox from
     many IPs. The count is the same whether the address has an account or not.
+
+    Both paths also take the same time: a new address costs a password hash
+    (the slow part, ~200 ms) and a user; a taken one only an e-mail, so the
+    answer's timing told who has an account. A taken address's password is
+    hashed too, with the real hasher, and thrown away.
     """
 
     def try_save(self, request):
         usage = ratelimit.consume(request, "signup", account=self.cleaned_data.get("email"))
         if not usage.allowed:
             return None, ratelimit.too_many_requests(request)
+        if self.account_already_exists:
+            make_password(self.cleaned_data["password1"])
         return super().try_save(request)

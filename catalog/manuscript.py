@@ -10,12 +10,13 @@ import io
 import logging
 import posixpath
 import zipfile
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 from PIL import Image
 
@@ -223,7 +224,7 @@ def request_build(*, book: Book, kind: str, user=None, version: str = "", notes:
 
 def _progress(build_id: int, label: str, offset: int, total: int):
     def report(done: int, count: int, chapter) -> None:
-        Build.objects.filter(pk=build_id).update(
+        Build.objects.filter(pk=build_id, status=Build.Status.RENDERING).update(
             step=offset + done,
             total=total,
             message=f"{label}: chapter {done} of {count} ({chapter.title})"[:400],
@@ -236,7 +237,7 @@ def run_build(build_id: int) -> Build:
     """Render the manuscript; publish it if asked. Claims the build so a retried task
     never renders or publishes it twice."""
     claimed = Build.objects.filter(pk=build_id, status=Build.Status.QUEUED).update(
-        status=Build.Status.RENDERING, message="Starting"
+        status=Build.Status.RENDERING, message="Starting", rendering_since=timezone.now()
     )
     build = Build.objects.select_related("book").get(pk=build_id)
     if not claimed:
@@ -271,9 +272,16 @@ def run_build(build_id: int) -> Build:
     if build.kind == Build.Kind.PREVIEW:
         build.preview_pdf.save("preview.pdf", ContentFile(pdf), save=False)
         build.preview_epub.save("preview.epub", ContentFile(epub), save=False)
-        return _finish(build)
+        with transaction.atomic():
+            if not _still_ours(build):
+                build.preview_pdf.delete(save=False)
+                build.preview_epub.delete(save=False)
+                return Build.objects.get(pk=build.pk)
+            return _finish(build)
     try:
         with transaction.atomic():
+            if not _still_ours(build):
+                return Build.objects.get(pk=build.pk)
             release = services.create_release(
                 book=book,
                 version=build.version,
@@ -312,6 +320,18 @@ def _toc_lines(book: Book, text: BookText) -> list[services.TocLine]:
     ]
 
 
+def _still_ours(build: Build) -> bool:
+    """Lock the build: is it still rendering? A build failed as interrupted while this
+    worker was slow stays failed (the author may have started another): its files
+    are dropped and nothing is published. Holding the lock to the end makes
+    ``fail_stale_builds`` wait for the outcome instead of overwriting it."""
+    return (
+        Build.objects.select_for_update()
+        .filter(pk=build.pk, status=Build.Status.RENDERING)
+        .exists()
+    )
+
+
 def _finish(build: Build) -> Build:
     build.refresh_from_db(fields=["step", "total"])  # progress was written by other queries
     build.status = Build.Status.DONE
@@ -323,7 +343,7 @@ def _finish(build: Build) -> Build:
 
 
 def _fail(build: Build, message: str, source: str) -> Build:
-    Build.objects.filter(pk=build.pk).update(
+    Build.objects.filter(pk=build.pk, status=Build.Status.RENDERING).update(
         status=Build.Status.FAILED,
         error=message,
         error_source=source,
@@ -332,3 +352,34 @@ def _fail(build: Build, message: str, source: str) -> Build:
     )
     build.refresh_from_db()
     return build
+
+
+# Longer than any real build: rendering is CPU-bound and reports progress per
+# chapter; a build "rendering" this long lost its worker (killed, OOM, deploy).
+BUILD_STALE_MINUTES = 30
+INTERRUPTED = (
+    "The build was interrupted: the machine building it stopped. "
+    "Nothing was published; start it again."
+)
+
+
+def fail_stale_builds(*, now=None) -> int:
+    """Celery beat: builds left rendering by a worker that died are failed, so the
+    author sees it and can start them again (no automatic retry: a manuscript that
+    killed its worker would kill the next one). A redelivered task finds the build
+    no longer queued and does nothing. Returns how many were failed."""
+    now = now or timezone.now()
+    stale = now - timedelta(minutes=BUILD_STALE_MINUTES)
+    return (
+        Build.objects.filter(status=Build.Status.RENDERING)
+        .filter(
+            Q(rendering_since__lt=stale) | Q(rendering_since__isnull=True, created_at__lt=stale)
+        )
+        .update(
+            status=Build.Status.FAILED,
+            error=INTERRUPTED,
+            error_source="",
+            message="Interrupted",
+            finished_at=now,
+        )
+    )

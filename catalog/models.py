@@ -429,6 +429,9 @@ class Build(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    rendering_since = models.DateTimeField(
+        null=True, blank=True, help_text="When a worker claimed the build and began rendering."
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

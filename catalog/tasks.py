@@ -9,3 +9,9 @@ from . import manuscript
 def run_build(build_id: int):
     """Render (and maybe publish) a manuscript; the build row says how it went."""
     return manuscript.run_build(build_id).status
+
+
+@shared_task(acks_late=True)
+def fail_stale_builds():
+    """Celery beat, every 10 minutes: builds whose worker died fail, retryable."""
+    return manuscript.fail_stale_builds()

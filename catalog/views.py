@@ -1,3 +1,5 @@
+from urllib.parse import urljoin
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -25,7 +27,7 @@ from .models import CONTENT_TYPES, Author, Book, BookFormat, Release
 # --- Public pages -------------------------------------------------------------
 
 
-@cache_for_anonymous
+@cache_for_anonymous(params=("q", "category", "language", "sort", "page"))
 def book_list(request):
     query = request.GET.get("q", "").strip()[:200]
     category = request.GET.get("category", "")
@@ -71,8 +73,9 @@ def book_detail(request, slug):
             "samples": {s.format: s for s in book.sample_files.all()},
             "translations": selectors.translations_of(book),
             "is_author": book.is_authored_by(request.user),
-            # Absolute either way: object storage gives full URLs, local media a path.
-            "cover_url": request.build_absolute_uri(book.cover.url) if book.cover else "",
+            # Absolute either way: object storage gives full URLs, local media a path
+            # (joined to SITE_URL, not to the request's Host: the page is cached).
+            "cover_url": urljoin(f"{settings.SITE_URL}/", book.cover.url) if book.cover else "",
         },
     )
 

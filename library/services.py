@@ -53,9 +53,18 @@ def grant_entitlement(
 
 
 @transaction.atomic
-def revoke_entitlement(*, user, book, at=None) -> bool:
-    """Take the book back (a refund). Idempotent; returns whether anything changed."""
-    changed = Entitlement.objects.filter(user=user, book=book, revoked_at__isnull=True).update(
+def revoke_entitlement(*, user, book, at=None, order_ref=None) -> bool:
+    """Take the book back. Idempotent; returns whether anything changed.
+
+    With ``order_ref`` (a refund) only what that order granted is taken back: a
+    refund of one order never takes away a book another order still pays for.
+    Without it (the reader removing a book), whatever granted it.
+    """
+    active = Entitlement.objects.filter(user=user, book=book, revoked_at__isnull=True)
+    if order_ref is not None:
+        # Rows granted before orders were remembered have no reference: theirs to take.
+        active = active.filter(Q(order_ref=order_ref) | Q(order_ref__isnull=True))
+    changed = active.update(
         revoked_at=at or timezone.now(), refundable_until=None
     )
     if changed:

@@ -76,14 +76,13 @@ class OrderAdmin(admin.ModelAdmin):
         done = 0
         for order in queryset:
             try:
-                refund = refunds.admin_refund(
-                    order_id=order.pk, admin=request.user, note="admin refund"
+                result = refunds.refund_order(
+                    order_id=order.pk, actor=request.user, as_admin=True, note="admin refund"
                 )
             except refunds.RefundError as exc:
                 self.message_user(request, f"Order {order.pk}: {exc}", messages.ERROR)
                 continue
-            refund = refunds.execute_refund(refund_id=refund.pk, actor=request.user)
-            done += refund.status == Refund.Status.REFUNDED
+            done += result.outcome == refunds.Outcome.REFUNDED
         self.message_user(request, f"Refunded {done} order(s).")
 
     def get_readonly_fields(self, request, obj=None):
@@ -151,11 +150,12 @@ class RefundAdmin(admin.ModelAdmin):
         "buyer",
         "amount",
         "status",
+        "gateway_status",
         "auto_approved",
         "requested_at",
         "refunded_at",
     ]
-    list_filter = ["status", "auto_approved", "requested_at"]
+    list_filter = ["status", "gateway_status", "auto_approved", "requested_at"]
     search_fields = [
         "order__public_id",
         "order__buyer__email",
@@ -167,7 +167,7 @@ class RefundAdmin(admin.ModelAdmin):
     actions = ["approve", "deny", "retry"]
     readonly_fields = [
         "order", "amount_cents", "status", "reason", "auto_approved", "decision_note", "gateway_refund_id",
-        "last_error", "attempts", "processing_since", "requested_by", "requested_at", "decided_at", "refunded_at", "reader_history",
+        "gateway_status", "last_error", "attempts", "processing_since", "requested_by", "requested_at", "decided_at", "refunded_at", "reader_history",
     ]  # fmt: skip
 
     @admin.display(description="Buyer")
@@ -198,11 +198,8 @@ class RefundAdmin(admin.ModelAdmin):
     def approve(self, request, queryset):
         done = 0
         for refund in queryset:
-            refunds.approve_refund(refund_id=refund.pk, admin=request.user)
-            done += (
-                refunds.execute_refund(refund_id=refund.pk, actor=request.user).status
-                == Refund.Status.REFUNDED
-            )
+            result = refunds.approve_and_execute(refund_id=refund.pk, admin=request.user)
+            done += result.outcome == refunds.Outcome.REFUNDED
         self.message_user(request, f"Refunded {done} of {queryset.count()}.")
 
     @admin.action(description="Deny (the reason is e-mailed to the reader)")
@@ -230,10 +227,8 @@ class RefundAdmin(admin.ModelAdmin):
     def retry(self, request, queryset):
         done = 0
         for refund in queryset.filter(status=Refund.Status.FAILED):
-            done += (
-                refunds.execute_refund(refund_id=refund.pk, actor=request.user).status
-                == Refund.Status.REFUNDED
-            )
+            result = refunds.execute_refund(refund_id=refund.pk, actor=request.user)
+            done += result.outcome == refunds.Outcome.REFUNDED
         self.message_user(request, f"Refunded {done} on retry.")
 
 

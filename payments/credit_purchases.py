@@ -13,7 +13,7 @@ from library.services import owns
 
 from .credits import CREDIT_GATEWAY, CreditError, lock_reader, lot_balances
 from .models import CreditEntry, Order
-from .royalties import royalty_for
+from .royalties import royalty_for_credit
 from .services import mark_paid
 
 
@@ -45,7 +45,7 @@ def buy_with_credit(*, buyer, book: Book, checkout_token: uuid.UUID) -> Order:
             product=Order.Product.BOOK,
             credits=1,
             amount_cents=value,
-            royalty_cents=royalty_for(value),
+            royalty_cents=royalty_for_credit(value),
             currency=book.currency,
             gateway=CREDIT_GATEWAY,
             gateway_reference=f"credit-{uuid.uuid4()}",

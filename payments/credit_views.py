@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from . import credit_purchases, credits, membership_billing, memberships, services
 from .gateways import GatewayError, get_gateway
-from .views import _book_for_sale, redirect_to_payment
+from .views import book_for_sale, redirect_to_payment
 
 
 def _token(request) -> uuid.UUID | None:
@@ -79,7 +79,7 @@ def join_membership(request):
     if plan_name not in settings.MEMBERSHIP_PLANS or token is None:
         messages.error(request, "Choose a monthly or an annual membership.")
         return redirect("payments:credits")
-    if settings.PAYMENT_GATEWAY == "stripe":
+    if membership_billing.pays_by_subscription():
         return redirect(f"{reverse('payments:membership_stripe')}?plan={plan_name}")
     try:
         order = membership_billing.start(
@@ -95,7 +95,7 @@ def join_membership(request):
 def membership_stripe(request):
     """Stripe: save a card with the Payment Element (a SetupIntent), then subscribe."""
     plan_name = request.GET.get("plan", "")
-    if plan_name not in settings.MEMBERSHIP_PLANS or settings.PAYMENT_GATEWAY != "stripe":
+    if plan_name not in settings.MEMBERSHIP_PLANS or not membership_billing.pays_by_subscription():
         return redirect("payments:credits")
     current = memberships.membership_of(request.user)
     if current is not None and current.is_active:
@@ -177,7 +177,7 @@ def resume_membership(request):
 @login_required
 @require_POST
 def buy_with_credit(request, slug):
-    book = _book_for_sale(slug)
+    book = book_for_sale(slug)
     token = _token(request)
     if token is None:
         messages.error(request, "That page was out of date; please try again.")

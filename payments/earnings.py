@@ -126,7 +126,7 @@ def balances(author, *, now=None) -> Balances:
     now = now or timezone.now()
     today = timezone.localdate(now)
     today_start = datetime.combine(today, time.min, tzinfo=timezone.get_current_timezone())
-    settled = ["sale", "refund"]
+    settled = ["sale", "refund", "unrefund"]
     days = LedgerDaily.objects.filter(author_key=author.pk, account="author").aggregate(
         pending=Sum("amount_cents", filter=Q(available_day__gt=today, kind__in=settled)),
         available=Sum("amount_cents", filter=Q(available_day__lt=today)),
@@ -158,7 +158,7 @@ def earnings_for(author, range_: DateRange, *, now=None) -> Earnings:
     }
     rows = {pk: BookEarnings(book=book) for pk, book in books.items()}
     in_range = _days(range_)
-    settled = ["sale", "refund"]
+    settled = ["sale", "refund", "unrefund"]
 
     own = (
         LedgerDaily.objects.filter(

@@ -156,6 +156,30 @@ def record_sale(order: Order) -> LedgerTransaction:
     )
 
 
+def record_double_payment(order: Order) -> LedgerTransaction:
+    """Cash captured for a book the reader owned already: no sale, no royalty; the
+    platform holds it until the automatic refund reverses this transaction."""
+    now = timezone.now()
+    entries = [
+        LedgerEntry(
+            account=account,
+            amount_cents=amount,
+            currency=order.currency,
+            available_at=now,  # no book: no author's figures ever count it
+        )
+        for account, amount in (
+            (Account.PROCESSOR, -order.amount_cents),
+            (Account.PLATFORM, order.amount_cents),
+        )
+    ]
+    return _write(
+        LedgerTransaction.Kind.DOUBLE,
+        order=order,
+        memo=f"Order {order.pk}: paid twice, to refund",
+        entries=entries,
+    )
+
+
 def _cash_entries(amount_cents, *, to_credits: bool, currency="USD", partner=Account.PROCESSOR):
     """Cash between ``partner`` and the readers' credits account, available at once."""
     now = timezone.now()
@@ -308,17 +332,22 @@ def audit() -> AuditReport:
             f"captured net of refunds and payouts {-processor} != held by authors and platform {held}"
         )
 
-    settled = [Order.Status.PAID, Order.Status.REFUNDED]
+    # Each order that moved money has exactly one transaction that took it in: a
+    # sale, or (paid for a book the reader owned) a double payment held to refund.
+    settled = [Order.Status.PAID, Order.Status.REFUNDED, Order.Status.DUPLICATE]
+    taken_in = Q(ledger_transactions__kind__in=["sale", "double"])
     mismatched = (
-        Order.objects.annotate(
-            sales=Count("ledger_transactions", filter=Q(ledger_transactions__kind="sale"))
-        )
+        Order.objects.annotate(sales=Count("ledger_transactions", filter=taken_in))
         .filter((Q(status__in=settled) & ~Q(sales=1)) | (~Q(status__in=settled) & Q(sales__gt=0)))
         .values_list("pk", "status", "sales")[:1000]
     )
     report.problems += [
         f"order {pk} is {status} but has {n} sale transactions" for pk, status, n in mismatched
     ]
+    stuck = Order.objects.filter(
+        ledger_transactions__kind="double", status=Order.Status.PAID
+    ).values_list("pk", flat=True)[:1000]
+    report.problems += [f"order {pk} was paid twice but is booked as a sale" for pk in stuck]
     daily = LedgerDaily.objects.values("account").annotate(s=Sum("amount_cents"), n=Sum("entries"))
     entries = LedgerEntry.objects.values("account").annotate(s=Sum("amount_cents"), n=Count("id"))
     daily_by_account = {row["account"]: (row["s"], row["n"]) for row in daily}

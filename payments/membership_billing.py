@@ -5,16 +5,19 @@ their fulfilment): each period is an order that ``mark_paid`` turns into
 credits, once. See memberships.py for the gateways' two ways of renewing.
 """
 
+import logging
 import uuid
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from .gateways import GatewayError, get_gateway
+from .gateways import GatewayError, demo_gateway_allowed, get_gateway
 from .memberships import PERIOD_NAMESPACE, MembershipError, plan
 from .models import Membership, Order
 from .services import mark_paid, place_credits_order
+
+log = logging.getLogger(__name__)
 
 
 def _period_order(membership: Membership, *, token: uuid.UUID, reference="", gateway=None):
@@ -32,6 +35,12 @@ def _period_order(membership: Membership, *, token: uuid.UUID, reference="", gat
         Order.objects.filter(pk=order.pk, gateway_reference="").update(gateway_reference=reference)
         order.refresh_from_db()
     return order
+
+
+def pays_by_subscription() -> bool:
+    """Whether joining goes through a saved card and a provider's subscription (Stripe)
+    rather than a first period paid on our payment page (the demo gateway)."""
+    return settings.PAYMENT_GATEWAY == "stripe"
 
 
 def start(*, user, plan_name: str, checkout_token: uuid.UUID) -> Order:
@@ -57,7 +66,8 @@ def _begin(user, plan_name: str, gateway: str) -> Membership:
 
 
 def renew_due(*, now=None) -> int:
-    """Local (demo) memberships whose period ended: renew, or end if cancelled."""
+    """Local (demo) memberships whose period ended: renew, or end if cancelled (or
+    if the demo gateway is not allowed here: see ``demo_gateway_allowed``)."""
     now = now or timezone.now()
     renewed = 0
     due = Membership.objects.filter(
@@ -72,6 +82,14 @@ def renew_due(*, now=None) -> int:
             if membership.status != Membership.Status.ACTIVE or end is None or end > now:
                 continue
             if membership.cancel_at_period_end:
+                membership.status = Membership.Status.CANCELED
+                membership.ended_at = end
+                membership.save(update_fields=["status", "ended_at"])
+                continue
+            if not demo_gateway_allowed():
+                # Renewing here would grant credits for nothing (no card was charged):
+                # outside a demo store the membership ends with its paid period.
+                log.error("demo membership %s not renewed: the demo gateway is off", membership.pk)
                 membership.status = Membership.Status.CANCELED
                 membership.ended_at = end
                 membership.save(update_fields=["status", "ended_at"])

@@ -11,8 +11,11 @@ class Order(models.Model):
     """One attempt to buy one thing at one price: a book (paid in money or with a
     credit), a credit pack, or one period of the Reader Membership.
 
-    pending -> paid -> refunded, or pending -> failed / expired. Every move is a
-    locked service function in payments/services.py that refuses illegal moves.
+    pending -> paid -> refunded, or pending -> failed / expired. A payment captured
+    for a book the reader already owned (a second tab, a webhook after a credit
+    purchase) is never a second sale: pending -> duplicate -> refunded, refunded
+    in full automatically. Every move is a locked service function in
+    payments/services.py that refuses illegal moves.
     """
 
     class Product(models.TextChoices):
@@ -26,6 +29,8 @@ class Order(models.Model):
         FAILED = "failed", "Failed"
         EXPIRED = "expired", "Expired"
         REFUNDED = "refunded", "Refunded"
+        # Captured for a book the reader owned already: refunded automatically.
+        DUPLICATE = "duplicate", "Paid twice: being refunded"
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     buyer = models.ForeignKey(
@@ -66,6 +71,14 @@ class Order(models.Model):
                 fields=["gateway", "gateway_reference"],
                 condition=~Q(gateway_reference=""),
                 name="order_gateway_reference_unique",
+            ),
+            # One book, one charge: whatever the tabs, clicks and webhooks, a reader
+            # holds at most one paid, unrefunded order with money for a book. ($0
+            # copies are not charges: a free book removed and taken again is a new one.)
+            models.UniqueConstraint(
+                fields=["buyer", "book"],
+                condition=Q(status="paid", product="book", amount_cents__gt=0),
+                name="order_one_paid_book_per_reader",
             ),
             models.CheckConstraint(
                 # A credit's cash value may be below the card minimum (a share of a pack).
@@ -124,6 +137,10 @@ class LedgerTransaction(models.Model):
         PAYOUT = "payout", "Payout"
         REVERSAL = "reversal", "Payout reversal"
         EXPIRY = "expiry", "Credits expired"
+        # Cash captured for a book the reader owned already, held until it is refunded.
+        DOUBLE = "double", "Double payment (to refund)"
+        # The gateway reported a booked refund failed: the refund's exact reversal.
+        UNREFUND = "unrefund", "Refund failed at the gateway"
 
     kind = models.CharField(max_length=8, choices=Kind.choices)
     order = models.ForeignKey(
@@ -235,7 +252,8 @@ class Refund(models.Model):
     """A reader's (or an admin's) refund of one order, and where it stands.
 
     requested (waiting for review) -> approved -> processing -> refunded;
-    requested -> denied; processing -> failed -> (retry) processing.
+    requested -> denied; processing -> failed -> (retry) processing;
+    refunded -> reversed when the gateway reports the refund failed after all.
     """
 
     class Status(models.TextChoices):
@@ -245,6 +263,9 @@ class Refund(models.Model):
         REFUNDED = "refunded", "Refunded"
         DENIED = "denied", "Denied"
         FAILED = "failed", "Failed (retryable)"
+        # Booked as refunded, then the gateway reported the refund failed: the
+        # booking was reversed, the order is paid again and the reader keeps the book.
+        REVERSED = "reversed", "Failed at the gateway (reversed)"
 
     order = models.OneToOneField(Order, on_delete=models.PROTECT, related_name="refund")
     amount_cents = models.PositiveIntegerField()
@@ -255,6 +276,9 @@ class Refund(models.Model):
         blank=True, help_text="Why it was denied (e-mailed to the reader)."
     )
     gateway_refund_id = models.CharField(max_length=255, blank=True)
+    # What the gateway last said of its refund object (Stripe: pending, succeeded,
+    # failed, canceled); "pending" is booked as refunded and watched for failure.
+    gateway_status = models.CharField(max_length=16, blank=True)
     last_error = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     processing_since = models.DateTimeField(
@@ -330,7 +354,8 @@ class PayoutAccount(models.Model):
 
 
 class PayoutBatch(models.Model):
-    """The payouts created together, once a month."""
+    """The payouts created together, once per calendar month (``period``, unique):
+    with ``payout_once_per_batch`` an author is paid at most once a month."""
 
     period = models.CharField(max_length=7, unique=True, help_text="YYYY-MM")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -338,6 +363,13 @@ class PayoutBatch(models.Model):
     class Meta:
         ordering = ["-period"]
         verbose_name_plural = "payout batches"
+        # "2026-3" next to "2026-03" would be a second batch for the same month.
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(period__regex=r"^[0-9]{4}-(0[1-9]|1[0-2])$"),
+                name="payoutbatch_period_is_a_month",
+            )
+        ]
 
     def __str__(self):
         return f"Payouts {self.period}"

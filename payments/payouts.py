@@ -1,5 +1,8 @@
 """Royalty payouts: reserved in the ledger under a lock, sent by an admin."""
 
+import re
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Sum
@@ -33,15 +36,47 @@ def lock_authors(author_ids) -> None:
     )
 
 
-def create_payout_batch(
-    *, period: str | None = None, threshold_cents: int | None = None
-) -> PayoutBatch:
-    """One payout for every author whose available balance reaches the threshold
-    and who has told us where to send it. Running it twice for a period creates
-    nothing more."""
+class PeriodError(ValueError):
+    """The month asked for is not one to pay; fit to show."""
+
+
+def parse_period(text: str, *, now=None) -> str:
+    """ "2026-03" -> "2026-03"; anything but a month that has begun is refused."""
+    text = text.strip()
+    if not re.fullmatch(r"[0-9]{4}-(0[1-9]|1[0-2])", text):
+        raise PeriodError(f"{text!r} is not a month: use YYYY-MM, like 2026-03.")
+    if text > (now or timezone.now()).strftime("%Y-%m"):
+        raise PeriodError(f"{text} has not begun: its payouts cannot be made yet.")
+    return text
+
+
+@dataclass(frozen=True)
+class PayoutRun:
+    batch: PayoutBatch
+    created: list[Payout]
+
+    @property
+    def nothing_new(self) -> bool:
+        return not self.created
+
+
+def run_payouts(*, period: str | None = None, threshold_cents: int | None = None) -> PayoutRun:
+    """The month's batch: one payout for every author whose available balance
+    reaches the threshold and who has told us where to send it.
+
+    At most one batch per month and one payout per author in it, whatever calls
+    this (beat on the 1st, a retried task, an admin's ``create_payouts``, two of
+    them at once): the database refuses duplicates (``PayoutBatch.period`` and
+    ``payout_once_per_batch``), each author's payout is reserved under the author's
+    lock, and a second run for the month creates nothing and says so
+    (``created`` is empty). A payout that failed stays its month's; the reversed
+    money is paid by the next month's batch."""
     now = timezone.now()
-    period = period or now.strftime("%Y-%m")
-    threshold = settings.PAYOUT_MINIMUM_CENTS if threshold_cents is None else threshold_cents
+    period = parse_period(period, now=now) if period else now.strftime("%Y-%m")
+    threshold = max(
+        settings.PAYOUT_MINIMUM_CENTS if threshold_cents is None else threshold_cents, 1
+    )
+    # Concurrent first runs: the unique period makes one INSERT win; the other reads it.
     batch, _ = PayoutBatch.objects.get_or_create(period=period)
     candidates = (
         LedgerEntry.objects.filter(
@@ -49,12 +84,22 @@ def create_payout_batch(
         )
         .values("author_id")
         .annotate(total=Sum("amount_cents"))
-        .filter(total__gte=max(threshold, 1))
+        .filter(total__gte=threshold)
         .values_list("author_id", flat=True)
     )
-    for author_id in list(candidates):
-        _reserve_payout(batch=batch, author_id=author_id, threshold=max(threshold, 1))
-    return batch
+    created = [
+        payout
+        for author_id in list(candidates)
+        if (payout := _reserve_payout(batch=batch, author_id=author_id, threshold=threshold))
+    ]
+    return PayoutRun(batch=batch, created=created)
+
+
+def create_payout_batch(
+    *, period: str | None = None, threshold_cents: int | None = None
+) -> PayoutBatch:
+    """``run_payouts``, for callers that only want the month's batch."""
+    return run_payouts(period=period, threshold_cents=threshold_cents).batch
 
 
 def _reserve_payout(*, batch, author_id, threshold) -> Payout | None:

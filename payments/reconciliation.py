@@ -109,7 +109,7 @@ def our_movements(name: str, start, end, *, gateway=None) -> list[Movement]:
         gateway=name,
         paid_at__gte=start,
         paid_at__lt=end,
-        status__in=[Order.Status.PAID, Order.Status.REFUNDED],
+        status__in=[Order.Status.PAID, Order.Status.REFUNDED, Order.Status.DUPLICATE],
         amount_cents__gt=0,
     ).order_by("paid_at", "pk")
     for order in orders:

@@ -9,27 +9,52 @@ and state checks, so the money moves once and the ledger reverses once.
 """
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
+from enum import StrEnum
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from library.services import revoke_entitlement
+from library.services import grant_entitlement, revoke_entitlement
 from storefront.mail import queue_templated_email
 
 from . import credits, ledger
 from .gateways import GatewayError, get_gateway
 from .models import LedgerTransaction, Order, Refund, RefundAction
 from .payouts import lock_authors
-from .services import refund_deadline
 
 log = logging.getLogger(__name__)
 
 
 class RefundError(Exception):
     """Why a refund cannot be made; the message is fit to show to the reader."""
+
+
+class Outcome(StrEnum):
+    """Where a refund stands after we tried to send it: what views and admins say."""
+
+    REFUNDED = "refunded"  # money back (or on its way), booked
+    IN_REVIEW = "in review"  # over the abuse limit: an admin decides
+    RETRYING = "retrying"  # the gateway failed; beat retries with the same key
+    SETTLE_BY_HAND = "settle by hand"  # the gateway holds a different refund
+    NO_CHANGE = "no change"  # not ours to send now (done, denied, being processed)
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    refund: Refund
+    outcome: Outcome
+
+
+class _PartialAtGateway(GatewayError):
+    """The provider holds a refund of another amount (made by hand): never book it."""
+
+
+def refund_deadline(order: Order):
+    return order.paid_at + timedelta(days=settings.REFUND_WINDOW_DAYS) if order.paid_at else None
 
 
 def within_window(order: Order, *, now=None) -> bool:
@@ -174,7 +199,26 @@ def admin_refund(*, order_id: int, admin, note: str = "") -> Refund:
     return refund
 
 
-def execute_refund(*, refund_id: int, actor=None) -> Refund:
+def refund_order(
+    *, order_id: int, actor, reason: str = "", as_admin: bool = False, note: str = ""
+) -> RefundResult:
+    """The whole refund of an order, the one sequence the reader's second click and
+    an admin's action share: request it (auto-approved, or waiting for review),
+    then send it to the gateway. Raises RefundError when it cannot be asked for."""
+    if as_admin:
+        refund = admin_refund(order_id=order_id, admin=actor, note=note)
+    else:
+        refund = request_refund(order_id=order_id, user=actor, reason=reason)
+    return execute_refund(refund_id=refund.pk, actor=actor)
+
+
+def approve_and_execute(*, refund_id: int, admin) -> RefundResult:
+    """An admin approves a refund waiting for review and sends it."""
+    approve_refund(refund_id=refund_id, admin=admin)
+    return execute_refund(refund_id=refund_id, actor=admin)
+
+
+def execute_refund(*, refund_id: int, actor=None) -> RefundResult:
     """Send an approved (or failed, on retry) refund to the gateway, once."""
     with transaction.atomic():
         # Lock the refund row only: complete_refund (a webhook) locks the order, then
@@ -183,7 +227,8 @@ def execute_refund(*, refund_id: int, actor=None) -> Refund:
             Refund.objects.select_for_update(of=("self",)).select_related("order").get(pk=refund_id)
         )
         if refund.status not in (Refund.Status.APPROVED, Refund.Status.FAILED):
-            return refund  # waiting for review, being processed, done or denied
+            # waiting for review, being processed, done or denied
+            return RefundResult(refund, _standing(refund))
         refund.status = Refund.Status.PROCESSING
         refund.attempts += 1
         refund.processing_since = timezone.now()
@@ -194,7 +239,7 @@ def execute_refund(*, refund_id: int, actor=None) -> Refund:
             order_id=order.pk, gateway_refund_id=f"credit-{order.public_id}", actor=actor
         )
         refund.refresh_from_db()
-        return refund
+        return RefundResult(refund, _standing(refund))
     try:
         outcome = get_gateway(order.gateway).refund(
             reference=order.gateway_reference,
@@ -206,7 +251,7 @@ def execute_refund(*, refund_id: int, actor=None) -> Refund:
         if outcome.amount_cents != refund.amount_cents:
             # A partial refund made at the provider (by hand) is not this refund:
             # never book it as a full one.
-            raise GatewayError(
+            raise _PartialAtGateway(
                 f"The payment provider holds a partial refund {outcome.refund_id} of "
                 f"{outcome.amount_cents} cents, not {refund.amount_cents}: settle it by hand."
             )
@@ -220,10 +265,26 @@ def execute_refund(*, refund_id: int, actor=None) -> Refund:
             _log(refund, "gateway error", actor, str(exc))
         log.warning("refund %s failed: %s", refund.pk, exc)
         refund.refresh_from_db()
-        return refund
-    complete_refund(order_id=order.pk, gateway_refund_id=outcome.refund_id, actor=actor)
+        if isinstance(exc, _PartialAtGateway) and refund.status == Refund.Status.FAILED:
+            return RefundResult(refund, Outcome.SETTLE_BY_HAND)
+        return RefundResult(refund, _standing(refund))
+    complete_refund(
+        order_id=order.pk,
+        gateway_refund_id=outcome.refund_id,
+        actor=actor,
+        gateway_status=outcome.status,
+    )
     refund.refresh_from_db()
-    return refund
+    return RefundResult(refund, _standing(refund))
+
+
+def _standing(refund: Refund) -> Outcome:
+    return {
+        Refund.Status.REFUNDED: Outcome.REFUNDED,
+        Refund.Status.REQUESTED: Outcome.IN_REVIEW,
+        Refund.Status.FAILED: Outcome.RETRYING,
+        Refund.Status.REVERSED: Outcome.SETTLE_BY_HAND,
+    }.get(refund.status, Outcome.NO_CHANGE)
 
 
 # Longer than any gateway call (STRIPE_TIMEOUT x 3 tries) and any web request.
@@ -249,31 +310,52 @@ def retry_failed_refunds(*, max_attempts: int | None = None) -> int:
             refund.last_error = "Interrupted during the gateway call; retried."
             refund.save(update_fields=["status", "last_error"])
             _log(refund, "gateway call interrupted", None, refund.last_error)
-    ids = Refund.objects.filter(status=Refund.Status.FAILED, attempts__lt=limit).values_list(
-        "pk", flat=True
-    )
+    # Failed ones, and approved ones never sent (an automatic refund of a double
+    # payment whose process died between its commit and its gateway call).
+    ids = Refund.objects.filter(
+        Q(status=Refund.Status.FAILED, attempts__lt=limit)
+        | Q(status=Refund.Status.APPROVED, attempts=0, decided_at__lt=stale)
+    ).values_list("pk", flat=True)
     return sum(
-        execute_refund(refund_id=refund_id).status == Refund.Status.REFUNDED
-        for refund_id in list(ids)
+        execute_refund(refund_id=refund_id).outcome == Outcome.REFUNDED for refund_id in list(ids)
     )
 
 
-def complete_refund(*, order_id: int, gateway_refund_id: str, actor=None) -> bool:
+def complete_refund(
+    *, order_id: int, gateway_refund_id: str, actor=None, gateway_status: str = "succeeded"
+) -> bool:
     """The gateway refunded the order: book it, once. Called after our own gateway
-    call and by refund webhooks; whichever comes second changes nothing."""
+    call and by refund webhooks; whichever comes second changes nothing. A Stripe
+    refund still "pending" is booked too (the money is on its way); if it fails
+    later, ``reverse_failed_refund`` undoes the booking."""
     with transaction.atomic():
         order = (
             Order.objects.select_for_update(of=("self",))
             .select_related("buyer", "book")
             .get(pk=order_id)
         )
-        if order.status != Order.Status.PAID:
+        if order.status == Order.Status.REFUNDED:
+            # Booked already and sent again after the gateway failed it (see
+            # reverse_failed_refund): now the money did go back.
+            refund = Refund.objects.select_for_update().filter(order=order).first()
+            if refund is None or refund.status not in (
+                Refund.Status.PROCESSING,
+                Refund.Status.FAILED,
+            ):
+                return False
+            _mark_refunded(refund, gateway_refund_id, gateway_status, timezone.now(), actor)
+            return True
+        if order.status not in (Order.Status.PAID, Order.Status.DUPLICATE):
             return False
-        if order.book_id:
+        if order.book_id and order.status == Order.Status.PAID:
             # Serialise with payouts of the same authors (see payouts.lock_authors).
             lock_authors(order.book.authorships.values_list("author_id", flat=True))
-        now = timezone.now()
         refund = Refund.objects.select_for_update().filter(order=order).first()
+        if refund is not None and refund.status == Refund.Status.REVERSED:
+            # Its refund failed at the gateway once; a person settles this order.
+            log.error("order %s: refund %s after a failed one", order.pk, gateway_refund_id)
+            return False
+        now = timezone.now()
         if refund is None:  # refunded at the provider, not through us
             refund = Refund.objects.create(
                 order=order,
@@ -281,34 +363,133 @@ def complete_refund(*, order_id: int, gateway_refund_id: str, actor=None) -> boo
                 status=Refund.Status.PROCESSING,
                 decided_at=now,
             )
+        kept_book = order.status == Order.Status.DUPLICATE
+        _book_refund(order, refund, now)
         order.status = Order.Status.REFUNDED
         order.save(update_fields=["status"])
-        if order.book_id:
-            sale = LedgerTransaction.objects.get(order=order, kind=LedgerTransaction.Kind.SALE)
-            ledger.record_reversal(
-                sale, kind=LedgerTransaction.Kind.REFUND, memo=f"Refund of order {order.pk}"
-            )
-            revoke_entitlement(user=order.buyer, book=order.book, at=now)
-            if order.gateway == credits.CREDIT_GATEWAY:
-                credits.return_credit(order)
-        else:
-            try:  # taken out when the refund was requested (then this returns that value)
-                withdrawn = credits.withdraw_for_refund(order)
-            except credits.CreditError:  # refunded at the provider after every credit was spent
-                withdrawn = 0
-            ledger.record_credit_refund(
-                order, refunded_cents=refund.amount_cents, withdrawn_cents=withdrawn
-            )
-        refund.status = Refund.Status.REFUNDED
-        refund.gateway_refund_id = gateway_refund_id
-        refund.refunded_at = now
-        refund.last_error = ""
-        refund.save(update_fields=["status", "gateway_refund_id", "refunded_at", "last_error"])
-        _log(refund, "refunded", actor, gateway_refund_id)
+        _mark_refunded(refund, gateway_refund_id, gateway_status, now, actor)
         queue_templated_email(
             key=f"refund-done:order-{order.pk}",
             to=order.buyer.email,
             template="email/refund_done",
-            context={"order": order, "book": order.book, "refund": refund},
+            context={"order": order, "book": order.book, "refund": refund, "kept_book": kept_book},
         )
     return True
+
+
+def _mark_refunded(refund: Refund, gateway_refund_id, gateway_status, now, actor) -> None:
+    refund.status = Refund.Status.REFUNDED
+    refund.gateway_refund_id = gateway_refund_id
+    refund.gateway_status = gateway_status
+    refund.refunded_at = now
+    refund.last_error = ""
+    refund.save(
+        update_fields=["status", "gateway_refund_id", "gateway_status", "refunded_at", "last_error"]
+    )
+    _log(refund, "refunded", actor, f"{gateway_refund_id} ({gateway_status})")
+
+
+def _book_refund(order: Order, refund: Refund, now) -> None:
+    """The ledger side of a refund, and what the order had granted taken back."""
+    if order.status == Order.Status.DUPLICATE:  # the held double payment goes back
+        held = LedgerTransaction.objects.get(order=order, kind=LedgerTransaction.Kind.DOUBLE)
+        ledger.record_reversal(
+            held, kind=LedgerTransaction.Kind.REFUND, memo=f"Refund of double payment {order.pk}"
+        )
+    elif order.book_id:
+        sale = LedgerTransaction.objects.get(order=order, kind=LedgerTransaction.Kind.SALE)
+        ledger.record_reversal(
+            sale, kind=LedgerTransaction.Kind.REFUND, memo=f"Refund of order {order.pk}"
+        )
+        # Only what this order granted: another order may pay for the same book.
+        revoke_entitlement(user=order.buyer, book=order.book, at=now, order_ref=order.public_id)
+        if order.gateway == credits.CREDIT_GATEWAY:
+            credits.return_credit(order)
+    else:
+        try:  # taken out when the refund was requested (then this returns that value)
+            withdrawn = credits.withdraw_for_refund(order)
+        except credits.CreditError:  # refunded at the provider after every credit was spent
+            withdrawn = 0
+        ledger.record_credit_refund(
+            order, refunded_cents=refund.amount_cents, withdrawn_cents=withdrawn
+        )
+
+
+def reverse_failed_refund(*, order_id: int, gateway_refund_id: str) -> bool:
+    """The gateway says a refund we booked failed after all (Stripe ``refund.failed``,
+    or ``refund.updated`` to failed/canceled): the money never left. Undo the
+    booking with a new ledger transaction (the refund's exact reversal), the order
+    is paid again, the reader keeps the book (or the credits), and the refund waits
+    in the admin's queue as "Failed at the gateway (reversed)". Once per refund."""
+    with transaction.atomic():
+        order = (
+            Order.objects.select_for_update(of=("self",))
+            .select_related("buyer", "book")
+            .get(pk=order_id)
+        )
+        refund = Refund.objects.select_for_update().filter(order=order).first()
+        if (
+            refund is None
+            or refund.status != Refund.Status.REFUNDED
+            or refund.gateway_refund_id != gateway_refund_id
+            or order.status != Order.Status.REFUNDED
+        ):
+            return False
+        if order.book_id and _paid_again(order):
+            # The reader bought the book again meanwhile: giving this order back its
+            # book would charge them twice. The refund stays booked and is sent again.
+            refund.status = Refund.Status.FAILED
+            refund.gateway_status = "failed"
+            refund.last_error = "Failed at the gateway after the reader bought the book again."
+            refund.save(update_fields=["status", "gateway_status", "last_error"])
+            _log(refund, "failed at the gateway: to send again", None, gateway_refund_id)
+            log.error("order %s: refund %s failed; retrying it", order.pk, gateway_refund_id)
+            return True
+        booked = LedgerTransaction.objects.get(order=order, kind=LedgerTransaction.Kind.REFUND)
+        if order.book_id:
+            lock_authors(order.book.authorships.values_list("author_id", flat=True))
+        ledger.record_reversal(
+            booked,
+            kind=LedgerTransaction.Kind.UNREFUND,
+            memo=f"Refund {gateway_refund_id} of order {order.pk} failed at the gateway",
+        )
+        double = LedgerTransaction.objects.filter(
+            order=order, kind=LedgerTransaction.Kind.DOUBLE
+        ).exists()
+        order.status = Order.Status.DUPLICATE if double else Order.Status.PAID
+        order.save(update_fields=["status"])
+        if order.book_id and not double:
+            credits.lock_reader(order.buyer)
+            grant_entitlement(
+                user=order.buyer,
+                book=order.book,
+                at=timezone.now(),
+                order_ref=order.public_id,
+                refundable_until=refund_deadline(order),
+            )
+        elif not order.book_id:
+            credits.restore_after_denied_refund(order)
+        refund.status = Refund.Status.REVERSED
+        refund.gateway_status = "failed"
+        refund.last_error = "The payment provider reported this refund failed; settle it by hand."
+        refund.save(update_fields=["status", "gateway_status", "last_error"])
+        _log(refund, "failed at the gateway: booking reversed", None, gateway_refund_id)
+        log.error("order %s: refund %s failed at the gateway", order.pk, gateway_refund_id)
+    return True
+
+
+def _paid_again(order: Order) -> bool:
+    return (
+        Order.objects.filter(
+            buyer=order.buyer_id, book=order.book_id, status=Order.Status.PAID, amount_cents__gt=0
+        )
+        .exclude(pk=order.pk)
+        .exists()
+    )
+
+
+def note_gateway_status(*, order_id: int, gateway_status: str) -> None:
+    """A booked refund that was "pending" at the gateway has now succeeded."""
+    Refund.objects.filter(
+        order_id=order_id, status=Refund.Status.REFUNDED, gateway_status="pending"
+    ).update(gateway_status=gateway_status)

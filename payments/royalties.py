@@ -7,6 +7,14 @@
 | $0.99 - $7.98   | 80% of price - $0.50                         |
 | $7.99 and more  | 80% of price                                 |
 
+A credit is not a price: its cash value is its share of what the reader paid
+for its pack or membership period, and may be any number of cents (a Stripe
+proration, a plan priced below 99¢ a credit before the start-up check refused
+it). ``royalty_for_credit`` extends the $0.99 - $7.98 line downwards: 80% of
+the value minus $0.50, never below $0.00 (decision: one rule, no special
+case; a credit worth 62¢ or less earns the author nothing and the platform
+keeps it whole, as it keeps the fee of a cheap sale).
+
 Rounded to the cent, half up; the platform keeps the remainder, so
 royalty + platform share == price exactly. Co-authors split the royalty by
 their shares with the largest-remainder method, so the parts sum exactly.
@@ -37,6 +45,18 @@ def royalty_for(price_cents: int) -> int:
     if price_cents < FLAT_FEE_BELOW_CENTS:
         royalty -= FLAT_FEE_CENTS
     return int(royalty)
+
+
+def royalty_for_credit(value_cents: int) -> int:
+    """The author's total royalty for a book bought with a credit worth ``value_cents``."""
+    if not isinstance(value_cents, int) or isinstance(value_cents, bool):
+        raise TypeError("value_cents must be an int")
+    if value_cents < 0:
+        raise InvalidPrice(f"{value_cents} cents is not a credit value")
+    if value_cents == 0 or value_cents >= MIN_PAID_PRICE_CENTS:
+        return royalty_for(value_cents)
+    royalty = (ROYALTY_RATE * value_cents).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    return max(0, int(royalty) - FLAT_FEE_CENTS)
 
 
 def platform_share_for(price_cents: int) -> int:

@@ -5,6 +5,14 @@ captured is never lost: a failed or expired order whose payment later succeeds
 (the reader retried the same PaymentIntent) still becomes paid. Everything
 else outside the table is refused as a no-op, so replayed and out-of-order
 events change nothing.
+
+One book, one charge: ownership is decided under the reader's row lock (the
+same lock credits take), when the payment is confirmed, not when the checkout
+page was opened. A payment captured for a book the reader already owns (a
+second tab, a Stripe webhook after a credit purchase) becomes a ``duplicate``
+order: its cash is held in the ledger and refunded in full through the
+gateway, once, and the reader is told. PostgreSQL backs it with a unique index
+(one paid book order with money per reader and book).
 """
 
 import logging
@@ -12,7 +20,7 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -20,10 +28,12 @@ from catalog.models import Book
 from library.services import grant_entitlement, owns
 from storefront.mail import queue_templated_email
 
-from . import credits, ledger, memberships
+from . import credits, ledger, memberships, refunds
 from .gateways import GatewayError, PaymentStart, get_gateway
-from .models import Order
+from .gateways.demo import DemoGateway
+from .models import Order, Refund, RefundAction
 from .pricing import amount_error
+from .refunds import refund_deadline
 from .royalties import royalty_for
 
 log = logging.getLogger(__name__)
@@ -39,15 +49,12 @@ class AlreadyOwned(CheckoutError):
     pass
 
 
-def refund_deadline(order: Order):
-    return order.paid_at + timedelta(days=settings.REFUND_WINDOW_DAYS) if order.paid_at else None
-
-
 def place_order(*, buyer, book: Book, amount_cents: int, checkout_token: uuid.UUID) -> Order:
     """Create the order for one checkout page, or return the one it created already.
 
     The amount is checked again here (never trust the form alone). A $0 order
-    is fulfilled at once: free books skip payment.
+    is fulfilled at once, in the same transaction: free books skip payment, and
+    a double click on "Get it free" finds the fulfilled order.
     """
     if not book.is_listed:
         raise CheckoutError("This book is not for sale.")
@@ -55,29 +62,107 @@ def place_order(*, buyer, book: Book, amount_cents: int, checkout_token: uuid.UU
     if error:
         raise CheckoutError(error)
     with transaction.atomic():
-        existing = (
-            Order.objects.select_for_update()
-            .filter(buyer=buyer, checkout_token=checkout_token)
-            .first()
-        )
+        existing = _order_of_page(buyer, checkout_token)
         if existing is not None:
             return existing
+        credits.lock_reader(buyer)
         if owns(buyer, book):
             raise AlreadyOwned("You own this book already: it is in your library.")
-        gateway = FREE_GATEWAY if amount_cents == 0 else settings.PAYMENT_GATEWAY
-        order = Order.objects.create(
-            buyer=buyer,
-            book=book,
-            amount_cents=amount_cents,
-            royalty_cents=royalty_for(amount_cents),
-            currency=book.currency,
-            gateway=gateway,
-            checkout_token=checkout_token,
-        )
-    if amount_cents == 0:
+        restored = _restore_paid_copy(buyer, book)
+        if not restored:
+            order = _create_order_of_page(buyer, book, amount_cents, checkout_token)
+    if restored:  # raised after the commit: the book stays back in the library
+        raise AlreadyOwned("You paid for this book already: it is back in your library.")
+    return order
+
+
+def _create_order_of_page(buyer, book, amount_cents, checkout_token) -> Order:
+    """A new book order; a $0 one is fulfilled in the same transaction."""
+    gateway = FREE_GATEWAY if amount_cents == 0 else settings.PAYMENT_GATEWAY
+    order = _create_once(
+        buyer=buyer,
+        book=book,
+        amount_cents=amount_cents,
+        royalty_cents=royalty_for(amount_cents),
+        currency=book.currency,
+        gateway=gateway,
+        checkout_token=checkout_token,
+    )
+    if order.amount_cents == 0 and order.status == Order.Status.PENDING:
         mark_paid(order_id=order.pk, amount_cents=0)
         order.refresh_from_db()
     return order
+
+
+def _order_of_page(buyer, checkout_token) -> Order | None:
+    return (
+        Order.objects.select_for_update().filter(buyer=buyer, checkout_token=checkout_token).first()
+    )
+
+
+def _create_once(**fields) -> Order:
+    """The order of a checkout page, created once: two requests posting the same
+    page at the same instant both pass the lookup (there is no row to lock yet);
+    the unique token lets one insert win and the other read the winner's row."""
+    try:
+        with transaction.atomic():
+            return Order.objects.create(**fields)
+    except IntegrityError:
+        existing = _order_of_page(fields["buyer"], fields["checkout_token"])
+        if existing is None:
+            raise
+        return existing
+
+
+def _restore_paid_copy(buyer, book) -> bool:
+    """The reader removed from the library a book they paid for and came to buy it
+    again: give it back from the order that paid for it instead of charging twice."""
+    paid = _paid_book_order(buyer, book)
+    if paid is None:
+        return False
+    grant_entitlement(
+        user=buyer,
+        book=book,
+        at=timezone.now(),
+        order_ref=paid.public_id,
+        refundable_until=refund_deadline(paid),
+    )
+    return True
+
+
+def _paid_book_order(buyer, book, *, exclude=None) -> Order | None:
+    orders = Order.objects.filter(
+        buyer=buyer, book=book, product=Order.Product.BOOK, status=Order.Status.PAID
+    ).filter(amount_cents__gt=0)
+    if exclude is not None:
+        orders = orders.exclude(pk=exclude.pk)
+    return orders.first()
+
+
+def owned_elsewhere(order: Order) -> bool:
+    """Whether the order's reader owns its book through something else: another
+    order, a gift, a grant. Decisive only under the reader's lock (``credits.lock_reader``)."""
+    return (
+        owns(order.buyer, order.book)
+        or _paid_book_order(order.buyer, order.book, exclude=order) is not None
+    )
+
+
+def refuse_if_owned(order: Order) -> bool:
+    """Before the payment page takes a card: a pending book order for a book the
+    reader owns by now (another tab paid first) is closed instead. True if closed."""
+    if order.product != Order.Product.BOOK:
+        return False
+    with transaction.atomic():
+        locked = Order.objects.select_for_update(of=("self",)).select_related("book", "buyer")
+        locked = locked.get(pk=order.pk)
+        credits.lock_reader(locked.buyer)
+        if locked.status != Order.Status.PENDING or not owned_elsewhere(locked):
+            return False
+        locked.status = Order.Status.EXPIRED
+        locked.failure_reason = "You own this book already: nothing was charged."
+        locked.save(update_fields=["status", "failure_reason"])
+    return True
 
 
 def place_pack_order(*, buyer, credits: int, checkout_token: uuid.UUID) -> Order:
@@ -97,15 +182,12 @@ def place_pack_order(*, buyer, credits: int, checkout_token: uuid.UUID) -> Order
 def place_credits_order(
     *, buyer, product, credits, amount_cents, checkout_token, membership=None, gateway=None
 ) -> Order:
+    """The order of a pack or a membership period, once per checkout token."""
     with transaction.atomic():
-        existing = (
-            Order.objects.select_for_update()
-            .filter(buyer=buyer, checkout_token=checkout_token)
-            .first()
-        )
+        existing = _order_of_page(buyer, checkout_token)
         if existing is not None:
             return existing
-        return Order.objects.create(
+        return _create_once(
             buyer=buyer,
             product=product,
             credits=credits,
@@ -182,16 +264,18 @@ def mark_paid(*, order_id: int, amount_cents: int, reference: str | None = None)
             )
             order.save(update_fields=["failure_reason"])
             return False
-        order.status = Order.Status.PAID
-        order.paid_at = timezone.now()
-        order.failure_reason = ""
-        order.save(update_fields=["status", "paid_at", "failure_reason"])
         if order.product != Order.Product.BOOK:
+            _settle(order, Order.Status.PAID)
             credits.add_lot(order)
             if order.membership_id:
                 memberships.period_paid(order)
             _queue_receipt(order)
             return True
+        credits.lock_reader(order.buyer)  # ownership is decided under the reader's lock
+        if owned_elsewhere(order):
+            _book_duplicate(order)
+            return True
+        _settle(order, Order.Status.PAID)
         ledger.record_sale(order)
         grant_entitlement(
             user=order.buyer,
@@ -203,6 +287,72 @@ def mark_paid(*, order_id: int, amount_cents: int, reference: str | None = None)
         Book.objects.filter(pk=order.book_id).update(sales_count=F("sales_count") + 1)
         _queue_receipt(order)
     return True
+
+
+def _settle(order: Order, status) -> None:
+    order.status = status
+    order.paid_at = timezone.now()
+    order.failure_reason = ""
+    order.save(update_fields=["status", "paid_at", "failure_reason"])
+
+
+def _book_duplicate(order: Order) -> None:
+    """The gateway captured money for a book the reader already owns. Never a second
+    sale: the cash is held in the ledger, a refund of all of it is approved and
+    sent to the gateway after commit (once: one Refund row per order, one
+    idempotency key), and the reader is told. A $0 order moved no money: closed."""
+    if order.amount_cents == 0:
+        order.status = Order.Status.FAILED
+        order.failed_at = timezone.now()
+        order.failure_reason = "You own this book already."
+        order.save(update_fields=["status", "failed_at", "failure_reason"])
+        return
+    _settle(order, Order.Status.DUPLICATE)
+    ledger.record_double_payment(order)
+    refund = Refund.objects.create(
+        order=order,
+        amount_cents=order.amount_cents,
+        status=Refund.Status.APPROVED,
+        auto_approved=True,
+        reason="Paid for a book the reader already owned.",
+        decided_at=order.paid_at,
+    )
+    RefundAction.objects.create(
+        refund=refund, action="approved: a second payment for a book the reader owned"
+    )
+    log.warning("order %s: captured for a book its reader owns; refunding it", order.pk)
+    queue_templated_email(
+        key=f"double-payment:order-{order.pk}",
+        to=order.buyer.email,
+        template="email/double_payment",
+        context={
+            "order": order,
+            "book": order.book,
+            "library_url": f"{settings.SITE_URL}/library/",
+        },
+    )
+    transaction.on_commit(lambda: _refund_soon(refund.pk))
+
+
+def _refund_soon(refund_id: int) -> None:
+    """After commit, in this process, as a reader's own refund is: the money goes
+    back at once. If this process dies first, ``retry_failed_refunds`` (beat)
+    finds the approved refund nobody sent."""
+    try:
+        refunds.execute_refund(refund_id=refund_id)
+    except Exception:  # the payment stays booked and the refund approved: beat retries
+        log.exception("refund %s of a double payment: not sent now; beat retries", refund_id)
+
+
+def pay_with_test_card(order: Order, *, card_number: str, reference: str) -> tuple[bool, str]:
+    """The demo gateway's payment page: a test card succeeds or is declined, and the
+    result takes the same service path a gateway's webhook does. (succeeded, message)"""
+    succeeded, message = DemoGateway.charge(card_number)
+    if succeeded:
+        mark_paid(order_id=order.pk, amount_cents=order.amount_cents, reference=reference)
+    else:
+        mark_failed(order_id=order.pk, reason=message, reference=reference)
+    return succeeded, message
 
 
 def mark_failed(*, order_id: int, reason: str, reference: str | None = None) -> bool:

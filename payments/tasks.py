@@ -14,8 +14,11 @@ log = logging.getLogger(__name__)
 
 @shared_task(acks_late=True)
 def create_monthly_payouts():
-    """Celery beat, monthly: one payout for every author over the threshold."""
-    return payouts.create_payout_batch().pk
+    """Celery beat, the 1st of each month (UTC): this month's batch, once."""
+    run = payouts.run_payouts()
+    if run.nothing_new:
+        log.info("payouts %s: already made, nothing new", run.batch.period)
+    return len(run.created)
 
 
 @shared_task(acks_late=True)

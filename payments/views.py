@@ -20,12 +20,11 @@ from storefront.money import format_cents
 from . import credits, refunds, services, webhooks
 from .forms import AmountForm, CardForm, RefundForm
 from .gateways import GatewayError
-from .gateways.demo import DemoGateway
 from .models import Order, Refund
 from .royalties import royalty_for
 
 
-def _book_for_sale(slug) -> Book:
+def book_for_sale(slug) -> Book:
     try:
         return Book.objects.listed().with_authors().get(slug=slug)
     except Book.DoesNotExist as exc:
@@ -46,7 +45,7 @@ def _get_order_for_user(request, public_id) -> Order:
 @require_http_methods(["GET", "POST"])
 def checkout(request, slug):
     """The summary for the amount chosen on the book page: book, amount, author earns."""
-    book = _book_for_sale(slug)
+    book = book_for_sale(slug)
     data = request.POST if request.method == "POST" else request.GET
     if not request.user.is_authenticated:
         # Log in or sign up, then come back here with the chosen amount kept.
@@ -88,7 +87,7 @@ def redirect_to_payment(order):
 @require_POST
 def pay(request, slug):
     """Place the order for this checkout page and send the reader to pay."""
-    book = _book_for_sale(slug)
+    book = book_for_sale(slug)
     form = AmountForm(request.POST, book=book)
     try:
         token = uuid.UUID(request.POST.get("checkout_token", ""))
@@ -123,13 +122,16 @@ def pay_order(request, public_id):
         raise Http404("No such order.")
     if order.status != Order.Status.PENDING:
         return redirect(order)
+    if services.refuse_if_owned(order):  # another tab paid first: take no card here
+        messages.info(request, "You own this book already: nothing was charged.")
+        return redirect("library:index")
     try:
         session = services.start_payment(order)
     except GatewayError as exc:
         messages.error(request, str(exc))
         return redirect(order.book or "payments:credits")
     context = {"order": order, "book": order.book, "author_earns": order.royalty_cents}
-    if order.gateway == "stripe":
+    if session.page == "stripe":
         context.update(
             client_secret=session.client_secret,
             publishable_key=settings.STRIPE_PUBLISHABLE_KEY,
@@ -139,18 +141,22 @@ def pay_order(request, public_id):
 
     form = CardForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        succeeded, message = DemoGateway.charge(form.cleaned_data["card_number"])
+        succeeded, message = services.pay_with_test_card(
+            order, card_number=form.cleaned_data["card_number"], reference=session.reference
+        )
         if succeeded:
-            # The same service path a gateway webhook takes.
-            services.mark_paid(
-                order_id=order.pk, amount_cents=order.amount_cents, reference=session.reference
-            )
             if order.book_id is None:
                 messages.success(request, f"Thank you! {order.title}: the credits are yours.")
                 return redirect("payments:credits")
+            order.refresh_from_db(fields=["status"])
+            if order.status != Order.Status.PAID:  # another tab paid first, a moment ago
+                messages.info(
+                    request,
+                    f"You own “{order.book.title}” already: this payment is refunded in full.",
+                )
+                return redirect(order)
             messages.success(request, f"Thank you! “{order.book.title}” is in your library.")
             return redirect("library:index")
-        services.mark_failed(order_id=order.pk, reason=message, reference=session.reference)
         order.refresh_from_db()
         return render(
             request,
@@ -171,7 +177,7 @@ def order_detail(request, public_id):
         {
             "order": order,
             "book": order.book,
-            "refund_deadline": services.refund_deadline(order),
+            "refund_deadline": refunds.refund_deadline(order),
             "can_refund": refunds.refund_refusal(order, request.user) is None
             and not Refund.objects.filter(order=order)
             .exclude(status=Refund.Status.DENIED)
@@ -220,8 +226,8 @@ def refund(request, public_id):
     form = RefundForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
-            result = refunds.request_refund(
-                order_id=order.pk, user=request.user, reason=form.cleaned_data["reason"]
+            result = refunds.refund_order(
+                order_id=order.pk, actor=request.user, reason=form.cleaned_data["reason"]
             )
         except refunds.RefundError as exc:
             return render(
@@ -230,29 +236,7 @@ def refund(request, public_id):
                 {"order": order, "message": str(exc)},
                 status=400,
             )
-        result = refunds.execute_refund(refund_id=result.pk, actor=request.user)
-        if result.status == Refund.Status.REFUNDED:
-            messages.success(
-                request,
-                "Refunded: the credit is back in your account."
-                if order.paid_with_credit
-                else f"Refunded: {format_cents(result.amount_cents)} is on its way back to you.",
-            )
-        elif result.status == Refund.Status.REQUESTED:
-            messages.info(
-                request,
-                "Your refund request is waiting for a quick check by our team. We will e-mail you.",
-            )
-        elif result.status == Refund.Status.FAILED and "partial refund" in result.last_error:
-            messages.error(
-                request,
-                "Part of this payment was already refunded; our team will settle the rest by hand.",
-            )
-        elif result.status == Refund.Status.FAILED:
-            messages.error(
-                request,
-                "The payment provider could not make the refund right now. We will retry it; nothing is lost.",
-            )
+        _say_refund_outcome(request, order, result)
         return redirect(order)
     return render(
         request,
@@ -261,7 +245,33 @@ def refund(request, public_id):
             "order": order,
             "book": order.book,
             "form": form,
-            "deadline": services.refund_deadline(order),
+            "deadline": refunds.refund_deadline(order),
             **dict(zip(("unused_credits", "unused_cents"), credits.unused(order), strict=True)),
         },
     )
+
+
+def _say_refund_outcome(request, order, result) -> None:
+    Outcome = refunds.Outcome
+    if result.outcome == Outcome.REFUNDED:
+        messages.success(
+            request,
+            "Refunded: the credit is back in your account."
+            if order.paid_with_credit
+            else f"Refunded: {format_cents(result.refund.amount_cents)} is on its way back to you.",
+        )
+    elif result.outcome == Outcome.IN_REVIEW:
+        messages.info(
+            request,
+            "Your refund request is waiting for a quick check by our team. We will e-mail you.",
+        )
+    elif result.outcome == Outcome.SETTLE_BY_HAND:
+        messages.error(
+            request,
+            "Part of this payment was already refunded; our team will settle the rest by hand.",
+        )
+    elif result.outcome == Outcome.RETRYING:
+        messages.error(
+            request,
+            "The payment provider could not make the refund right now. We will retry it; nothing is lost.",
+        )

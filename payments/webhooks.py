@@ -19,8 +19,10 @@ from .models import Order, WebhookEvent
 log = logging.getLogger(__name__)
 
 PAYMENT_EVENTS = {"payment_intent.succeeded", "payment_intent.payment_failed"}
-# A refund made by us (or in Stripe's dashboard) is booked from whichever comes first.
-REFUND_EVENTS = {"charge.refunded", "refund.created", "refund.updated"}
+# A refund made by us (or in Stripe's dashboard) is booked from whichever comes first;
+# one that fails later (refund.failed, or refund.updated to failed) is reversed.
+REFUND_EVENTS = {"charge.refunded", "refund.created", "refund.updated", "refund.failed"}
+REFUND_FAILED = {"failed", "canceled"}
 # The Reader Membership's subscription: each paid invoice is a period of credits.
 INVOICE_EVENTS = {"invoice.paid", "invoice.payment_succeeded"}
 SUBSCRIPTION_EVENTS = {"customer.subscription.updated", "customer.subscription.deleted"}
@@ -117,12 +119,26 @@ def _handle_refund_event(event_id, event_type, data, obj) -> WebhookResult:
     order = Order.objects.filter(gateway="stripe", gateway_reference=reference).first()
     if order is None:
         return _record(event_id, event_type, data, None, "ignored: no order for this payment")
+    # A refund event names its refund: re-read that one (it may have failed since);
+    # charge.refunded names the charge: read the payment's refund.
+    refund_id = obj.get("id") if obj.get("object") == "refund" else None
     try:
-        refund = get_gateway("stripe").refund_for_payment(reference)
+        gateway = get_gateway("stripe")
+        if isinstance(refund_id, str) and refund_id:
+            refund = gateway.refund_state(refund_id)
+            if refund is not None and refund.payment != reference:
+                refund = None  # not a refund of this payment: the event lies
+        else:
+            refund = gateway.refund_for_payment(reference)
     except GatewayError:
         return WebhookResult(503, "provider unavailable, retry")
 
     def act() -> str:
+        if refund is not None and refund.status in REFUND_FAILED:
+            changed = refunds.reverse_failed_refund(
+                order_id=order.pk, gateway_refund_id=refund.refund_id
+            )
+            return "refund failed: booking reversed" if changed else "no change"
         expected = getattr(order, "refund", None)  # unused credits: a refund of part
         expected = expected.amount_cents if expected is not None else order.amount_cents
         if refund is None or not refund.succeeded:
@@ -135,7 +151,11 @@ def _handle_refund_event(event_id, event_type, data, obj) -> WebhookResult:
                 order.amount_cents,
             )
             return "no change: partial refunds are booked by hand"
-        changed = refunds.complete_refund(order_id=order.pk, gateway_refund_id=refund.refund_id)
+        changed = refunds.complete_refund(
+            order_id=order.pk, gateway_refund_id=refund.refund_id, gateway_status=refund.status
+        )
+        if not changed and refund.status == "succeeded":
+            refunds.note_gateway_status(order_id=order.pk, gateway_status="succeeded")
         return "order refunded" if changed else "no change"
 
     return _act_once(event_id, event_type, data, order, act)

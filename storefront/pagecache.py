@@ -5,13 +5,21 @@ author pages) are served from the cache. Their keys include a "catalog
 generation" number that every catalog change bumps (catalog.receivers), so a
 change shows at once; the timeout bounds what no signal sees (sales counts).
 Logged-in readers always get a fresh page (it shows their name, their books).
+
+A cached page must be a function of its key, or one visitor's request decides
+what every later visitor sees ("?utm_source=<script>" reflected in a link). So
+a cached view declares the query parameters it uses; it and its templates see
+only those, normalised, and the same normalised parameters make the key and the
+page's canonical URL (settings.SITE_URL, never the Host header).
 """
 
-from functools import wraps
+import hashlib
+from functools import partial, wraps
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.core.cache import cache
-from django.http import HttpResponse
+from django.http import HttpResponse, QueryDict
 
 GENERATION_KEY = "catalog:generation"
 TIMEOUT = 300
@@ -42,24 +50,53 @@ def _cacheable(request) -> bool:
     return "messages" not in request.COOKIES and not request.session.get("_messages")
 
 
-# Only parameters that change the page make a new entry: "?utm_source=..." or a
-# random parameter cannot fill the cache with copies of one page.
-KEY_PARAMETERS = ("q", "category", "language", "sort", "page")
+MAX_PARAMETER_LENGTH = 200
 
 
-def _page_key(request) -> str:
-    params = urlencode(
-        sorted((k, request.GET[k][:200]) for k in KEY_PARAMETERS if k in request.GET)
-    )
-    return f"{request.path}?{params}"
+def _normalised(name: str, value: str) -> str:
+    value = value.strip()[:MAX_PARAMETER_LENGTH]
+    if name == "page":
+        # "02" shows page 2, "abc" and "1" page 1 (no parameter): one key and
+        # one canonical URL per page shown.
+        return str(int(value)) if value.isascii() and value.isdigit() and int(value) > 1 else ""
+    return value
 
 
-def cache_for_anonymous(view):
+def _page_parameters(request, names) -> QueryDict:
+    """The parameters among ``names`` that the request has, normalised: one value
+    each (the last, as ``QueryDict.get``), trimmed and bounded, in name order;
+    empty ones and every other parameter dropped."""
+    pairs = ((name, _normalised(name, request.GET.get(name, ""))) for name in sorted(names))
+    return QueryDict(urlencode([(name, value) for name, value in pairs if value]))
+
+
+def _restrict_to(request, names) -> None:
+    """Let the view and its templates see only the normalised ``names``:
+    ``request.GET``, ``get_full_path()`` (the login link's ``next=``) and
+    ``request.canonical_url`` all agree with the cache key."""
+    params = _page_parameters(request, names)
+    request.GET = params
+    request.META["QUERY_STRING"] = params.urlencode()
+    request.canonical_url = settings.SITE_URL + request.get_full_path()
+
+
+def cache_for_anonymous(view=None, *, params: tuple[str, ...] = ()):
+    """Serve ``view`` from the cache to anonymous visitors.
+
+    ``params`` names the query parameters the page depends on; the view never
+    sees any other (for every visitor, so a logged-in page behaves the same).
+    """
+    if view is None:
+        return partial(cache_for_anonymous, params=params)
+
     @wraps(view)
     def wrapper(request, *args, **kwargs):
+        _restrict_to(request, params)
         if not _cacheable(request):
             return view(request, *args, **kwargs)
-        key = f"page:{generation()}:{_page_key(request)}"
+        # Hashed: a long search or odd characters make no invalid cache key.
+        path = hashlib.sha256(request.get_full_path().encode()).hexdigest()
+        key = f"page:{generation()}:{path}"
         cached = cache.get(key)
         if cached is not None:
             content, content_type, headers = cached

@@ -30,9 +30,22 @@ def _credit_packs(text: str) -> dict[int, int]:
     for pair in filter(None, (p.strip() for p in text.split(","))):
         credits, _, price = pair.partition(":")
         packs[int(credits)] = parse_price(price)
-    if not packs or min(packs) < 1 or min(packs.values()) < MIN_PAID_PRICE_CENTS:
-        raise ValueError("CREDIT_PACKS: each pack needs at least 1 credit and costs $0.99 or more")
+    if not packs or min(packs) < 1:
+        raise ValueError("CREDIT_PACKS: each pack needs at least 1 credit")
+    for credits, price in packs.items():
+        _check_credit_value("CREDIT_PACKS", credits, price)
     return dict(sorted(packs.items()))
+
+
+def _check_credit_value(name: str, credits: int, price_cents: int) -> None:
+    """Every credit must be worth at least the card minimum ($0.99): a lot of N
+    credits for C cents gives each C // N (the last one the rest), so a pack or plan
+    below that would sell books for less than any reader may pay."""
+    if credits < 1 or price_cents // credits < MIN_PAID_PRICE_CENTS:
+        raise ValueError(
+            f"{name}: {credits} credit(s) for {price_cents} cents makes a credit worth less "
+            f"than {MIN_PAID_PRICE_CENTS} cents, the smallest price a reader may pay"
+        )
 
 
 env = environ.Env()
@@ -113,6 +126,19 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'storefront.sqlite3'}"),
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The embedded default serves parallel requests too (two tabs paying, a double
+    # click on refund): readers never block the writer (WAL), a transaction takes
+    # the write lock when it begins (IMMEDIATE), so two never deadlock upgrading
+    # from a read, and a writer waits up to 20 s for another instead of failing
+    # with "database is locked".
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -284,6 +310,9 @@ CELERY_TIMEZONE = "UTC"
 # --- Payments ---------------------------------------------------------------
 
 PAYMENT_GATEWAY = env.str("PAYMENT_GATEWAY", default="demo")
+# The demo gateway outside DEBUG only when this says the store is a demo on purpose
+# (`check --deploy` fails otherwise: payments/checks.py).
+DEMO_STORE = env.bool("DEMO_STORE", default=False)
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="")
 STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
@@ -439,17 +468,18 @@ MEMBERSHIP_PLANS = {
         "stripe_price": env.str("STRIPE_MEMBERSHIP_ANNUAL_PRICE", default=""),
     },
 }
+for _name, _plan in MEMBERSHIP_PLANS.items():
+    _check_credit_value(f"MEMBERSHIP_{_name.upper()}", _plan["credits"], _plan["price_cents"])
 # Unused membership credits roll over up to this many; the oldest beyond it expire
 # when a new period's credits arrive. Bought packs never expire.
 MEMBERSHIP_ROLLOVER_CAP = env.int("MEMBERSHIP_ROLLOVER_CAP", default=12)
 
 CELERY_BEAT_SCHEDULE = {
     "renew-memberships": {"task": "payments.tasks.renew_memberships", "schedule": 3600},
+    # The 1st of each month (UTC): one batch per calendar month; a rerun adds nothing.
     "monthly-payouts": {
         "task": "payments.tasks.create_monthly_payouts",
-        "schedule": 30
-        * 24
-        * 3600,  # run by `celery beat`; the batch is per month, so reruns add nothing
+        "schedule": crontab(day_of_month=1, hour=6, minute=0),
     },
     "expire-stale-orders": {"task": "payments.tasks.expire_stale_orders", "schedule": 3600},
 }
@@ -461,6 +491,11 @@ CELERY_BEAT_SCHEDULE["retry-failed-refunds"] = {
 CELERY_BEAT_SCHEDULE["reconcile-gateways"] = {
     "task": "payments.tasks.reconcile_gateways",
     "schedule": crontab(hour=2, minute=30),
+}
+# Manuscript builds whose worker died stop showing "rendering" (catalog/manuscript.py).
+CELERY_BEAT_SCHEDULE["fail-stale-builds"] = {
+    "task": "catalog.tasks.fail_stale_builds",
+    "schedule": 600,
 }
 CELERY_BEAT_SCHEDULE["requeue-stuck-emails"] = {
     "task": "storefront.tasks.requeue_stuck_emails",

@@ -34,10 +34,12 @@ def pytest_configure(config):
 
 @pytest.fixture(autouse=True)
 def _isolated_test_settings(settings, tmp_path):
-    """Fast hashing; uploaded and generated files in the test's own folder, never
+    """A demo store; fast hashing; uploaded and generated files in the test's own folder, never
     in var/; and a cache namespace of its own for every test so rate limits counted
     in one test (or another xdist worker) never leak into the next."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Tests run with DEBUG off on the demo gateway: a demo store on purpose.
+    settings.DEMO_STORE = True
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.STORAGES = {
         **settings.STORAGES,

@@ -10,6 +10,13 @@ from django.core.exceptions import ImproperlyConfigured
 from .base import Gateway, GatewayError, PaymentSession, PaymentStart, PaymentState, RefundOutcome
 
 
+def demo_gateway_allowed() -> bool:
+    """Whether the demo gateway may "take payments" here: ``make run`` (DEBUG) or a
+    store declared a demo (DEMO_STORE). Elsewhere `check --deploy` fails on it
+    (payments/checks.py) and demo memberships are not renewed for free."""
+    return settings.DEBUG or settings.DEMO_STORE
+
+
 def get_gateway(name: str | None = None) -> Gateway:
     name = name or settings.PAYMENT_GATEWAY
     if name == "demo":
@@ -30,5 +37,6 @@ __all__ = [
     "PaymentStart",
     "PaymentState",
     "RefundOutcome",
+    "demo_gateway_allowed",
     "get_gateway",
 ]

@@ -26,6 +26,10 @@ class PaymentStart:
 class PaymentSession:
     reference: str  # the provider's id for this payment (a PaymentIntent id)
     client_secret: str = ""  # for Stripe.js
+    # Which payment page takes the card: "card" (ours, the demo gateway's test
+    # cards) or "stripe" (Stripe's Payment Element). Views choose by this, never
+    # by the gateway's name.
+    page: str = "card"
 
 
 @dataclass(frozen=True)
@@ -43,8 +47,10 @@ class PaymentState:
 @dataclass(frozen=True)
 class RefundOutcome:
     refund_id: str
-    succeeded: bool
+    succeeded: bool  # made, or on its way (Stripe "pending"): booked as refunded
     amount_cents: int
+    status: str = "succeeded"  # the provider's word: succeeded, pending, failed, canceled
+    payment: str = ""  # the payment (PaymentIntent) it refunds, when the provider says
 
 
 @dataclass(frozen=True)
@@ -96,4 +102,9 @@ class Gateway(Protocol):
 
     def refund_for_payment(self, reference: str) -> RefundOutcome | None:
         """The refund the provider holds for this payment, if any."""
+        ...
+
+    def refund_state(self, refund_id: str) -> RefundOutcome | None:
+        """One refund re-read from the provider (a refund event is a trigger, not a
+        truth); None if the provider knows no such refund."""
         ...

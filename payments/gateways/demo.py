@@ -28,6 +28,9 @@ class DemoGateway:
     def refund_for_payment(self, reference: str) -> RefundOutcome | None:  # pragma: no cover
         return None  # the demo gateway sends no refund events
 
+    def refund_state(self, refund_id: str) -> RefundOutcome:  # pragma: no cover
+        raise NotImplementedError("the demo gateway sends no refund events")
+
     def refund(self, *, reference: str, amount_cents: int, idempotency_key: str) -> RefundOutcome:
         # Deterministic id: asking twice for the same refund names the same refund.
         return RefundOutcome(

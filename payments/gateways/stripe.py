@@ -61,14 +61,18 @@ class StripeGateway:
             )
         except stripe.StripeError as exc:
             raise GatewayError("The payment provider is not answering; please try again.") from exc
-        return PaymentSession(reference=intent.id, client_secret=intent.client_secret)
+        return PaymentSession(
+            reference=intent.id, client_secret=intent.client_secret, page="stripe"
+        )
 
     def resume_payment(self, reference: str) -> PaymentSession:
         try:
             intent = client().v1.payment_intents.retrieve(reference)
         except stripe.StripeError as exc:
             raise GatewayError("The payment provider is not answering; please try again.") from exc
-        return PaymentSession(reference=intent.id, client_secret=intent.client_secret)
+        return PaymentSession(
+            reference=intent.id, client_secret=intent.client_secret, page="stripe"
+        )
 
     def payment_state(self, reference: str) -> PaymentState:
         try:
@@ -93,10 +97,19 @@ class StripeGateway:
             raise GatewayError(f"Could not read the refunds of {reference}") from exc
         for refund in refunds.data:
             if refund.status in ("succeeded", "pending"):
-                return RefundOutcome(
-                    refund_id=refund.id, succeeded=True, amount_cents=refund.amount
-                )
+                return _refund_outcome(refund)
         return None
+
+    def refund_state(self, refund_id: str) -> RefundOutcome | None:
+        try:
+            refund = client().v1.refunds.retrieve(refund_id)
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status == 404:
+                return None
+            raise GatewayError(f"Could not read the refund {refund_id}") from exc
+        except stripe.StripeError as exc:
+            raise GatewayError(f"Could not read the refund {refund_id}") from exc
+        return _refund_outcome(refund)
 
     def refund(self, *, reference: str, amount_cents: int, idempotency_key: str) -> RefundOutcome:
         # Look first: a retry after a timeout must find the refund, not make a second one
@@ -111,11 +124,7 @@ class StripeGateway:
             )
         except stripe.StripeError as exc:
             raise GatewayError("The payment provider could not make the refund right now.") from exc
-        return RefundOutcome(
-            refund_id=refund.id,
-            succeeded=refund.status in ("succeeded", "pending"),
-            amount_cents=refund.amount,
-        )
+        return _refund_outcome(refund)
 
     # --- Reconciliation -------------------------------------------------------------
 
@@ -200,7 +209,9 @@ class StripeGateway:
             )
         except stripe.StripeError as exc:
             raise GatewayError("The payment provider is not answering; please try again.") from exc
-        return PaymentSession(reference=intent.id, client_secret=intent.client_secret)
+        return PaymentSession(
+            reference=intent.id, client_secret=intent.client_secret, page="stripe"
+        )
 
     def setup_payment_method(self, setup_intent: str) -> str:
         """The card a confirmed SetupIntent saved ("" until it succeeded)."""
@@ -320,4 +331,14 @@ def _subscription_state(subscription) -> SubscriptionState:
         status=data.get("status", ""),
         cancel_at_period_end=bool(data.get("cancel_at_period_end")),
         current_period_end=_when(end),
+    )
+
+
+def _refund_outcome(refund) -> RefundOutcome:
+    return RefundOutcome(
+        refund_id=refund.id,
+        succeeded=refund.status in ("succeeded", "pending"),
+        amount_cents=refund.amount,
+        status=refund.status,
+        payment=_id(getattr(refund, "payment_intent", None)) or "",
     )

@@ -16,8 +16,8 @@
           field("error").hidden = false;
         }
         if (data.finished) {
-          // The finished page has the links to the files: load it once.
-          if (data.status === "done") window.location.reload();
+          // The finished page has the links to the files, or "Try again": load it once.
+          window.location.reload();
           return;
         }
         window.setTimeout(poll, 1000);

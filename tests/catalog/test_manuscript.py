@@ -1,15 +1,18 @@
 import io
 import re
 import zipfile
+from datetime import timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import timezone
 from PIL import Image
 
 from catalog import manuscript
 from catalog.models import Book, Build, ManuscriptChapter, Release
+from catalog.tasks import fail_stale_builds
 from tests.factories import AuthorFactory, BookFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -167,6 +170,78 @@ def test_a_build_runs_once_even_if_its_task_is_retried(book):
     manuscript.run_build(build.pk)
     manuscript.run_build(build.pk)
     assert Release.objects.filter(book=book).count() == 1
+
+
+class WorkerKilled(BaseException):
+    """What the build sees of SIGKILL or the OOM killer: nothing runs after it."""
+
+
+def die_mid_render(*args, **kwargs):
+    raise WorkerKilled
+
+
+def test_a_build_whose_worker_died_fails_after_30_minutes_and_the_author_tries_again(
+    client, book, monkeypatch, django_capture_on_commit_callbacks
+):
+    import_good(book)
+    build = Build.objects.create(book=book, kind="publish", version="2.0", notes="Second")
+    monkeypatch.setattr(manuscript, "build_epub", die_mid_render)
+    with pytest.raises(WorkerKilled):
+        manuscript.run_build(build.pk)
+    monkeypatch.undo()
+    build.refresh_from_db()
+    assert build.status == "rendering" and build.rendering_since is not None
+
+    assert manuscript.fail_stale_builds(now=build.rendering_since + timedelta(minutes=29)) == 0
+    assert fail_stale_builds.delay().get() == 0  # the beat task, now: still a live build?
+    assert manuscript.fail_stale_builds(now=build.rendering_since + timedelta(minutes=31)) == 1
+
+    page = client.get(reverse("catalog:build", args=[book.slug, build.pk])).content.decode()
+    assert "Failed" in page and "interrupted" in page and 'data-testid="build-retry"' in page
+    assert not Release.objects.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        retry = client.post(
+            reverse("catalog:build_start", args=[book.slug]),
+            {"kind": "publish", "version": "2.0", "notes": "Second"},
+        )
+    assert retry.status_code == 302
+    assert Book.objects.get(pk=book.pk).current_release.version == "2.0"
+    build.refresh_from_db()
+    assert build.status == "failed"  # the interrupted one stays what it was
+
+
+def test_a_slow_worker_finishing_after_its_build_was_failed_publishes_nothing(book, monkeypatch):
+    import_good(book)
+    build = Build.objects.create(book=book, kind="publish", version="2.0")
+    real_build_epub = manuscript.build_epub
+
+    def slow_build_epub(*args, **kwargs):
+        # Beat runs while this worker is still rendering, 31 minutes in.
+        manuscript.fail_stale_builds(now=timezone.now() + timedelta(minutes=31))
+        return real_build_epub(*args, **kwargs)
+
+    monkeypatch.setattr(manuscript, "build_epub", slow_build_epub)
+    build = manuscript.run_build(build.pk)
+
+    assert (build.status, build.message) == ("failed", "Interrupted")
+    assert not Release.objects.exists() and not build.preview_pdf
+
+
+def test_a_slow_preview_failed_meanwhile_keeps_no_files(book, monkeypatch, settings):
+    import_good(book)
+    build = Build.objects.create(book=book, kind="preview")
+    real_build_epub = manuscript.build_epub
+
+    def slow_build_epub(*args, **kwargs):
+        manuscript.fail_stale_builds(now=timezone.now() + timedelta(minutes=31))
+        return real_build_epub(*args, **kwargs)
+
+    monkeypatch.setattr(manuscript, "build_epub", slow_build_epub)
+    build = manuscript.run_build(build.pk)
+
+    assert build.status == "failed" and not build.preview_pdf and not build.preview_epub
+    private = settings.STORAGES["private"]["OPTIONS"]["location"] / "builds"
+    assert not private.exists() or not any(p.is_file() for p in private.rglob("*"))
 
 
 def test_a_preview_builds_files_for_the_author_only(client, book, author):

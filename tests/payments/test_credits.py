@@ -32,7 +32,7 @@ def spend(user, book):
 
 def refund(order, user):
     result = refunds.request_refund(order_id=order.pk, user=user)
-    result = refunds.execute_refund(refund_id=result.pk, actor=user)
+    result = refunds.execute_refund(refund_id=result.pk, actor=user).refund
     assert result.status == Refund.Status.REFUNDED, result.last_error
     order.refresh_from_db()
     return result

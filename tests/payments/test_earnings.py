@@ -2,19 +2,29 @@
 
 import csv
 import io
+import threading
 import uuid
 from datetime import date, timedelta
 
 import pytest
+from celery.schedules import crontab
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.core.management import CommandError, call_command
+from django.db import IntegrityError, close_old_connections, connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
 from payments import earnings, ledger_guards, payouts, refunds, services
 from payments.earnings import chart, date_range, earnings_for
 from payments.ledger import audit, rebuild_daily
-from payments.models import LedgerEntry, LedgerTransaction, Order, PayoutAccount
+from payments.models import (
+    LedgerEntry,
+    LedgerTransaction,
+    Order,
+    Payout,
+    PayoutAccount,
+    PayoutBatch,
+)
 from tests.conftest import require
 from tests.factories import AuthorFactory, BookFactory, UserFactory
 
@@ -202,6 +212,85 @@ def test_a_refund_after_the_payout_carries_a_negative_balance_forward(history):
     assert audit().ok
 
 
+def test_payouts_run_on_the_first_of_each_month_in_utc(settings):
+    schedule = settings.CELERY_BEAT_SCHEDULE["monthly-payouts"]["schedule"]
+
+    assert isinstance(schedule, crontab) and settings.CELERY_TIMEZONE == "UTC"
+    assert schedule.day_of_month == {1} and schedule.month_of_year == set(range(1, 13))
+    assert len(schedule.hour) == 1 and len(schedule.minute) == 1  # once that day
+
+
+def test_a_second_payout_run_for_the_month_pays_no_one_twice_and_says_so(history, settings):
+    settings.PAYOUT_MINIMUM_CENTS = 1000
+    PayoutAccount.objects.create(
+        author=history["ada"], method="paypal", paypal_email="ada@example.com"
+    )
+    first, second = io.StringIO(), io.StringIO()
+
+    call_command("create_payouts", stdout=first)
+    call_command("create_payouts", stdout=second)  # beat ran twice, or an admin did
+
+    assert "1 new payout(s)" in first.getvalue()
+    assert "nothing new; 1 payout(s) made before this run" in second.getvalue()
+    assert Payout.objects.filter(author=history["ada"]).count() == 1
+    assert audit().ok
+
+
+@pytest.mark.parametrize("period", ["2026-3", "March", "2026-13", "2026-03; x", "9999-01"])
+def test_a_month_written_another_way_or_not_begun_makes_no_batch(history, period):
+    with pytest.raises(CommandError, match=r"not a month|has not begun"):
+        call_command("create_payouts", period=period)
+
+    assert not PayoutBatch.objects.exists()
+
+
+def test_the_database_refuses_a_batch_that_is_not_a_month(db):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        PayoutBatch.objects.create(period="2026-3")
+
+
+def test_a_failed_payout_is_paid_by_the_next_month_not_again_in_its_own(history):
+    ada = history["ada"]
+    PayoutAccount.objects.create(author=ada, method="paypal", paypal_email="ada@example.com")
+    last_month = (timezone.now().replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+    failed = payouts.run_payouts(period=last_month, threshold_cents=1000).created[0]
+    payouts.mark_failed(payout_id=failed.pk, reason="PayPal account closed")
+
+    assert payouts.run_payouts(period=last_month, threshold_cents=1000).nothing_new
+    this_month = payouts.run_payouts(threshold_cents=1000)
+
+    assert [(p.author, p.amount_cents) for p in this_month.created] == [(ada, 2959)]
+    assert audit().ok
+
+
+def test_two_payout_runs_at_once_make_one_batch_and_pay_each_author_once(history, transactional_db):
+    """PostgreSQL: two schedulers (or a scheduler and an admin) start the month together."""
+    require(connection.vendor == "postgresql", "concurrent inserts need PostgreSQL")
+    for name in ("ada", "bob"):
+        PayoutAccount.objects.create(
+            author=history[name], method="paypal", paypal_email=f"{name}@example.com"
+        )
+    barrier, runs = threading.Barrier(2), []
+
+    def run():
+        try:
+            barrier.wait()
+            runs.append(payouts.run_payouts(threshold_cents=500))
+        finally:
+            close_old_connections()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert len(runs) == 2 and PayoutBatch.objects.count() == 1
+    assert sorted(p.author.display_name for r in runs for p in r.created) == ["Ada", "Bob"]
+    assert Payout.objects.count() == 2
+    assert audit().ok
+
+
 def test_masked_payout_details():
     account = PayoutAccount(method="paypal", paypal_email="raphael@example.com")
     assert account.masked == "ra•••@example.com"
@@ -254,14 +343,21 @@ def test_staff_can_look_at_any_author(client, history):
 
 
 _BULK_SALES = """
-    WITH orders AS (
+    WITH buyers AS (  -- one reader per sale: a reader pays for a book once
+        INSERT INTO accounts_user (password, is_superuser, is_staff, is_active, date_joined,
+            email, name)
+        SELECT '!', false, false, true, now(), 'bulk-' || gen_random_uuid() || '@example.com', ''
+        FROM generate_series(1, %(n)s)
+        RETURNING id
+    ), orders AS (
         INSERT INTO payments_order (public_id, buyer_id, book_id, currency, amount_cents,
             royalty_cents, gateway, gateway_reference, checkout_token, status,
             failure_reason, created_at, paid_at, product, credits)
-        SELECT gen_random_uuid(), %(buyer)s, %(book)s, 'USD', 1000, 800, 'demo', '',
+        SELECT gen_random_uuid(), buyer, %(book)s, 'USD', 1000, 800, 'demo', '',
             gen_random_uuid(), 'paid', '', t, t, 'book', 0
-        FROM (SELECT now() - (n %% 700) * interval '1 day' - n * interval '1 second' AS t
-              FROM generate_series(1, %(n)s) AS n) AS times
+        FROM (SELECT id AS buyer,
+                     now() - (id %% 700) * interval '1 day' - id * interval '1 second' AS t
+              FROM buyers) AS times
         RETURNING id, paid_at
     ), txns AS (
         INSERT INTO payments_ledgertransaction (kind, order_id, memo, created_at)
@@ -290,7 +386,7 @@ def test_the_dashboard_costs_the_same_queries_with_10_or_100000_sales(
     # A bulk load: one set-based balance check instead of a trigger per entry.
     with transaction.atomic(), ledger_guards.lifted(), connection.cursor() as cursor:
         cursor.execute(
-            _BULK_SALES, {"buyer": UserFactory().pk, "book": book.pk, "author": author.pk, "n": n}
+            _BULK_SALES, {"book": book.pk, "author": author.pk, "n": n}
         )
     rebuild_daily()
     client.force_login(author.user)

@@ -53,6 +53,20 @@ def test_a_demo_membership_grants_credits_each_period_once(settings):
     assert audit().ok
 
 
+def test_a_demo_membership_is_not_renewed_for_free_outside_a_demo_store(settings, caplog):
+    reader = UserFactory()
+    membership = join_demo(reader)
+    settings.DEBUG = settings.DEMO_STORE = False  # production that kept the demo gateway
+
+    assert memberships.renew_due(now=membership.current_period_end) == 0
+
+    membership.refresh_from_db()
+    assert membership.status == Membership.Status.CANCELED and not membership.is_active
+    assert credits.balance(reader) == 1
+    assert Order.objects.filter(membership=membership).count() == 1
+    assert "not renewed: the demo gateway is off" in caplog.text
+
+
 def test_cancelling_ends_the_membership_at_the_period_end_and_keeps_the_credits():
     reader = UserFactory()
     membership = join_demo(reader)

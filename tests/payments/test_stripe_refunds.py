@@ -461,7 +461,7 @@ def test_two_confirms_and_webhooks_in_threads_refund_once(
 
     def confirm():
         refund = refunds.request_refund(order_id=order.pk, user=order.buyer)
-        return refunds.execute_refund(refund_id=refund.pk, actor=order.buyer).status
+        return refunds.execute_refund(refund_id=refund.pk, actor=order.buyer).refund.status
 
     def deliver(payload):
         return webhooks.handle_stripe(payload, signature(payload)).outcome
@@ -529,7 +529,7 @@ def test_a_confirm_arriving_while_a_refund_webhook_books_the_refund_does_not_dea
     thread.start()
     assert holding_order.wait(timeout=10)
     try:
-        result = refunds.execute_refund(refund_id=refund.pk, actor=order.buyer)
+        result = refunds.execute_refund(refund_id=refund.pk, actor=order.buyer).refund
     finally:
         confirmed.set()
         thread.join(timeout=30)
@@ -566,7 +566,7 @@ def test_a_refund_webhook_overtaking_our_refund_call_still_refunds_once(
     refund = assert_refunded_once(paid, at_stripe.id)
     # A retry (the admin's "retry failed refunds") finds nothing to do.
     monkeypatch.undo()
-    again = refunds.execute_refund(refund_id=refund.pk)
+    again = refunds.execute_refund(refund_id=refund.pk).refund
     assert (again.status, again.attempts) == ("refunded", 1)
     assert len(refunds_at_stripe(localstripe, paid)) == 1
     assert_refunded_once(paid, at_stripe.id)
@@ -602,7 +602,7 @@ def test_a_refund_stripe_refuses_leaves_the_order_paid_and_is_retried_once_fixed
 
     # Fix the cause: the payment goes through at Stripe; then the retry refunds it.
     assert localstripe.confirm(order.gateway_reference, "pm_card_visa").status == "succeeded"
-    retried = refunds.execute_refund(refund_id=refund.pk)
+    retried = refunds.execute_refund(refund_id=refund.pk).refund
 
     (at_stripe,) = refunds_at_stripe(localstripe, order)
     assert (retried.status, retried.attempts, retried.last_error) == ("refunded", 2, "")
@@ -636,7 +636,7 @@ def test_when_stripe_refuses_the_call_the_refund_fails_and_the_retry_refunds(
         setattr(stripe_settings, name, value)
     assert refunds_at_stripe(localstripe, paid) == []
 
-    retried = refunds.execute_refund(refund_id=refund.pk)
+    retried = refunds.execute_refund(refund_id=refund.pk).refund
 
     assert (retried.status, retried.attempts) == ("refunded", 2)
     (at_stripe,) = refunds_at_stripe(localstripe, paid)

@@ -369,7 +369,7 @@ def test_a_refund_the_gateway_never_answers_stays_retryable_and_the_retry_refund
 
     # The gateway is back; the retry ("Retry failed refunds") refunds once.
     stalling_stripe.stall = None
-    retried = refunds.execute_refund(refund_id=refund.pk)
+    retried = refunds.execute_refund(refund_id=refund.pk).refund
 
     (at_stripe,) = refunds_at_stripe(localstripe, order)
     assert (at_stripe.amount, at_stripe.status) == (1950, "succeeded")
@@ -386,6 +386,6 @@ def test_a_refund_the_gateway_never_answers_stays_retryable_and_the_retry_refund
     sale = LedgerTransaction.objects.get(order=order, kind="sale")
     assert LedgerTransaction.objects.get(order=order, kind="refund").reverses == sale
     assert EmailDelivery.objects.filter(key=f"refund-done:order-{order.pk}").count() == 1
-    assert refunds.execute_refund(refund_id=refund.pk).attempts == 2  # nothing more to do
+    assert refunds.execute_refund(refund_id=refund.pk).refund.attempts == 2  # nothing more to do
     assert len(refunds_at_stripe(localstripe, order)) == 1
     assert_ledger_clean()

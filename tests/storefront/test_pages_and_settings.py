@@ -33,6 +33,10 @@ PRODUCTION_ENV = {
     "DATABASE_URL": "sqlite:////tmp/storefront-deploy-check.sqlite3",
     "HTTPS_ONLY": "true",
     "EMAIL_URL": "smtp+tls://mailer:secret@smtp.example.com:587",
+    "PAYMENT_GATEWAY": "stripe",
+    "STRIPE_SECRET_KEY": "sk_live_example",
+    "STRIPE_PUBLISHABLE_KEY": "pk_live_example",
+    "STRIPE_WEBHOOK_SECRET": "whsec_example",
 }
 
 
@@ -66,6 +70,20 @@ def test_check_deploy_warns_without_a_real_secret_key_and_https():
     assert result.returncode != 0
     assert "security.W009" in result.stderr + result.stdout  # insecure SECRET_KEY
     assert "security.W004" in result.stderr + result.stdout  # no HSTS
+
+
+def test_check_deploy_fails_on_the_demo_gateway_unless_the_store_is_a_demo_on_purpose():
+    env = {k: v for k, v in PRODUCTION_ENV.items() if not k.startswith(("PAYMENT", "STRIPE"))}
+
+    # The default fail level: an error, not a warning an operator may scroll past.
+    forgotten = run_manage("check", "--deploy", env=env)
+    demo_store = run_manage("check", "--deploy", env={**env, "DEMO_STORE": "true"})
+    make_run = run_manage("check", env={"DEBUG": "true"})
+
+    assert forgotten.returncode != 0
+    assert "payments.E001" in forgotten.stderr and "DEMO_STORE=true" in forgotten.stderr
+    assert demo_store.returncode == 0, demo_store.stdout + demo_store.stderr
+    assert make_run.returncode == 0, make_run.stdout + make_run.stderr
 
 
 # --- docs/deploy.md: the settings table and the sample environment ---------------------

@@ -1,21 +1,33 @@
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from payments.models import Payout
-from payments.payouts import create_payout_batch
+from payments.payouts import PeriodError, run_payouts
 from storefront.money import format_cents
 
 
 class Command(BaseCommand):
-    help = "Create this month's payout batch: one payout per author over the minimum."
+    help = (
+        "Create this month's payout batch: one payout per author over the minimum. "
+        "Once per month: a rerun creates nothing and says so."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--period", help="YYYY-MM (default: this month)")
 
     def handle(self, *args, period=None, **options):
-        batch = create_payout_batch(period=period)
-        payouts = Payout.objects.filter(batch=batch).select_related("author")
+        try:
+            run = run_payouts(period=period)
+        except PeriodError as exc:
+            raise CommandError(str(exc)) from exc
+        payouts = Payout.objects.filter(batch=run.batch).select_related("author")
         for payout in payouts:
+            new = " (new)" if payout in run.created else ""
             self.stdout.write(
-                f"  {payout.author}: {format_cents(payout.amount_cents)} ({payout.status})"
+                f"  {payout.author}: {format_cents(payout.amount_cents)} ({payout.status}){new}"
             )
-        self.stdout.write(self.style.SUCCESS(f"{batch}: {payouts.count()} payout(s)."))
+        if run.nothing_new:
+            self.stdout.write(
+                f"{run.batch}: nothing new; {payouts.count()} payout(s) made before this run."
+            )
+        else:
+            self.stdout.write(self.style.SUCCESS(f"{run.batch}: {len(run.created)} new payout(s)."))
