@@ -68,10 +68,10 @@ from tests.payments.conftest import event_payload, post_event, stripe_order
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# Bounded: about a minute on PostgreSQL with two workers.
+# Bounded: about a minute and a half on PostgreSQL (~500 steps, 7 invariants after each).
 MACHINE = examples(
-    max_examples=30,
-    stateful_step_count=30,
+    max_examples=20,
+    stateful_step_count=25,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
@@ -285,7 +285,8 @@ def machine_for(world):
             amount = books[book].minimum_price_cents
             tabs = [Tab(reader, book, amount, uuid.uuid4()) for _ in range(2)]
             placed = [self.place_the_order(tab, False, "later") for tab in tabs]
-            for order, pay in zip(placed, (first, second), strict=True):
+            placed = [order for order in placed if isinstance(order, Placed)]  # owned: refused
+            for order, pay in zip(placed, (first, second), strict=False):
                 self.pay_now(order, pay)
             return multiple(*placed)
 
