@@ -4,7 +4,17 @@ from django.contrib import admin
 
 from . import services
 from .images import clean_image
-from .models import Author, Book, BookAuthor, Category, Release, ReleaseFile, SampleFile, TocEntry
+from .models import (
+    Author,
+    Book,
+    BookAuthor,
+    Category,
+    Invitation,
+    Release,
+    ReleaseFile,
+    SampleFile,
+    TocEntry,
+)
 from .validators import check_epub, check_pdf
 
 # Staff uploads get the checks authors' uploads get (catalog.forms): pictures are
@@ -122,3 +132,32 @@ class ReleaseAdmin(admin.ModelAdmin):
         for release in queryset.order_by("created_at"):
             services.publish_release(release=release)
         self.message_user(request, f"Published {queryset.count()} release(s).")
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    """Read-only: invitations change only through catalog.invitations (invite,
+    accept, decline, cancel), which keep royalty shares summing to 100."""
+
+    list_display = [
+        "kind",
+        "book",
+        "original",
+        "email",
+        "royalty_share",
+        "status_now",
+        "created_at",
+    ]
+    list_filter = ["kind", "status", "created_at"]
+    search_fields = ["book__title", "original__title", "email", "invited_by__email"]
+    exclude = ["token"]  # the accept link's secret: staff need not see it
+
+    @admin.display(description="status")
+    def status_now(self, obj):
+        return Invitation.Status(obj.current_status).label
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in Invitation._meta.fields if f.name != "token"]
+
+    def has_add_permission(self, request):
+        return False

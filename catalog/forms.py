@@ -96,6 +96,10 @@ class BookForm(forms.ModelForm):
             translations = translations.exclude(pk=self.instance.pk)
         self.fields["translation_of"].queryset = translations
         self.fields["translation_of"].label = "Translation of"
+        self.fields["translation_of"].help_text = (
+            "Your own book is linked at once; another author's book once one of its "
+            "authors accepts (they get an e-mail)."
+        )
 
     def clean_slug(self):
         slug = self.cleaned_data.get("slug")
@@ -142,27 +146,42 @@ class BookForm(forms.ModelForm):
 
 
 class CoAuthorForm(forms.Form):
+    """One of the book's current authors and their share. New co-authors are
+    invited (InviteCoAuthorForm) and join only once they accept."""
+
     author = forms.CharField(
         label="Author", help_text="Their author page address (slug) or account e-mail."
     )
     share = forms.IntegerField(label="Royalty share (%)", min_value=1, max_value=100)
 
+    def __init__(self, *args, authors=None, **kwargs):
+        self.authors = authors if authors is not None else Author.objects.none()
+        super().__init__(*args, **kwargs)
+
     def clean_author(self):
+        # Looked up among the book's authors only: the answer is the same for an
+        # address with an account and one without.
         key = self.cleaned_data["author"].strip()
         author = (
-            Author.objects.filter(user__email__iexact=key).first()
+            self.authors.filter(user__email__iexact=key).first()
             if "@" in key
-            else Author.objects.filter(slug=key).first()
+            else self.authors.filter(slug=key).first()
         )
         if author is None:
-            raise ValidationError("No author with that address or e-mail.")
+            raise ValidationError(
+                "Not one of this book's authors. To add a co-author, invite them by e-mail below."
+            )
         return author
 
 
 class BaseCoAuthorFormSet(forms.BaseFormSet):
-    def __init__(self, *args, owner: Author, **kwargs):
+    def __init__(self, *args, owner: Author, book: Book, **kwargs):
         self.owner = owner
+        self.book = book
         super().__init__(*args, **kwargs)
+
+    def get_form_kwargs(self, index):
+        return {**super().get_form_kwargs(index), "authors": self.book.authors.all()}
 
     def coauthors(self) -> list[services.CoAuthor]:
         return [
@@ -186,8 +205,21 @@ class BaseCoAuthorFormSet(forms.BaseFormSet):
 
 
 CoAuthorFormSet = forms.formset_factory(
-    CoAuthorForm, formset=BaseCoAuthorFormSet, extra=1, can_delete=True, max_num=10
+    CoAuthorForm, formset=BaseCoAuthorFormSet, extra=0, can_delete=True, max_num=10
 )
+
+
+class InviteCoAuthorForm(forms.Form):
+    email = forms.EmailField(
+        label="Their e-mail address",
+        help_text="They get an e-mail to accept or decline; nothing changes until they accept.",
+    )
+    share = forms.IntegerField(
+        label="Their royalty share (%)",
+        min_value=1,
+        max_value=99,
+        help_text="Taken from your own share when they accept.",
+    )
 
 
 class TocForm(forms.Form):

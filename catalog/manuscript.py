@@ -10,6 +10,7 @@ import io
 import logging
 import posixpath
 import zipfile
+import zlib
 from datetime import timedelta
 
 from django.conf import settings
@@ -20,6 +21,8 @@ from django.db.models import Max, Q
 from django.utils import timezone
 from PIL import Image
 
+from storefront.input_guard import unstorable
+
 from . import services
 from .ebook_files import BookText, Chapter, ManuscriptError, build_epub, build_pdf, toc
 from .models import Book, Build, ManuscriptChapter, ManuscriptImage
@@ -27,6 +30,11 @@ from .models import Book, Build, ManuscriptChapter, ManuscriptImage
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp")
+
+# What reading a damaged zip's member raises: a bad CRC or a cut-off member
+# (BadZipFile, EOFError), broken compressed data (zlib.error), a compression
+# method or an encryption zipfile does not support (NotImplementedError, RuntimeError).
+DAMAGED_ZIP = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError)
 
 
 # --- Chapters -------------------------------------------------------------------
@@ -90,26 +98,13 @@ def import_zip(*, book: Book, upload) -> int:
         archive = zipfile.ZipFile(upload)
     except zipfile.BadZipFile as exc:
         raise ValidationError(f"{upload.name}: this is not a zip file.") from exc
-    with archive:
-        members = {}
-        for info in archive.infolist():
-            if info.is_dir():
-                continue
-            members[_safe_name(info.filename)] = info
-        if sum(i.file_size for i in members.values()) > settings.MANUSCRIPT_UNZIPPED_MAX_BYTES:
-            raise ValidationError(f"{upload.name}: the unpacked manuscript is too large.")
-        order_name = next((n for n in members if posixpath.basename(n).lower() == "book.txt"), None)
-        if order_name is None:
-            raise ValidationError(
-                f"{upload.name}: Book.txt (the list of chapter files) is missing."
-            )
-        root = posixpath.dirname(order_name)
-        chapters = _chapters_from_order(archive, members, order_name, root)
-        images = {
-            posixpath.relpath(name, root) if root else name: archive.read(info)
-            for name, info in members.items()
-            if name.lower().endswith(IMAGE_SUFFIXES)
-        }
+    try:
+        chapters, images = _read_zip(archive, upload.name)
+    except DAMAGED_ZIP as exc:
+        raise ValidationError(
+            f"{upload.name}: the zip is damaged and cannot be unpacked ({exc}). "
+            "Please create it again and upload the new one."
+        ) from exc
     with transaction.atomic():
         Book.objects.select_for_update().get(pk=book.pk)
         book.manuscript_chapters.all().delete()
@@ -126,11 +121,37 @@ def import_zip(*, book: Book, upload) -> int:
     return len(chapters)
 
 
+def _read_zip(archive: zipfile.ZipFile, zip_name: str) -> tuple[list[dict], dict]:
+    """The chapters and images of a manuscript zip, checked, nothing stored yet."""
+    with archive:
+        members = {}
+        for info in archive.infolist():
+            if info.is_dir():
+                continue
+            members[_safe_name(info.filename)] = info
+        if sum(i.file_size for i in members.values()) > settings.MANUSCRIPT_UNZIPPED_MAX_BYTES:
+            raise ValidationError(f"{zip_name}: the unpacked manuscript is too large.")
+        order_name = next((n for n in members if posixpath.basename(n).lower() == "book.txt"), None)
+        if order_name is None:
+            raise ValidationError(f"{zip_name}: Book.txt (the list of chapter files) is missing.")
+        root = posixpath.dirname(order_name)
+        chapters = _chapters_from_order(archive, members, order_name, root)
+        images = {
+            posixpath.relpath(name, root) if root else name: archive.read(info)
+            for name, info in members.items()
+            if name.lower().endswith(IMAGE_SUFFIXES)
+        }
+    return chapters, images
+
+
 def _chapters_from_order(archive, members, order_name, root) -> list[dict]:
     try:
-        lines = archive.read(members[order_name]).decode("utf-8").splitlines()
+        order = archive.read(members[order_name]).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ValidationError(f"{order_name}: not UTF-8 text.") from exc
+    if unstorable(order):
+        raise ValidationError(f"{order_name}: contains a NUL character; remove it and try again.")
+    lines = order.splitlines()
     chapters, part = [], ""
     for raw in lines:
         line = raw.strip()
@@ -149,6 +170,8 @@ def _chapters_from_order(archive, members, order_name, root) -> list[dict]:
             text = archive.read(members[name]).decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ValidationError(f"{line}: not UTF-8 text.") from exc
+        if unstorable(text):  # the database cannot store it: say where it is
+            raise ValidationError(f"{line}: contains a NUL character; remove it and try again.")
         title, body = _split_title(text, fallback=posixpath.splitext(posixpath.basename(line))[0])
         chapters.append(
             {"title": title, "markdown": body, "part": part, "in_sample": in_sample, "source": line}
@@ -304,6 +327,9 @@ def run_build(build_id: int) -> Build:
             return _finish(build)
     except ValidationError as exc:
         return _fail(build, " ".join(exc.messages), "")
+    except Exception as exc:  # nothing was published (rolled back): a failed build, not a crash
+        log.exception("publishing build %s failed", build.pk)
+        return _fail(build, f"The release could not be published: {exc}", "")
 
 
 def _toc_lines(book: Book, text: BookText) -> list[services.TocLine]:

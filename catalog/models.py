@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.functional import cached_property
 
 from . import files
@@ -449,3 +450,90 @@ class Build(models.Model):
         if self.status == self.Status.DONE:
             return 100
         return int(self.step * 100 / self.total) if self.total else 0
+
+
+class Invitation(models.Model):
+    """A change that needs another author's yes before it shows anywhere.
+
+    ``coauthor``: join ``book`` as a co-author with ``royalty_share`` percent, taken
+    from the inviter's own share; addressed to an e-mail address (whoever holds it,
+    verified, on an author account, may accept). ``translation``: list ``book`` as a
+    translation of ``original``; any author of the original may accept. Nothing is
+    linked until accepted: ``Book.translation_of`` and ``BookAuthor`` rows are the
+    accepted state, so books from before invitations existed stay as they were.
+    """
+
+    class Kind(models.TextChoices):
+        COAUTHOR = "coauthor", "Co-author"
+        TRANSLATION = "translation", "Translation"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACCEPTED = "accepted", "Accepted"
+        DECLINED = "declined", "Declined"
+        EXPIRED = "expired", "Expired"
+        CANCELLED = "cancelled", "Cancelled"
+
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    token = models.CharField(max_length=64, unique=True, editable=False)
+    book = models.ForeignKey(Book, on_delete=models.CASCADE, related_name="invitations")
+    original = models.ForeignKey(
+        Book,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="translation_invitations",
+        help_text="Translation links: the book ``book`` says it translates.",
+    )
+    email = models.EmailField(blank=True, help_text="Co-author invitations: the address invited.")
+    royalty_share = models.PositiveSmallIntegerField(null=True, blank=True)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    answered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    kind="coauthor",
+                    original__isnull=True,
+                    royalty_share__gte=1,
+                    royalty_share__lte=99,
+                )
+                | (Q(kind="translation", original__isnull=False, royalty_share__isnull=True)),
+                name="invitation_kind_fields",
+            ),
+            # One open invitation per address and book, one open translation link per book.
+            models.UniqueConstraint(
+                fields=["book", "email"],
+                condition=Q(status="pending", kind="coauthor"),
+                name="invitation_one_pending_per_address",
+            ),
+            models.UniqueConstraint(
+                fields=["book"],
+                condition=Q(status="pending", kind="translation"),
+                name="invitation_one_pending_translation",
+            ),
+        ]
+
+    def __str__(self):
+        if self.kind == self.Kind.TRANSLATION:
+            return f"{self.book} as a translation of {self.original} ({self.current_status})"
+        return f"{self.email} on {self.book} ({self.current_status})"
+
+    @property
+    def is_expired(self) -> bool:
+        return self.status == self.Status.PENDING and self.expires_at <= timezone.now()
+
+    @property
+    def current_status(self) -> str:
+        """The status as of now: a pending invitation past its date is expired."""
+        return self.Status.EXPIRED if self.is_expired else self.status

@@ -214,8 +214,11 @@ def publish_release(*, release: Release, by=None) -> Release:
         release.save(update_fields=["published_at"])
         book.current_release = release
         book.save(update_fields=["current_release", "updated_at"])
+        # Robust: the release is committed; if the broker refuses the fan-out now,
+        # the author still sees it published and library's sweeper announces it.
         transaction.on_commit(
-            lambda: release_published.send(sender=Book, book=book, release=release)
+            lambda: release_published.send(sender=Book, book=book, release=release),
+            robust=True,
         )
     return release
 

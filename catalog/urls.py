@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import manuscript_views, views
+from . import invitation_views, manuscript_views, views
 
 app_name = "catalog"
 
@@ -16,6 +16,28 @@ urlpatterns = [
     path("author/books/<slug:slug>/", views.manage_book, name="manage_book"),
     path("author/books/<slug:slug>/edit/", views.book_edit, name="book_edit"),
     path("author/books/<slug:slug>/coauthors/", views.book_coauthors, name="book_coauthors"),
+    path(
+        "author/books/<slug:slug>/invitations/new/",
+        invitation_views.invite,
+        name="invite_coauthor",
+    ),
+    path(
+        "author/books/<slug:slug>/invitations/<int:invitation_id>/cancel/",
+        invitation_views.cancel,
+        name="invitation_cancel",
+    ),
+    path(
+        "author/invitations/<str:token>/accept/",
+        invitation_views.answer,
+        {"answer": "accept"},
+        name="invitation_accept",
+    ),
+    path(
+        "author/invitations/<str:token>/decline/",
+        invitation_views.answer,
+        {"answer": "decline"},
+        name="invitation_decline",
+    ),
     path("author/books/<slug:slug>/toc/", views.book_toc, name="book_toc"),
     path("author/books/<slug:slug>/releases/new/", views.release_create, name="release_create"),
     path(

@@ -12,12 +12,13 @@ from django.views.decorators.http import require_POST
 from storefront.pagecache import cache_for_anonymous
 from storefront.pagination import querystring_without_page
 
-from . import selectors, services
+from . import invitations, selectors, services
 from .files import serve_private_file
 from .forms import (
     AuthorProfileForm,
     BookForm,
     CoAuthorFormSet,
+    InviteCoAuthorForm,
     ReleaseForm,
     SampleFilesForm,
     TocForm,
@@ -159,7 +160,22 @@ def my_books(request):
         .select_related("current_release")
         .order_by("-updated_at")
     )
-    return render(request, "catalog/manage/book_list.html", {"books": books, "author": author})
+    return render(
+        request,
+        "catalog/manage/book_list.html",
+        {"books": books, "author": author, "invitations": invitations.for_user(request.user)},
+    )
+
+
+def _link_translation(request, book: Book, original: Book | None) -> None:
+    """Translation links to other authors' books wait for their consent (catalog.invitations)."""
+    pending = invitations.propose_translation(book=book, original=original, by=request.user)
+    if pending is not None:
+        messages.info(
+            request,
+            f"“{book.title}” will be listed as a translation of “{pending.original.title}” "
+            "once one of its authors accepts; they have been asked by e-mail.",
+        )
 
 
 @login_required
@@ -167,7 +183,10 @@ def book_create(request):
     author = _get_author(request)
     form = BookForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
-        book = services.create_book(author=author, **form.book_fields())
+        fields = form.book_fields()
+        original = fields.pop("translation_of", None)
+        book = services.create_book(author=author, **fields)
+        _link_translation(request, book, original)
         messages.success(
             request, f"“{book.title}” is created. Add its table of contents and files next."
         )
@@ -180,7 +199,12 @@ def book_edit(request, slug):
     book = _get_book_for_author(request, slug)
     form = BookForm(request.POST or None, request.FILES or None, instance=book)
     if request.method == "POST" and form.is_valid():
-        services.update_book(book=book, **form.book_fields())
+        fields = form.book_fields()
+        original = fields.pop("translation_of", None)
+        # Validating wrote the choice onto the instance; only _link_translation may set it.
+        book.translation_of_id = form.initial.get("translation_of")
+        services.update_book(book=book, **fields)
+        _link_translation(request, book, original)
         messages.success(request, "The book is saved.")
         return redirect("catalog:manage_book", slug=book.slug)
     return render(request, "catalog/manage/book_form.html", {"form": form, "book": book})
@@ -193,23 +217,49 @@ def manage_book(request, slug):
     return render(
         request,
         "catalog/manage/book_overview.html",
-        {"book": book, "releases": releases, "samples": book.sample_files.all()},
+        {
+            "book": book,
+            "releases": releases,
+            "samples": book.sample_files.all(),
+            "pending": invitations.pending_for_book(book),
+        },
     )
 
 
 @login_required
 def book_coauthors(request, slug):
+    """The current authors' shares; new co-authors are invited (invitation_views.invite)."""
     book = _get_book_for_author(request, slug)
     owner = request.user.author_profile if hasattr(request.user, "author_profile") else None
     initial = [{"author": a.author.slug, "share": a.royalty_share} for a in book.authorships.all()]
     formset = CoAuthorFormSet(
-        request.POST or None, initial=initial, owner=owner or book.author_list[0]
+        request.POST or None, initial=initial, owner=owner or book.author_list[0], book=book
     )
     if request.method == "POST" and formset.is_valid():
         services.set_coauthors(book=book, coauthors=formset.coauthors())
         messages.success(request, "Co-authors and royalty shares are saved.")
         return redirect("catalog:manage_book", slug=book.slug)
-    return render(request, "catalog/manage/coauthors.html", {"book": book, "formset": formset})
+    return coauthors_page(request, book, formset=formset)
+
+
+def coauthors_page(request, book, *, formset=None, invite_form=None, status=200):
+    owner = getattr(request.user, "author_profile", None)
+    if formset is None:
+        initial = [
+            {"author": a.author.slug, "share": a.royalty_share} for a in book.authorships.all()
+        ]
+        formset = CoAuthorFormSet(initial=initial, owner=owner or book.author_list[0], book=book)
+    return render(
+        request,
+        "catalog/manage/coauthors.html",
+        {
+            "book": book,
+            "formset": formset,
+            "invite_form": invite_form or InviteCoAuthorForm(),
+            "pending": invitations.pending_for_book(book),
+        },
+        status=status,
+    )
 
 
 @login_required

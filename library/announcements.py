@@ -1,13 +1,18 @@
 """The "new version" e-mails: one per owner per release, in chunks, exactly once."""
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import F
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 
 from catalog.markdown import render_markdown
 from catalog.models import Release
+from storefront.mail import plain_subject
 from storefront.models import EmailDelivery
 
 from .models import ReleaseAnnouncement
@@ -17,6 +22,24 @@ from .tokens import download_token, unsubscribe_token
 
 def delivery_key(release_id: int, user_id: int) -> str:
     return f"new-version:release-{release_id}:user-{user_id}"
+
+
+# Longer than a healthy queue takes to start a fan-out.
+MISSED_AFTER = timedelta(minutes=10)
+
+
+def missed_releases(*, now=None) -> list[int]:
+    """Current releases published a while ago whose fan-out never started (the
+    broker refused it after the publish committed, or the worker lost it)."""
+    cutoff = (now or timezone.now()) - MISSED_AFTER
+    return list(
+        Release.objects.filter(
+            published_at__lt=cutoff,
+            published_at__gte=cutoff - timedelta(days=7),
+            announcement__isnull=True,
+            book__current_release=F("pk"),
+        ).values_list("pk", flat=True)
+    )
 
 
 def plan_announcement(release_id: int) -> list[list[int]]:
@@ -73,7 +96,7 @@ def queue_chunk(release_id: int, user_ids: list[int]) -> list[int]:
             EmailDelivery(
                 key=keys[user.pk],
                 to=user.email,
-                subject=f"New version of {book.title}: {release.version}"[:300],
+                subject=plain_subject(f"New version of {book.title}: {release.version}"),
                 body=render_to_string("email/new_version.txt", context),
                 html=render_to_string("email/new_version.html", context),
                 headers={

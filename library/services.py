@@ -64,9 +64,7 @@ def revoke_entitlement(*, user, book, at=None, order_ref=None) -> bool:
     if order_ref is not None:
         # Rows granted before orders were remembered have no reference: theirs to take.
         active = active.filter(Q(order_ref=order_ref) | Q(order_ref__isnull=True))
-    changed = active.update(
-        revoked_at=at or timezone.now(), refundable_until=None
-    )
+    changed = active.update(revoked_at=at or timezone.now(), refundable_until=None)
     if changed:
         caching.forget(user.pk)
     return bool(changed)

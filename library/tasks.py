@@ -24,3 +24,13 @@ def queue_release_emails(release_id: int, user_ids: list[int]):
     for delivery_id in delivery_ids:
         deliver_email.delay(delivery_id)
     return len(delivery_ids)
+
+
+@shared_task(acks_late=True)
+def announce_missed_releases():
+    """Celery beat: a published release whose "new version" fan-out never started
+    is announced now (the fan-out is idempotent: nobody gets a second e-mail)."""
+    missed = announcements.missed_releases()
+    for release_id in missed:
+        announce_release.delay(release_id)
+    return len(missed)

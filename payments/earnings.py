@@ -45,6 +45,24 @@ class DateRange:
         return start, datetime.combine(self.end + timedelta(days=1), time.min, tzinfo=tz)
 
 
+# A custom period is refused outside these years: the store sold nothing before,
+# and a date near year 9999 overflows the day-after arithmetic of DateRange.bounds().
+EARLIEST_YEAR = 2000
+YEARS_AHEAD = 1
+
+
+def custom_range_error(start: date | None, end: date | None, *, today=None) -> str:
+    """Why a custom period cannot be shown ("" if it can)."""
+    if start is None or end is None:
+        return "Choose both a start and an end date (like 2026-01-31) for a custom period."
+    latest = (today or timezone.localdate()).year + YEARS_AHEAD
+    if not (EARLIEST_YEAR <= start.year <= latest and EARLIEST_YEAR <= end.year <= latest):
+        return f"Choose dates between the years {EARLIEST_YEAR} and {latest}."
+    if start > end:
+        return "The start date must be on or before the end date."
+    return ""
+
+
 def date_range(
     key: str, *, start: date | None = None, end: date | None = None, today=None
 ) -> DateRange:
@@ -58,7 +76,7 @@ def date_range(
         return DateRange(key, today.replace(month=1, day=1), today)
     if key == "all":
         return DateRange(key, None, today)
-    if key == "custom" and start and end and start <= end:
+    if key == "custom" and not custom_range_error(start, end, today=today):
         return DateRange(key, start, end)
     return DateRange("30d", today - timedelta(days=29), today)
 

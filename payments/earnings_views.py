@@ -1,8 +1,5 @@
 """The author's side of payments: earnings dashboard, CSV export, payout details."""
 
-import csv
-from datetime import date
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -11,11 +8,13 @@ from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from catalog.models import Author
+from storefront.csv_export import SafeWriter
+from storefront.input_guard import bad_request
 from storefront.money import format_plain
 from storefront.pagination import querystring_without_page
 
 from . import earnings
-from .forms import PayoutAccountForm
+from .forms import EarningsRangeForm, PayoutAccountForm
 from .models import Payout, PayoutAccount
 
 
@@ -42,22 +41,11 @@ def _author_for_request(request) -> Author:
     return author
 
 
-def _range(request) -> earnings.DateRange:
-    def parse(name):
-        try:
-            return date.fromisoformat(request.GET.get(name, ""))
-        except ValueError:
-            return None
-
-    return earnings.date_range(
-        request.GET.get("range", "30d"), start=parse("start"), end=parse("end")
-    )
-
-
 @login_required
 def dashboard(request):
     author = _author_for_request(request)
-    range_ = _range(request)
+    range_form = EarningsRangeForm(request.GET)
+    range_ = range_form.date_range  # a refused period shows the default one, and why
     dashboard = earnings.cached_dashboard(author, range_)
     rows = earnings.sales_rows(author, range_)
     page = CountedPaginator(rows, 25, count=dashboard.sales_count).get_page(request.GET.get("page"))
@@ -75,7 +63,9 @@ def dashboard(request):
             "page": page,
             "querystring": querystring_without_page(request),
             "payouts": Payout.objects.filter(author=author).order_by("-created_at")[:12],
+            "range_errors": range_form.non_field_errors(),
         },
+        status=200 if range_form.is_valid() else 400,
     )
 
 
@@ -88,8 +78,11 @@ class _Echo:
 def earnings_csv(request):
     """The sales table of the dashboard's range as CSV, streamed row by row."""
     author = _author_for_request(request)
-    range_ = _range(request)
-    writer = csv.writer(_Echo())
+    range_form = EarningsRangeForm(request.GET)
+    if not range_form.is_valid():  # before streaming: a refusal is a page, not a cut-off file
+        return bad_request(request, " ".join(range_form.non_field_errors()))
+    range_ = range_form.date_range
+    writer = SafeWriter(_Echo())  # a title like "=HYPERLINK(...)" stays text
 
     def rows():
         yield writer.writerow(

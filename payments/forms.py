@@ -1,7 +1,10 @@
+from datetime import date
+
 from django import forms
 
 from storefront.fields import PriceField
 
+from . import earnings
 from .models import PayoutAccount
 from .pricing import amount_error
 
@@ -82,3 +85,39 @@ class PayoutAccountForm(forms.ModelForm):
         if method == PayoutAccount.Method.REFERENCE and not data.get("reference"):
             self.add_error("reference", "Enter the payout reference.")
         return data
+
+
+class EarningsRangeForm(forms.Form):
+    """The earnings dashboard's period (from the query string). An unknown period
+    is the default one; a custom period with missing, reversed or absurd dates is
+    an error the page shows (it never reaches date arithmetic)."""
+
+    range = forms.CharField(required=False)
+    start = forms.CharField(required=False)
+    end = forms.CharField(required=False)
+
+    def clean(self):
+        data = super().clean()
+        key = data.get("range") if data.get("range") in earnings.RANGES else "30d"
+        start = end = None
+        if key == "custom":
+            start, end = _day(data.get("start")), _day(data.get("end"))
+            error = earnings.custom_range_error(start, end)
+            if error:
+                raise forms.ValidationError(error)
+        data["date_range"] = earnings.date_range(key, start=start, end=end)
+        return data
+
+    @property
+    def date_range(self) -> earnings.DateRange:
+        """The period to show: the chosen one, or the default one if it is refused."""
+        if self.is_valid():
+            return self.cleaned_data["date_range"]
+        return earnings.date_range("30d")
+
+
+def _day(text: str | None) -> date | None:
+    try:
+        return date.fromisoformat(text or "")
+    except ValueError:
+        return None

@@ -8,7 +8,8 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
 from django.db.models import F, Q
-from django.template.loader import render_to_string
+from django.template import Context
+from django.template.loader import get_template, render_to_string
 from django.utils import timezone
 
 from .models import EmailDelivery
@@ -19,10 +20,19 @@ log = logging.getLogger(__name__)
 CLAIM_TIMEOUT = timedelta(minutes=10)
 
 
+def plain_subject(text: str) -> str:
+    """A subject is one line of plain text: every run of whitespace, line breaks
+    included, becomes one space (a CR/LF would make the mail library refuse the
+    header with BadHeaderError; a title may hold one if it bypassed the forms)."""
+    return " ".join(str(text).split())[:300]
+
+
 def render_email(template_prefix: str, context: dict) -> tuple[str, str, str]:
-    """(subject, text, html) from ``<prefix>_subject.txt``, ``.txt`` and ``.html``."""
+    """(subject, text, html) from ``<prefix>_subject.txt``, ``.txt`` and ``.html``.
+    The subject is rendered without HTML escaping: "Netflix's", not "Netflix&#x27;s"."""
     context = {"STORE_NAME": settings.STORE_NAME, "SITE_URL": settings.SITE_URL, **context}
-    subject = " ".join(render_to_string(f"{template_prefix}_subject.txt", context).split())
+    subject_template = get_template(f"{template_prefix}_subject.txt").template
+    subject = plain_subject(subject_template.render(Context(context, autoescape=False)))
     text = render_to_string(f"{template_prefix}.txt", context)
     html = render_to_string(f"{template_prefix}.html", context)
     return subject, text, html
@@ -34,7 +44,7 @@ def queue_email(*, key: str | None, to: str, subject: str, body: str, html: str 
         key=key or f"adhoc:{uuid.uuid4().hex}",
         defaults={
             "to": to,
-            "subject": subject[:300],
+            "subject": plain_subject(subject),
             "body": body,
             "html": html,
             "headers": headers or {},
@@ -81,7 +91,7 @@ def send_claimed(delivery: EmailDelivery) -> None:
     """
     connection = get_connection()
     message = EmailMultiAlternatives(
-        delivery.subject,
+        plain_subject(delivery.subject),  # rows written before subjects were one line
         delivery.body,
         settings.DEFAULT_FROM_EMAIL,
         [delivery.to],

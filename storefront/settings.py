@@ -98,6 +98,10 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    # Before any view: text the database cannot store is a 400 here, in one
+    # place. After auth and CSP so the 400 page renders like any page, and after
+    # CSRF, whose process_view reads the form first. docs/architecture.md.
+    "storefront.input_guard.InputGuardMiddleware",
     "allauth.account.middleware.AccountMiddleware",
 ]
 
@@ -274,6 +278,8 @@ RATE_LIMITS = {
     "refund": _rates(env.str("RATE_LIMIT_REFUND", default="30/h/ip,10/h/account")),
     # Failed logins to the Django admin (allauth does not cover /admin/login/).
     "admin_login": _rates(env.str("RATE_LIMIT_ADMIN_LOGIN", default="10/m/ip,5/5m/account")),
+    # Co-author invitations sent (each one e-mails an address the author typed).
+    "invite": _rates(env.str("RATE_LIMIT_INVITE", default="30/h/account")),
 }
 
 # --- E-mail -----------------------------------------------------------------
@@ -495,6 +501,11 @@ CELERY_BEAT_SCHEDULE["reconcile-gateways"] = {
 # Manuscript builds whose worker died stop showing "rendering" (catalog/manuscript.py).
 CELERY_BEAT_SCHEDULE["fail-stale-builds"] = {
     "task": "catalog.tasks.fail_stale_builds",
+    "schedule": 600,
+}
+# A release published while the broker refused its fan-out is announced later.
+CELERY_BEAT_SCHEDULE["announce-missed-releases"] = {
+    "task": "library.tasks.announce_missed_releases",
     "schedule": 600,
 }
 CELERY_BEAT_SCHEDULE["requeue-stuck-emails"] = {

@@ -385,9 +385,7 @@ def test_the_dashboard_costs_the_same_queries_with_10_or_100000_sales(
     n = 100_000 if many else 10
     # A bulk load: one set-based balance check instead of a trigger per entry.
     with transaction.atomic(), ledger_guards.lifted(), connection.cursor() as cursor:
-        cursor.execute(
-            _BULK_SALES, {"book": book.pk, "author": author.pk, "n": n}
-        )
+        cursor.execute(_BULK_SALES, {"book": book.pk, "author": author.pk, "n": n})
     rebuild_daily()
     client.force_login(author.user)
     # session, user, author, books, own and cash daily sums, free copies, chart,

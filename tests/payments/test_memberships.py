@@ -58,7 +58,7 @@ def test_a_demo_membership_is_not_renewed_for_free_outside_a_demo_store(settings
     membership = join_demo(reader)
     settings.DEBUG = settings.DEMO_STORE = False  # production that kept the demo gateway
 
-    assert memberships.renew_due(now=membership.current_period_end) == 0
+    assert membership_billing.renew_due(now=membership.current_period_end) == 0
 
     membership.refresh_from_db()
     assert membership.status == Membership.Status.CANCELED and not membership.is_active

@@ -11,7 +11,7 @@ import pytest
 from django.core.files.base import ContentFile
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from catalog import manuscript
+from catalog import invitations, manuscript
 from catalog import services as catalog
 from catalog.models import Build
 from library.tokens import download_token, unsubscribe_token
@@ -38,6 +38,15 @@ ANY_AUTHOR = {
     "reader": DENY,
     "other_reader": DENY,
     "author": OK,
+    "other_author": OK,
+    "staff": DENY,
+}
+# Only the account an invitation was sent to may see or answer it.
+INVITEE = {
+    "anonymous": LOGIN,
+    "reader": DENY,
+    "other_reader": DENY,
+    "author": DENY,
     "other_author": OK,
     "staff": DENY,
 }
@@ -71,6 +80,14 @@ MATRIX = {
     "catalog:manage_book": ("get", BOOK_AUTHOR, lambda o: [o["book"].slug]),
     "catalog:book_edit": ("get", BOOK_AUTHOR, lambda o: [o["book"].slug]),
     "catalog:book_coauthors": ("get", BOOK_AUTHOR, lambda o: [o["book"].slug]),
+    "catalog:invite_coauthor": ("post", BOOK_AUTHOR, lambda o: [o["book"].slug]),
+    "catalog:invitation_cancel": (
+        "post",
+        BOOK_AUTHOR,
+        lambda o: [o["book"].slug, o["invitation"].pk],
+    ),
+    "catalog:invitation_accept": ("get", INVITEE, lambda o: [o["invitation"].token]),
+    "catalog:invitation_decline": ("get", INVITEE, lambda o: [o["invitation"].token]),
     "catalog:book_toc": ("get", BOOK_AUTHOR, lambda o: [o["book"].slug]),
     "catalog:release_create": ("get", BOOK_AUTHOR, lambda o: [o["book"].slug]),
     "catalog:release_publish": ("post", BOOK_AUTHOR, lambda o: [o["book"].slug, o["release"].pk]),
@@ -157,9 +174,13 @@ def world():
         buyer=reader, book=book, amount_cents=2000, checkout_token=uuid.uuid4()
     )
     payments.mark_paid(order_id=order.pk, amount_cents=2000)
+    invitation = invitations.invite_coauthor(
+        book=book, by=author.user, email=other_author.user.email, share=10
+    )
     return {
         "author": author,
         "other_author": other_author,
+        "invitation": invitation,
         "book": book,
         "release": release,
         "chapter": chapter,
