@@ -438,12 +438,12 @@ def reverse_failed_refund(*, order_id: int, gateway_refund_id: str) -> bool:
         if order.book_id and _paid_again(order):
             # The reader bought the book again meanwhile: giving this order back its
             # book would charge them twice. The refund stays booked and is sent again.
-            refund.status = Refund.Status.FAILED
-            refund.gateway_status = "failed"
-            refund.last_error = "Failed at the gateway after the reader bought the book again."
-            refund.save(update_fields=["status", "gateway_status", "last_error"])
-            _log(refund, "failed at the gateway: to send again", None, gateway_refund_id)
-            log.error("order %s: refund %s failed; retrying it", order.pk, gateway_refund_id)
+            _failed_at_gateway(
+                refund,
+                Refund.Status.FAILED,
+                "Failed at the gateway after the reader bought the book again.",
+                "failed at the gateway: to send again",
+            )
             return True
         booked = LedgerTransaction.objects.get(order=order, kind=LedgerTransaction.Kind.REFUND)
         if order.book_id:
@@ -469,13 +469,22 @@ def reverse_failed_refund(*, order_id: int, gateway_refund_id: str) -> bool:
             )
         elif not order.book_id:
             credits.restore_after_denied_refund(order)
-        refund.status = Refund.Status.REVERSED
-        refund.gateway_status = "failed"
-        refund.last_error = "The payment provider reported this refund failed; settle it by hand."
-        refund.save(update_fields=["status", "gateway_status", "last_error"])
-        _log(refund, "failed at the gateway: booking reversed", None, gateway_refund_id)
-        log.error("order %s: refund %s failed at the gateway", order.pk, gateway_refund_id)
+        _failed_at_gateway(
+            refund,
+            Refund.Status.REVERSED,
+            "The payment provider reported this refund failed; settle it by hand.",
+            "failed at the gateway: booking reversed",
+        )
     return True
+
+
+def _failed_at_gateway(refund: Refund, status, message: str, action: str) -> None:
+    refund.status = status
+    refund.gateway_status = "failed"
+    refund.last_error = message
+    refund.save(update_fields=["status", "gateway_status", "last_error"])
+    _log(refund, action, None, refund.gateway_refund_id)
+    log.error("refund %s of order %s: %s", refund.pk, refund.order_id, action)
 
 
 def _paid_again(order: Order) -> bool:

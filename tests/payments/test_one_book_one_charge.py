@@ -56,18 +56,6 @@ def sales_of(reader, book):
     ).count()
 
 
-@pytest.fixture
-def reader(client):
-    user = UserFactory()
-    client.force_login(user)
-    return user
-
-
-@pytest.fixture
-def book():
-    return BookFactory(minimum_price_cents=999, suggested_price_cents=1950)
-
-
 def test_two_checkout_tabs_paid_one_after_the_other_charge_once(client, reader, book):
     first, second = checkout_tab(client, book), checkout_tab(client, book)
 
