@@ -3,8 +3,8 @@
 from allauth.account.adapter import DefaultAccountAdapter
 from django.conf import settings
 
-from storefront.mail import queue_email
-from storefront.ratelimit import client_ip
+from core.mail import queue_email
+from core.ratelimit import client_ip
 
 
 class AccountAdapter(DefaultAccountAdapter):

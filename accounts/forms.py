@@ -1,7 +1,7 @@
 from allauth.account.forms import SignupForm as AllauthSignupForm
 from django.contrib.auth.hashers import make_password
 
-from storefront import ratelimit
+from core import ratelimit
 
 
 class SignupForm(AllauthSignupForm):

@@ -64,8 +64,8 @@ def main():
 
     from catalog import services
     from catalog.models import Author, Book, BookAuthor
+    from core.models import EmailDelivery
     from storefront.celery import app
-    from storefront.models import EmailDelivery
 
     started = time.perf_counter()
     author_user = _user_model().objects.create_user("bench-author@example.com", "x")

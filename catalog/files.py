@@ -7,7 +7,7 @@ How the bytes travel is a setting (PRIVATE_FILES_SERVE), not a code change:
   to the private storage), so no Python worker is tied up by a download;
 - "redirect": a 302 to a URL of the object storage signed for
   PRIVATE_FILES_URL_EXPIRE seconds, which also tells the storage to answer with our
-  file name as an attachment and our content type (storefront/object_storage.py).
+  file name as an attachment and our content type (core/object_storage.py).
 """
 
 from urllib.parse import quote

@@ -2,8 +2,8 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from storefront.fields import PriceField
-from storefront.money import format_cents, is_valid_price
+from core.fields import PriceField
+from core.money import format_cents, is_valid_price
 
 from . import services
 from .images import clean_image

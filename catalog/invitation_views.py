@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from storefront import ratelimit
+from core import ratelimit
 
 from . import invitations
 from .forms import InviteCoAuthorForm

@@ -18,8 +18,8 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from storefront.mail import queue_templated_email
-from storefront.pagecache import bump_generation
+from core.mail import queue_templated_email
+from core.pagecache import bump_generation
 
 from . import services
 from .models import Book, Invitation

@@ -21,7 +21,7 @@ from django.db.models import Max, Q
 from django.utils import timezone
 from PIL import Image
 
-from storefront.input_guard import unstorable
+from core.input_guard import unstorable
 
 from . import services
 from .ebook_files import BookText, Chapter, ManuscriptError, build_epub, build_pdf, toc

@@ -3,7 +3,7 @@
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
-from storefront.pagecache import bump_generation
+from core.pagecache import bump_generation
 
 from .models import Author, Book, BookAuthor, Category, Release, ReleaseFile, SampleFile, TocEntry
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from django.core.cache import cache
 from django.db.models import Prefetch, Q
 
-from storefront.pagecache import TIMEOUT, generation
+from core.pagecache import TIMEOUT, generation
 
 from .models import LANGUAGE_NAMES, Book, BookAuthor, Category, ReleaseFile, TocEntry
 

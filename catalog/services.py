@@ -7,7 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from storefront.pagecache import bump_generation
+from core.pagecache import bump_generation
 
 from .models import Author, Book, BookAuthor, BookFormat, Release, ReleaseFile, SampleFile, TocEntry
 from .signals import release_published

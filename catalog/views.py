@@ -9,8 +9,8 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from storefront.pagecache import cache_for_anonymous
-from storefront.pagination import querystring_without_page
+from core.pagecache import cache_for_anonymous
+from core.pagination import querystring_without_page
 
 from . import invitations, selectors, services
 from .files import serve_private_file

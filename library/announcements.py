@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from catalog.markdown import render_markdown
 from catalog.models import Release
-from storefront.mail import plain_subject
-from storefront.models import EmailDelivery
+from core.models import EmailDelivery
+from core.outbox import plain_subject
 
 from .models import ReleaseAnnouncement
 from .services import update_recipients

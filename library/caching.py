@@ -15,7 +15,7 @@ from hashlib import blake2b
 from django.core.cache import cache
 from django.db import transaction
 
-from storefront.pagecache import GENERATION_KEY, bump_generation, generation
+from core.pagecache import GENERATION_KEY, bump_generation, generation
 
 TIMEOUT = 300
 

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from storefront.tasks import deliver_email
+from core.tasks import deliver_email
 
 from . import announcements
 

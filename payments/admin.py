@@ -3,7 +3,7 @@ from django.contrib import admin, messages
 from django.shortcuts import render
 from django.utils.html import format_html_join
 
-from storefront.money import format_cents
+from core.money import format_cents
 
 from . import payouts, refunds
 from .models import (

@@ -8,10 +8,10 @@ from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
 from catalog.models import Author
-from storefront.csv_export import SafeWriter
-from storefront.input_guard import bad_request
-from storefront.money import format_plain
-from storefront.pagination import querystring_without_page
+from core.csv_export import SafeWriter
+from core.input_guard import bad_request
+from core.money import format_plain
+from core.pagination import querystring_without_page
 
 from . import earnings
 from .forms import EarningsRangeForm, PayoutAccountForm

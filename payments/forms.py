@@ -2,7 +2,7 @@ from datetime import date
 
 from django import forms
 
-from storefront.fields import PriceField
+from core.fields import PriceField
 
 from . import earnings
 from .models import PayoutAccount

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from storefront.mail import queue_templated_email
+from core.mail import queue_templated_email
 
 from .gateways import GatewayError, get_gateway
 from .models import Membership, Order

@@ -9,7 +9,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from catalog.models import Author
-from storefront.mail import queue_templated_email
+from core.mail import queue_templated_email
 
 from . import ledger
 from .models import LedgerEntry, LedgerTransaction, Payout, PayoutAccount, PayoutBatch

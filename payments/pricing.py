@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from storefront.money import format_cents, is_valid_price
+from core.money import format_cents, is_valid_price
 
 from .royalties import royalty_for
 

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 
-from storefront.money import format_cents
+from core.money import format_cents
 
 from .gateways import get_gateway
 from .gateways.base import Movement

@@ -18,8 +18,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from core.mail import queue_templated_email
 from library.services import grant_entitlement, revoke_entitlement
-from storefront.mail import queue_templated_email
 
 from . import credits, ledger
 from .gateways import GatewayError, get_gateway

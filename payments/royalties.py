@@ -22,7 +22,7 @@ their shares with the largest-remainder method, so the parts sum exactly.
 
 from decimal import ROUND_HALF_UP, Decimal
 
-from storefront.money import MIN_PAID_PRICE_CENTS, is_valid_price
+from core.money import MIN_PAID_PRICE_CENTS, is_valid_price
 
 ROYALTY_RATE = Decimal("0.80")
 FLAT_FEE_CENTS = 50

@@ -25,8 +25,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from catalog.models import Book
+from core.mail import queue_templated_email
 from library.services import grant_entitlement, owns
-from storefront.mail import queue_templated_email
 
 from . import credits, ledger, memberships, refunds
 from .gateways import GatewayError, PaymentStart, get_gateway

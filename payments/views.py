@@ -13,9 +13,9 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from catalog.models import Book
+from core import ratelimit
+from core.money import format_cents
 from library.services import owns
-from storefront import ratelimit
-from storefront.money import format_cents
 
 from . import credits, refunds, services, webhooks
 from .forms import AmountForm, CardForm, RefundForm

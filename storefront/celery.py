@@ -4,7 +4,7 @@ The broker is Redis from ``REDIS_URL``. Without it (the embedded default),
 ``CELERY_TASK_ALWAYS_EAGER`` in settings runs every task in-process, so
 ``make run`` needs no worker.
 
-Request ids (storefront/logs.py): a task published while a request is served
+Request ids (core/logs.py): a task published while a request is served
 carries the request's id in a message header; the worker binds it while the task
 runs, so the task's log lines (and the tasks it publishes) name that request. A
 task with no request behind it (Celery beat) gets an id of its own.
@@ -14,7 +14,7 @@ import os
 
 from celery import Celery, signals
 
-from .logs import (
+from core.logs import (
     adopt_handlers,
     bind_request_id,
     clean_request_id,

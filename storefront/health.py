@@ -9,7 +9,7 @@ from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 
-from .logs import get_request_id
+from core.logs import get_request_id
 
 log = logging.getLogger(__name__)
 

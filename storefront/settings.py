@@ -12,10 +12,10 @@ from pathlib import Path
 import environ
 from celery.schedules import crontab
 
-from storefront.logs import logging_config
-from storefront.money import MIN_PAID_PRICE_CENTS, parse_price
-from storefront.object_storage import ObjectStorage
-from storefront.ratelimit import parse_rates
+from core.logs import logging_config
+from core.money import MIN_PAID_PRICE_CENTS, parse_price
+from core.object_storage import ObjectStorage
+from core.ratelimit import parse_rates
 
 
 def _rates(text: str) -> str:
@@ -79,16 +79,17 @@ INSTALLED_APPS = [
     "csp",
     "allauth",
     "allauth.account",
-    "storefront.apps.StorefrontConfig",
+    "core.apps.CoreConfig",
     "accounts",
     "catalog",
     "library",
     "payments",
+    "demo",
 ]
 
 MIDDLEWARE = [
     # First: every response and every log line of the request carries its id.
-    "storefront.logs.RequestIdMiddleware",
+    "core.logs.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -101,7 +102,7 @@ MIDDLEWARE = [
     # Before any view: text the database cannot store is a 400 here, in one
     # place. After auth and CSP so the 400 page renders like any page, and after
     # CSRF, whose process_view reads the form first. docs/architecture.md.
-    "storefront.input_guard.InputGuardMiddleware",
+    "core.input_guard.InputGuardMiddleware",
     "allauth.account.middleware.AccountMiddleware",
 ]
 
@@ -151,7 +152,7 @@ REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "storefront.cache.RedisCache",
+            "BACKEND": "core.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="storefront"),
         }
@@ -196,7 +197,7 @@ STORAGES = {
 # or django-storages' own AWS_STORAGE_BUCKET_NAME with AWS_S3_ENDPOINT_URL,
 # AWS_S3_REGION_NAME, AWS_S3_ADDRESSING_STYLE, AWS_S3_CUSTOM_DOMAIN. Credentials come
 # from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (or the machine's role), read by boto3.
-# See storefront/object_storage.py. Unset: local files as above.
+# See core/object_storage.py. Unset: local files as above.
 STORAGE_URL = env.str("STORAGE_URL", default="")
 if STORAGE_URL:
     OBJECT_STORAGE = ObjectStorage.from_url(STORAGE_URL)
@@ -267,10 +268,10 @@ ACCOUNT_PREVENT_ENUMERATION = True  # allauth's default; see docs/architecture.m
 # The client's IP is REMOTE_ADDR unless our own proxies say otherwise: set the
 # number of proxies in front of the app that append to X-Forwarded-For (nginx: 1),
 # or a header they always overwrite. Everything that limits by IP uses
-# storefront.ratelimit.client_ip, allauth included (accounts.adapter).
+# core.ratelimit.client_ip, allauth included (accounts.adapter).
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 TRUSTED_CLIENT_IP_HEADER = env.str("TRUSTED_CLIENT_IP_HEADER", default="") or None
-# Our own limits (storefront/ratelimit.py), on top of allauth's above:
+# Our own limits (core/ratelimit.py), on top of allauth's above:
 # amount/period/scope, scope "ip" or "account". Over a limit: a 429 page, nothing done.
 RATE_LIMITS = {
     # Sign-up e-mails to one address (allauth limits sign-ups per IP).
@@ -390,7 +391,7 @@ CONTENT_SECURITY_POLICY = {
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
-# One line per record, each with the request id (storefront/logs.py); JSON for log
+# One line per record, each with the request id (core/logs.py); JSON for log
 # shippers in production, text for people at a terminal.
 LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG else "json")
 LOGGING = logging_config(log_format=LOG_FORMAT, level=env.str("LOG_LEVEL", default="INFO"))
@@ -398,7 +399,7 @@ LOGGING = logging_config(log_format=LOG_FORMAT, level=env.str("LOG_LEVEL", defau
 # Errors to Sentry, only when a DSN is set (nothing is imported otherwise).
 SENTRY_DSN = env.str("SENTRY_DSN", default="")
 if SENTRY_DSN:
-    from storefront.sentry import init_sentry
+    from core.sentry import init_sentry
 
     init_sentry(
         dsn=SENTRY_DSN,
@@ -455,7 +456,7 @@ PAYOUT_MINIMUM_CENTS = env.int("PAYOUT_MINIMUM_CENTS", default=50_00)
 
 # --- Credits and the Reader Membership -----------------------------------------
 # One credit buys any one book that is not free. Prices are dollars ("40.00"),
-# parsed by storefront.money like every other price. See payments/credits.py.
+# parsed by core.money like every other price. See payments/credits.py.
 
 # Packs on sale, "credits:price" pairs.
 CREDIT_PACKS = _credit_packs(env.str("CREDIT_PACKS", default="1:15.00,3:40.00,10:120.00"))
@@ -509,7 +510,7 @@ CELERY_BEAT_SCHEDULE["announce-missed-releases"] = {
     "schedule": 600,
 }
 CELERY_BEAT_SCHEDULE["requeue-stuck-emails"] = {
-    "task": "storefront.tasks.requeue_stuck_emails",
+    "task": "core.tasks.requeue_stuck_emails",
     "schedule": 600,
 }
 # Backoff of e-mail retries: 4 s, 8 s, 16 s, ... (tests with a real worker make it short).

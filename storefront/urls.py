@@ -4,8 +4,9 @@ from django.contrib import admin
 from django.urls import include, path
 
 from accounts.views import account
+from core import ratelimit
 
-from . import ratelimit, views
+from . import views
 from .health import healthz
 
 admin.site.site_header = f"{settings.STORE_NAME} administration"
@@ -40,5 +41,5 @@ urlpatterns = [
 if settings.DEBUG:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
 
-# A self-contained 500 page that shows the request id (storefront/logs.py).
+# A self-contained 500 page that shows the request id (core/logs.py).
 handler500 = "storefront.views.server_error"

@@ -5,9 +5,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from catalog.selectors import home_shelves
-
-from .logs import get_request_id
-from .pagecache import cache_for_anonymous
+from core.logs import get_request_id
+from core.pagecache import cache_for_anonymous
 
 
 @cache_for_anonymous

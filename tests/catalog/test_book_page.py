@@ -4,7 +4,7 @@ from django.urls import reverse
 
 from catalog import services
 from catalog.models import Book
-from storefront.pagecache import bump_generation
+from core.pagecache import bump_generation
 from tests.factories import AuthorFactory, BookFactory, CategoryFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from catalog import invitations
 from catalog.models import Book, BookAuthor, Invitation
-from storefront.models import EmailDelivery
+from core.models import EmailDelivery
 from tests.conftest import require
 from tests.factories import AuthorFactory, BookFactory, UserFactory
 

@@ -1,8 +1,8 @@
 import pytest
 from playwright.sync_api import expect
 
+from core.money import format_cents
 from payments.royalties import royalty_for
-from storefront.money import format_cents
 from tests.e2e.helpers import DEMO_BOOK, slide_to
 
 pytestmark = pytest.mark.django_db(transaction=True)

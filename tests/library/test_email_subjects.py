@@ -4,9 +4,9 @@ database behind the forms' back) still publishes with every owner's e-mail."""
 
 import pytest
 
+from core.models import EmailDelivery
+from core.outbox import plain_subject
 from library.models import Entitlement
-from storefront.mail import plain_subject
-from storefront.models import EmailDelivery
 from tests.factories import BookFactory, UserFactory
 from tests.library.test_library import buy, publish
 
@@ -45,7 +45,7 @@ def test_a_title_with_a_line_break_still_publishes_with_one_one_line_email_per_o
 
 
 def test_a_stored_subject_with_a_line_break_is_sent_on_one_line(mailoutbox):
-    from storefront.mail import claim, send_claimed
+    from core.outbox import claim, send_claimed
 
     delivery = EmailDelivery.objects.create(
         key="old-row", to="reader@example.com", subject="Old\r\nrow", body="Hello"

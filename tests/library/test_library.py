@@ -6,10 +6,10 @@ from django.core.files.base import ContentFile
 from django.urls import reverse
 
 from catalog import services as catalog
+from core.models import EmailDelivery
 from library.models import Entitlement
 from library.tokens import download_token, unsubscribe_token
 from payments import services as payments
-from storefront.models import EmailDelivery
 from tests.factories import AuthorFactory, BookFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

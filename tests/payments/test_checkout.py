@@ -6,11 +6,11 @@ from django.db import connection
 from django.urls import reverse
 
 from catalog.models import Book
+from core.models import EmailDelivery
 from library.models import Entitlement
 from payments import ledger_guards, services
 from payments.ledger import audit
 from payments.models import LedgerEntry, Order
-from storefront.models import EmailDelivery
 from tests.factories import AuthorFactory, BookFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -7,12 +7,12 @@ import pytest
 from django.db import close_old_connections, connection
 from django.urls import reverse
 
+from core.models import EmailDelivery
 from library.services import owns
 from payments import credit_purchases, credits, refunds, services
 from payments.ledger import audit
 from payments.models import CreditEntry, LedgerEntry, LedgerTransaction, Order, Refund
 from payments.royalties import royalty_for
-from storefront.models import EmailDelivery
 from tests.conftest import require
 from tests.factories import AuthorFactory, BookFactory, UserFactory
 

@@ -9,8 +9,8 @@ import uuid
 import pytest
 from django.urls import reverse
 
+from core.csv_export import SafeWriter, safe_cell
 from payments import refunds, services
-from storefront.csv_export import SafeWriter, safe_cell
 from tests.factories import AuthorFactory, BookFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -56,13 +56,13 @@ from hypothesis.stateful import (
 )
 
 from catalog.models import Book
+from core.models import EmailDelivery
 from library.models import Entitlement
 from payments import credit_purchases, ledger_guards, membership_billing, payouts, refunds, services
 from payments.gateways.demo import DECLINED_CARD, SUCCEEDING_CARD, DemoGateway
 from payments.ledger import audit
 from payments.models import CreditEntry, LedgerEntry, Order, Payout, PayoutAccount, Refund
 from payments.royalties import split_royalty
-from storefront.models import EmailDelivery
 from tests.factories import AuthorFactory, BookFactory, UserFactory
 from tests.payments.conftest import event_payload, post_event, stripe_order
 

@@ -14,12 +14,12 @@ from django.db import IntegrityError, close_old_connections, connection, transac
 from django.test import Client
 from django.urls import reverse
 
+from core.models import EmailDelivery
 from library.models import Entitlement
 from library.services import owns, revoke_entitlement
 from payments import credit_purchases, credits, refunds, services
 from payments.ledger import audit
 from payments.models import LedgerTransaction, Order, Refund
-from storefront.models import EmailDelivery
 from tests.conftest import require
 from tests.factories import BookFactory, UserFactory
 from tests.payments.conftest import (

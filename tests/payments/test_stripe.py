@@ -6,12 +6,12 @@ import pytest
 import stripe
 from django.urls import reverse
 
+from core.models import EmailDelivery
 from library.models import Entitlement
 from payments.gateways import PaymentStart, get_gateway
 from payments.gateways import stripe as stripe_gateway
 from payments.ledger import audit
 from payments.models import LedgerEntry, LedgerTransaction, Order, WebhookEvent
-from storefront.models import EmailDelivery
 from tests.payments.conftest import (
     PUBLISHABLE_KEY,
     SECRET_KEY,

@@ -18,13 +18,13 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
+from core.models import EmailDelivery
 from library.models import Entitlement
 from payments import refunds, services, webhooks
 from payments.gateways import GatewayError
 from payments.gateways.stripe import StripeGateway
 from payments.ledger import audit
 from payments.models import LedgerTransaction, Order, Refund, WebhookEvent
-from storefront.models import EmailDelivery
 from tests.conftest import require
 from tests.factories import BookFactory, UserFactory
 from tests.payments.conftest import (

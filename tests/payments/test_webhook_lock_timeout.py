@@ -10,9 +10,9 @@ import psycopg
 import pytest
 from django.db import connection
 
+from core.models import EmailDelivery
 from payments.ledger import audit
 from payments.models import LedgerTransaction, Order, Refund, WebhookEvent
-from storefront.models import EmailDelivery
 from tests.conftest import require
 from tests.payments.conftest import event_payload, post_event, stripe_order
 from tests.payments.test_stripe_refunds import assert_refunded_once, charge_of, refund_event

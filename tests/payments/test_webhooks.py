@@ -9,11 +9,11 @@ import stripe
 from django.db import connection
 
 from catalog.models import Book
+from core.models import EmailDelivery
 from library.models import Entitlement
 from payments import webhooks
 from payments.ledger import audit
 from payments.models import LedgerEntry, LedgerTransaction, Order, WebhookEvent
-from storefront.models import EmailDelivery
 from tests.conftest import require
 from tests.factories import BookFactory, UserFactory
 from tests.payments.conftest import (

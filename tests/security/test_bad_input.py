@@ -1,6 +1,6 @@
 """Text the database cannot store (NUL, lone surrogates) is a 400 with a clear
 message wherever it is sent: the query string, a form field, the path. One
-middleware answers it (storefront/input_guard.py), before any view runs."""
+middleware answers it (core/input_guard.py), before any view runs."""
 
 import io
 import json
@@ -11,7 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from catalog.models import Book
-from storefront.input_guard import unstorable
+from core.input_guard import unstorable
 from tests.factories import AuthorFactory, BookFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -13,8 +13,8 @@ from django.core.management.base import SystemCheckError
 from django.test import Client
 from django.urls import reverse
 
+from core.models import EmailDelivery
 from storefront import settings as store_settings
-from storefront.models import EmailDelivery
 from tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -19,18 +19,18 @@ from hypothesis import settings as examples
 from hypothesis import strategies as st
 
 from catalog.models import Book
-from payments import webhooks
-from payments.forms import AmountForm
-from payments.ledger import audit
-from payments.models import LedgerTransaction, Order, WebhookEvent
-from payments.pricing import amount_error
-from storefront.money import (
+from core.money import (
     ABSURD_CENTS,
     PriceError,
     format_cents,
     format_plain,
     parse_price,
 )
+from payments import webhooks
+from payments.forms import AmountForm
+from payments.ledger import audit
+from payments.models import LedgerTransaction, Order, WebhookEvent
+from payments.pricing import amount_error
 from tests.factories import BookFactory, UserFactory
 from tests.payments.conftest import (
     WEBHOOK_SECRET,

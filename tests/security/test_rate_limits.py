@@ -10,10 +10,10 @@ from django.test import RequestFactory
 from django.urls import reverse
 
 from accounts.models import User
+from core.models import EmailDelivery
+from core.ratelimit import client_ip, parse_rates
 from payments import services
 from payments.models import Refund
-from storefront.models import EmailDelivery
-from storefront.ratelimit import client_ip, parse_rates
 from tests.factories import PASSWORD, BookFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

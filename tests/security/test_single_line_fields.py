@@ -1,7 +1,7 @@
 """No form of the store accepts a line break in a one-line field: every form class
 of the project, the admin's forms of every registered model and allauth's account
 forms are walked, CR/LF is posted into each single-line text field, and each one
-answers the same clear error (storefront/single_line.py). Text areas keep theirs."""
+answers the same clear error (core/single_line.py). Text areas keep theirs."""
 
 import importlib
 import pkgutil
@@ -14,7 +14,7 @@ from django.test import RequestFactory
 from django.urls import reverse
 
 from catalog.models import Book
-from storefront.single_line import MESSAGE, is_single_line
+from core.single_line import MESSAGE, is_single_line
 from tests.factories import AuthorFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

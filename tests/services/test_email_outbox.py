@@ -12,9 +12,9 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from storefront import mail
-from storefront.models import EmailDelivery
-from storefront.tasks import deliver_email, requeue_stuck_emails, retry_countdown
+from core import mail, outbox
+from core.models import EmailDelivery
+from core.tasks import deliver_email, requeue_stuck_emails, retry_countdown
 from tests.services.conftest import task_outcome, wait_until
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
@@ -150,7 +150,7 @@ def test_a_delivery_claimed_by_a_live_worker_is_skipped_but_a_stale_claim_is_tak
     assert deliver_email.delay(delivery.pk).get() == "skipped"
     assert smtp_server.messages == []
 
-    stale = timezone.now() - mail.CLAIM_TIMEOUT - timedelta(seconds=1)
+    stale = timezone.now() - outbox.CLAIM_TIMEOUT - timedelta(seconds=1)
     EmailDelivery.objects.filter(pk=delivery.pk).update(claimed_at=stale)
     assert deliver_email.delay(delivery.pk).get() == "sent"
     assert len(smtp_server.messages) == 1

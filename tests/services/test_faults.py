@@ -25,12 +25,12 @@ from django.urls import reverse
 
 from catalog import services as catalog
 from catalog.models import Book
+from core import mail
+from core.models import EmailDelivery
 from library.models import Entitlement
 from payments import ledger, refunds, services
 from payments.ledger import audit
 from payments.models import LedgerTransaction, Order, Refund, WebhookEvent
-from storefront import mail
-from storefront.models import EmailDelivery
 from tests.conftest import require
 from tests.factories import BookFactory, UserFactory
 from tests.payments import conftest as payments_fixtures

@@ -26,8 +26,8 @@ from PIL import Image
 
 from catalog import services as catalog
 from catalog.models import Book, Release
+from core.object_storage import MEDIA_CACHE_CONTROL, ObjectStorage
 from library.models import Entitlement
-from storefront.object_storage import MEDIA_CACHE_CONTROL, ObjectStorage
 from tests.catalog.test_author_books import book_data, epub_bytes
 from tests.conftest import require
 from tests.factories import AuthorFactory, BookFactory, UserFactory
@@ -396,15 +396,15 @@ def test_storage_url_switches_files_to_s3_and_downloads_to_redirects():
     assert settings_in_subprocess(
         STORAGE_URL="s3://books?endpoint_url=http://127.0.0.1:9000&addressing_style=path"
     ) == {
-        "private": "storefront.s3.S3Storage",
-        "default": "storefront.s3.S3Storage",
+        "private": "core.s3.S3Storage",
+        "default": "core.s3.S3Storage",
         "serve": "redirect",
         "img": ["'self'", "data:", "http://127.0.0.1:9000"],
     }
     via_aws_names = settings_in_subprocess(
         AWS_STORAGE_BUCKET_NAME="books", AWS_S3_REGION_NAME="eu-west-1"
     )
-    assert via_aws_names["private"] == "storefront.s3.S3Storage"
+    assert via_aws_names["private"] == "core.s3.S3Storage"
     assert "https://books.s3.eu-west-1.amazonaws.com" in via_aws_names["img"]
 
 

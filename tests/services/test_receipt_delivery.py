@@ -5,9 +5,9 @@ import uuid
 
 import pytest
 
+from core.models import EmailDelivery
+from core.tasks import deliver_email
 from payments import services
-from storefront.models import EmailDelivery
-from storefront.tasks import deliver_email
 from tests.factories import BookFactory, UserFactory
 from tests.services.conftest import wait_until
 

@@ -10,10 +10,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from catalog import services as catalog
+from core.models import EmailDelivery
 from library.announcements import queue_chunk
 from library.models import Entitlement, ReaderPreference
 from library.tasks import announce_release
-from storefront.models import EmailDelivery
 from tests.conftest import require
 from tests.factories import BookFactory
 

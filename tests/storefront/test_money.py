@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from storefront.money import PriceError, format_cents, parse_price
+from core.money import PriceError, format_cents, parse_price
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import sys
 import pytest
 from django.urls import reverse
 
-from storefront.logs import (
+from core.logs import (
     JsonFormatter,
     RequestIdFilter,
     get_request_id,
@@ -159,11 +159,11 @@ def test_a_task_published_during_a_request_carries_its_id_into_the_worker():
     end to end)."""
     from celery import signals
 
-    from storefront.tasks import deliver_email
+    from core.tasks import deliver_email
 
     headers = {}
     with request_id_bound("req-from-web"):
-        signals.before_task_publish.send(sender="storefront.tasks.deliver_email", headers=headers)
+        signals.before_task_publish.send(sender="core.tasks.deliver_email", headers=headers)
     assert headers["request_id"] == "req-from-web"
 
     deliver_email.push_request(request_id="req-from-web", id="task-1")
@@ -181,7 +181,7 @@ def test_a_task_published_during_a_request_carries_its_id_into_the_worker():
 def test_a_task_without_a_request_gets_an_id_of_its_own():
     from celery import signals
 
-    from storefront.tasks import requeue_stuck_emails
+    from core.tasks import requeue_stuck_emails
 
     requeue_stuck_emails.push_request(id="beat-1")
     try:

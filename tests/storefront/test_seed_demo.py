@@ -3,10 +3,10 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from catalog.models import Author, Book
+from demo.management.commands.seed_demo import DEMO_PASSWORD, DEMO_SALES
 from library.models import Entitlement
 from payments.ledger import audit
 from payments.models import Order
-from storefront.management.commands.seed_demo import DEMO_PASSWORD, DEMO_SALES
 
 pytestmark = pytest.mark.django_db
 

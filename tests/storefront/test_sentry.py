@@ -78,7 +78,7 @@ class _EnvelopeHandler(BaseHTTPRequestHandler):
 def sentry_inbox():
     import sentry_sdk
 
-    from storefront.sentry import init_sentry
+    from core.sentry import init_sentry
 
     inbox = SentryInbox()
     thread = threading.Thread(target=inbox.serve_forever, daemon=True)

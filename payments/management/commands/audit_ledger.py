@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from core.money import format_cents
 from payments.ledger import audit
-from storefront.money import format_cents
 
 
 class Command(BaseCommand):

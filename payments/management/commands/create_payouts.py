@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from core.money import format_cents
 from payments.models import Payout
 from payments.payouts import PeriodError, run_payouts
-from storefront.money import format_cents
 
 
 class Command(BaseCommand):

@@ -4,9 +4,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from core.money import format_cents
 from payments.gateways import GatewayError
 from payments.reconciliation import reconcile
-from storefront.money import format_cents
 
 
 def _day(text: str) -> date:

@@ -150,10 +150,10 @@ def logging_config(*, log_format: str, level: str) -> dict:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"request_id": {"()": "storefront.logs.RequestIdFilter"}},
+        "filters": {"request_id": {"()": "core.logs.RequestIdFilter"}},
         "formatters": {
             "text": {"format": TEXT_FORMAT},
-            "json": {"()": "storefront.logs.JsonFormatter"},
+            "json": {"()": "core.logs.JsonFormatter"},
         },
         "handlers": {
             "console": {

@@ -29,7 +29,7 @@ This module reads no Django settings: storefront/settings.py calls it.
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
-S3_BACKEND = "storefront.s3.S3Storage"
+S3_BACKEND = "core.s3.S3Storage"
 ADDRESSING_STYLES = ("", "path", "virtual")
 # Media names are unique (generated), so a cached copy never goes stale.
 MEDIA_CACHE_CONTROL = "public, max-age=31536000, immutable"

@@ -1,6 +1,6 @@
 from django import template
 
-from storefront.money import format_cents, format_plain
+from core.money import format_cents, format_plain
 
 register = template.Library()
 

@@ -1,4 +1,4 @@
-"""The S3 storage class of storefront/object_storage.py.
+"""The S3 storage class of core/object_storage.py.
 
 django-storages stores an upload with the Content-Type its browser claimed. A
 public object is then served by the bucket with that type, so a "cover" sent as

@@ -2,8 +2,8 @@ from django.contrib import admin
 from django.db.models import Q
 from django.utils import timezone
 
-from .mail import CLAIM_TIMEOUT
 from .models import EmailDelivery
+from .outbox import CLAIM_TIMEOUT
 from .tasks import deliver_email
 
 

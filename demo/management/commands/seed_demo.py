@@ -18,14 +18,14 @@ from django.utils import timezone
 
 from catalog import manuscript, services
 from catalog.models import Author, Book, Build, Category
+from demo import books as demo_books
+from demo import netflix
+from demo.covers import cover_png
 from library.models import Entitlement
 from payments import ledger_guards
 from payments.ledger import rebuild_daily
 from payments.models import LedgerEntry, LedgerTransaction, Order
 from payments.services import mark_paid, place_order, place_pack_order
-from storefront.demo import books as demo_books
-from storefront.demo import netflix
-from storefront.demo.covers import cover_png
 
 # (book, price in cents, days ago): both sides of the 60-day line, the $7.99 edge, free copies.
 DEMO_SALES = [

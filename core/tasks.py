@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from . import mail
+from . import outbox
 from .models import EmailDelivery
 
 log = logging.getLogger(__name__)
@@ -37,14 +37,14 @@ def is_permanent(exc: Exception) -> bool:
 @shared_task(bind=True, acks_late=True, max_retries=8)
 def deliver_email(self, delivery_id: int):
     """Send one outbox e-mail exactly once; temporary SMTP failures retry with backoff."""
-    delivery = mail.claim(delivery_id, by=self.request.id or "")
+    delivery = outbox.claim(delivery_id, by=self.request.id or "")
     if delivery is None:
         return "skipped"  # sent already, or another task is sending it
     try:
-        mail.send_claimed(delivery)
+        outbox.send_claimed(delivery)
     except (smtplib.SMTPException, OSError) as exc:
         if is_permanent(exc) or self.request.retries >= self.max_retries:
-            mail.give_up(delivery_id, str(exc))
+            outbox.give_up(delivery_id, str(exc))
             return "failed"
         if self.request.is_eager:
             # No worker to retry later (make run): the row stays queued, its claim
@@ -63,7 +63,7 @@ def requeue_stuck_emails(older_than_minutes: int = 10) -> int:
     worker, deferred in eager mode) to the sender again. Claims keep it exactly once."""
     cutoff = timezone.now() - timedelta(minutes=older_than_minutes)
     stuck = EmailDelivery.objects.filter(
-        Q(claimed_at__isnull=True) | Q(claimed_at__lt=timezone.now() - mail.CLAIM_TIMEOUT),
+        Q(claimed_at__isnull=True) | Q(claimed_at__lt=timezone.now() - outbox.CLAIM_TIMEOUT),
         status=EmailDelivery.Status.QUEUED,
         created_at__lt=cutoff,
     ).values_list("pk", flat=True)[:5000]

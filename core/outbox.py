@@ -1,15 +1,13 @@
-"""Transactional e-mail through the outbox: render now, send from Celery, exactly once."""
+"""The outbox's sending side: claim a queued e-mail, send it, or give up on it.
+
+Called by ``tasks.deliver_email``; ``mail`` is the queuing side."""
 
 import logging
-import uuid
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db import transaction
 from django.db.models import F, Q
-from django.template import Context
-from django.template.loader import get_template, render_to_string
 from django.utils import timezone
 
 from .models import EmailDelivery
@@ -25,43 +23,6 @@ def plain_subject(text: str) -> str:
     included, becomes one space (a CR/LF would make the mail library refuse the
     header with BadHeaderError; a title may hold one if it bypassed the forms)."""
     return " ".join(str(text).split())[:300]
-
-
-def render_email(template_prefix: str, context: dict) -> tuple[str, str, str]:
-    """(subject, text, html) from ``<prefix>_subject.txt``, ``.txt`` and ``.html``.
-    The subject is rendered without HTML escaping: "Netflix's", not "Netflix&#x27;s"."""
-    context = {"STORE_NAME": settings.STORE_NAME, "SITE_URL": settings.SITE_URL, **context}
-    subject_template = get_template(f"{template_prefix}_subject.txt").template
-    subject = plain_subject(subject_template.render(Context(context, autoescape=False)))
-    text = render_to_string(f"{template_prefix}.txt", context)
-    html = render_to_string(f"{template_prefix}.html", context)
-    return subject, text, html
-
-
-def queue_email(*, key: str | None, to: str, subject: str, body: str, html: str = "", headers=None):
-    """Put one e-mail in the outbox (once per ``key``) and send it after commit."""
-    delivery, created = EmailDelivery.objects.get_or_create(
-        key=key or f"adhoc:{uuid.uuid4().hex}",
-        defaults={
-            "to": to,
-            "subject": plain_subject(subject),
-            "body": body,
-            "html": html,
-            "headers": headers or {},
-        },
-    )
-    if created:
-        from .tasks import deliver_email
-
-        # robust: a broker hiccup after commit must not turn a paid order into a 500;
-        # the row stays queued and requeue_stuck_emails sends it.
-        transaction.on_commit(lambda: deliver_email.delay(delivery.pk), robust=True)
-    return delivery, created
-
-
-def queue_templated_email(*, key: str, to: str, template: str, context: dict, headers=None):
-    subject, body, html = render_email(template, context)
-    return queue_email(key=key, to=to, subject=subject, body=body, html=html, headers=headers)
 
 
 def claim(delivery_id: int, by: str = "") -> EmailDelivery | None:
