@@ -19,7 +19,7 @@ from catalog.ebook.book import ImageFile
 if TYPE_CHECKING:
     from fpdf.text_region import Paragraph
 
-    from catalog.ebook.pdf import BookPdf
+    from catalog.ebook.pdf_page import BookPdf
 
 _MM_PER_PT = 25.4 / 72
 BODY_PT = 10.0
