@@ -227,8 +227,8 @@ def _cover_png(book: Book) -> bytes | None:
     return out.getvalue()
 
 
-def request_build(*, book: Book, kind: str, user=None, version: str = "", notes: str = "") -> Build:
-    """Queue a build; the Celery task starts after commit."""
+def new_build(*, book: Book, kind: str, user=None, version: str = "", notes: str = "") -> Build:
+    """A queued build row, or ValidationError. ``builds.request_build`` starts its task."""
     if not book.manuscript_chapters.exists():
         raise ValidationError("Write or upload at least one chapter first.")
     if kind == Build.Kind.PUBLISH:
@@ -236,13 +236,9 @@ def request_build(*, book: Book, kind: str, user=None, version: str = "", notes:
             raise ValidationError("Give the new version a label, like 1.0.")
         if book.releases.filter(version=version).exists():
             raise ValidationError(f"Version {version} exists already; use a new version label.")
-    build = Build.objects.create(
+    return Build.objects.create(
         book=book, kind=kind, version=version, notes=notes, requested_by=user
     )
-    from .tasks import run_build  # tasks import this module
-
-    transaction.on_commit(lambda: run_build.delay(build.pk), robust=True)
-    return build
 
 
 def _progress(build_id: int, label: str, offset: int, total: int):

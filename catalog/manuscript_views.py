@@ -7,7 +7,7 @@ from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from . import manuscript
+from . import builds, manuscript
 from .ebook_files import render_html
 from .files import serve_private_file
 from .forms import ChapterForm, ManuscriptZipForm, PublishForm
@@ -109,7 +109,7 @@ def start_build(request, slug):
         return redirect("catalog:manuscript", slug=book.slug)
     data = form.cleaned_data if form else {}
     try:
-        build = manuscript.request_build(
+        build = builds.request_build(
             book=book,
             kind=kind,
             user=request.user,

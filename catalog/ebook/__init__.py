@@ -5,7 +5,7 @@ Everything here is pure: a ``BookText`` in, bytes out; no database, no network, 
 written. The only thing read from disk is the DejaVu font, when the machine has it.
 
 Modules: ``book`` (the data, ``validate`` and ``toc``), ``markdown`` (parsing and safe
-XHTML), ``pdf`` with ``pdf_body`` and ``fonts``, and ``epub``.
+XHTML), ``pdf`` with ``pdf_body``, ``pdf_page`` and ``fonts``, and ``epub``.
 """
 
 from catalog.ebook.book import BookText, Chapter, ManuscriptError, toc, validate

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from fpdf import FPDF, XPos, YPos
 
-from catalog.ebook import fonts, markdown
+from catalog.ebook import markdown
 from catalog.ebook.book import (
     BookText,
     Chapter,
@@ -22,48 +22,15 @@ from catalog.ebook.book import (
     rendering,
 )
 from catalog.ebook.pdf_body import BODY_PT, INDENT, PdfBody
+from catalog.ebook.pdf_page import BookPdf
 
 if TYPE_CHECKING:
     from fpdf.outline import OutlineSection
 
-_MARGIN = 16.0  # mm: left, right and top on A5
-_BOTTOM_MARGIN = 20.0  # room for the page number
 _CHAPTER_TITLE_PT = 20.0
 _TOC_ROW = 6.5
 _TOC_NUMBER_WIDTH = 12.0
 _TOC_HEADING = 16.0  # mm taken by the "Contents" title
-
-
-class BookPdf(FPDF):
-    """An A5 page with the page number at the foot of every page but the title page."""
-
-    def __init__(self) -> None:
-        super().__init__(format=(148, 210), unit="mm")  # A5; the name warns on fpdf2 2.8
-        self.set_margins(_MARGIN, _MARGIN, _MARGIN)
-        self.c_margin = 0  # text sits flush with the margins; code blocks pad themselves
-        self.set_auto_page_break(auto=True, margin=_BOTTOM_MARGIN)
-        self.typefaces = fonts.Typefaces(self, fonts.DEJAVU_DIR)
-        self._page_is_blank = False
-
-    def start_page(self) -> None:
-        """Begin a part or chapter on a fresh page."""
-        if self._page_is_blank:
-            self._page_is_blank = False
-        else:
-            self.add_page()
-
-    def mark_page_blank(self) -> None:
-        """Note that the current page is empty, so the next ``start_page()`` can use it."""
-        self._page_is_blank = True
-
-    def footer(self) -> None:
-        if self.page_no() == 1:
-            return
-        self.set_y(-12)
-        self.typefaces.use("sans", "", 8)
-        self.set_text_color(110)
-        self.cell(0, 4, str(self.page_no()), align="C")
-        self.set_text_color(0)
 
 
 def build_pdf(book: BookText, *, progress: Progress | None = None) -> bytes:

@@ -15,11 +15,10 @@ from markdown_it.token import Token
 
 from catalog.ebook import markdown
 from catalog.ebook.book import ImageFile
+from catalog.ebook.pdf_page import BookPdf
 
 if TYPE_CHECKING:
     from fpdf.text_region import Paragraph
-
-    from catalog.ebook.pdf import BookPdf
 
 _MM_PER_PT = 25.4 / 72
 BODY_PT = 10.0

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
 
-from catalog import manuscript
+from catalog import builds, manuscript
 from catalog.models import Book, Build, ManuscriptChapter, Release
 from catalog.tasks import fail_stale_builds
 from tests.factories import AuthorFactory, BookFactory, UserFactory
@@ -118,7 +118,7 @@ def test_publishing_builds_the_files_and_releases_them_to_readers(
     import_good(book)
 
     with django_capture_on_commit_callbacks(execute=True):
-        build = manuscript.request_build(book=book, kind="publish", version="1.0", notes="First")
+        build = builds.request_build(book=book, kind="publish", version="1.0", notes="First")
 
     build.refresh_from_db()
     assert (build.status, build.percent, build.error) == ("done", 100, "")
