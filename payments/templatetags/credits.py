@@ -1,4 +1,5 @@
-"""Credits in catalog and account pages, without those apps importing payments."""
+"""Credits in the account page and checkout (the balance itself comes from the
+context processor payments.context_processors.payments)."""
 
 import uuid
 
@@ -7,13 +8,6 @@ from django import template
 from payments import credits, memberships
 
 register = template.Library()
-
-
-@register.simple_tag(takes_context=True)
-def credit_balance(context) -> int:
-    """The logged-in reader's credits (0, without a query, for anonymous visitors)."""
-    request = context.get("request")
-    return credits.balance(request.user) if request is not None else 0
 
 
 @register.simple_tag
