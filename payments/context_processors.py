@@ -1,6 +1,6 @@
 """What every page may show of payments, without other apps loading its template tags.
 
-The royalty rule's numbers (so no template types "80%" again) and the reader's
+The royalty rule's numbers (so no template types the rate again) and the reader's
 credit balance. The balance is a callable the template calls only where it
 shows it, so a page that does not show it costs no query; an anonymous reader
 has none (0, no query), so a page cached for every anonymous reader holds

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from storefront.money import format_cents, is_valid_price
+from storefront.money import MIN_PAID_PRICE_CENTS, format_cents, is_valid_price
 
 from .royalties import royalty_for
 
@@ -42,7 +42,7 @@ def amount_error(book, cents: int) -> str | None:
     if cents < bounds.minimum:
         return f"The minimum price for this book is {format_cents(bounds.minimum)}."
     if not is_valid_price(cents):
-        return "Pay $0 or at least $0.99."
+        return f"Pay $0 or at least {format_cents(MIN_PAID_PRICE_CENTS)}."
     if bounds.is_free and cents:
         return "This book is free: there is nothing to pay."
     if cents > bounds.maximum:

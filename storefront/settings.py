@@ -38,7 +38,7 @@ def _credit_packs(text: str) -> dict[int, int]:
 
 
 def _check_credit_value(name: str, credits: int, price_cents: int) -> None:
-    """Every credit must be worth at least the card minimum ($0.99): a lot of N
+    """Every credit must be worth at least the card minimum (MIN_PAID_PRICE_CENTS): a lot of N
     credits for C cents gives each C // N (the last one the rest), so a pack or plan
     below that would sell books for less than any reader may pay."""
     if credits < 1 or price_cents // credits < MIN_PAID_PRICE_CENTS:

@@ -27,7 +27,7 @@ from storefront.demo import books as demo_books
 from storefront.demo import netflix
 from storefront.demo.covers import cover_png
 
-# (book, price in cents, days ago): both sides of the 60-day line, the $7.99 edge, free copies.
+# (book, price in cents, days ago): both sides of the 60-day line, the flat fee's edge, free copies.
 DEMO_SALES = [
     ("postgresql-indexes-field-guide", 0, 12),
     ("pocket-guide-to-git", 499, 3),
