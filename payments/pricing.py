@@ -6,8 +6,6 @@ from django.conf import settings
 
 from storefront.money import MIN_PAID_PRICE_CENTS, format_cents, is_valid_price
 
-from .royalties import royalty_for
-
 
 @dataclass(frozen=True)
 class PriceRange:
@@ -48,7 +46,3 @@ def amount_error(book, cents: int) -> str | None:
     if cents > bounds.maximum:
         return f"You can pay at most {format_cents(bounds.maximum)} for this book."
     return None
-
-
-def author_earns(cents: int) -> int:
-    return royalty_for(cents)

@@ -331,7 +331,6 @@ WEBHOOK_LOCK_TIMEOUT_MS = env.int("WEBHOOK_LOCK_TIMEOUT_MS", default=3000)
 # same idempotency key), so a call that cannot get through gives up after about
 # 3 x 8 + 1.5 s: within gunicorn's 30 s, since refunds call Stripe in the request.
 STRIPE_TIMEOUT = env.float("STRIPE_TIMEOUT", default=8.0)
-CURRENCY = "USD"
 REFUND_WINDOW_DAYS = 60
 
 # --- Internationalisation ---------------------------------------------------
