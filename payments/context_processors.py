@@ -1,7 +1,7 @@
 """What every page may show of payments, without other apps loading its template tags.
 
 The royalty rule's numbers (so no template types the rate again) and the reader's
-credit balance. The balance is a callable the template calls only where it
+credit balance and summary (the account page). Each is a callable the template calls only where it
 shows it, so a page that does not show it costs no query; an anonymous reader
 has none (0, no query), so a page cached for every anonymous reader holds
 nothing of one reader's.
@@ -9,14 +9,25 @@ nothing of one reader's.
 
 from functools import cache
 
-from . import credits
+from . import credits, memberships
 from .royalties import rule_texts
 
 
 def payments(request):
     user = getattr(request, "user", None)
-    if user is not None and user.is_authenticated:
-        balance = cache(lambda: credits.balance(user))
-    else:
-        balance = 0
-    return {"royalty_rule": rule_texts(), "credit_balance": balance}
+    if user is None or not user.is_authenticated:
+        return {"royalty_rule": rule_texts(), "credit_balance": 0, "credit_summary": None}
+    return {
+        "royalty_rule": rule_texts(),
+        "credit_balance": cache(lambda: credits.balance(user)),
+        "credit_summary": cache(lambda: _credit_summary(user)),
+    }
+
+
+def _credit_summary(user) -> dict:
+    """Balance, membership and the latest movements, for the account page."""
+    return {
+        "balance": credits.balance(user),
+        "membership": memberships.membership_of(user),
+        "recent": list(credits.history(user)[:5]),
+    }
