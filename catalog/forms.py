@@ -3,7 +3,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from core.fields import PriceField
-from core.money import format_cents, is_valid_price
+from core.money import MIN_PAID_PRICE_CENTS, format_cents, is_valid_price
 
 from . import services
 from .images import clean_image
@@ -39,7 +39,7 @@ class BookForm(forms.ModelForm):
 
     minimum_price = PriceField(
         label="Minimum price",
-        help_text="What every reader pays at least: $0 (free) or $0.99 and more.",
+        help_text=f"What every reader pays at least: $0 (free) or {format_cents(MIN_PAID_PRICE_CENTS)} and more.",
     )
     suggested_price = PriceField(
         label="Suggested price",
@@ -118,9 +118,15 @@ class BookForm(forms.ModelForm):
         minimum, suggested = data.get("minimum_price"), data.get("suggested_price")
         top = settings.MAX_PRICE_CENTS
         if minimum is not None and not is_valid_price(minimum):
-            self.add_error("minimum_price", "The minimum is $0 (free) or at least $0.99.")
+            self.add_error(
+                "minimum_price",
+                f"The minimum is $0 (free) or at least {format_cents(MIN_PAID_PRICE_CENTS)}.",
+            )
         if suggested is not None and not is_valid_price(suggested):
-            self.add_error("suggested_price", "The suggested price is $0 or at least $0.99.")
+            self.add_error(
+                "suggested_price",
+                f"The suggested price is $0 or at least {format_cents(MIN_PAID_PRICE_CENTS)}.",
+            )
         for name, value in (("minimum_price", minimum), ("suggested_price", suggested)):
             if value is not None and value > top:
                 self.add_error(name, f"Prices go up to {format_cents(top)}.")

@@ -24,7 +24,7 @@ from PIL import Image
 from core.input_guard import unstorable
 
 from . import services
-from .ebook_files import BookText, Chapter, ManuscriptError, build_epub, build_pdf, toc
+from .ebook import BookText, Chapter, ManuscriptError, build_epub, build_pdf, toc
 from .models import Book, Build, ManuscriptChapter, ManuscriptImage
 
 log = logging.getLogger(__name__)

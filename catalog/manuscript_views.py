@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from . import builds, manuscript
-from .ebook_files import render_html
+from .ebook import render_html
 from .files import serve_private_file
 from .forms import ChapterForm, ManuscriptZipForm, PublishForm
 from .models import CONTENT_TYPES, Build, ManuscriptChapter

@@ -10,6 +10,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 
+from core.money import MIN_PAID_PRICE_CENTS
+
 from . import files
 
 LANGUAGE_CHOICES = sorted(LANGUAGES, key=lambda item: item[1])
@@ -186,7 +188,8 @@ class Book(models.Model):
         ]
         constraints = [
             models.CheckConstraint(
-                condition=Q(minimum_price_cents=0) | Q(minimum_price_cents__gte=99),
+                condition=Q(minimum_price_cents=0)
+                | Q(minimum_price_cents__gte=MIN_PAID_PRICE_CENTS),
                 name="book_minimum_price_valid",
             ),
             models.CheckConstraint(

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 from core.pagecache import cache_for_anonymous
 from core.pagination import querystring_without_page
 
-from . import invitations, selectors, services
+from . import invitations, selectors, services, signals
 from .files import serve_private_file
 from .forms import (
     AuthorProfileForm,
@@ -63,10 +63,14 @@ def book_detail(request, slug):
     except Book.DoesNotExist as exc:
         raise Http404("No such book.") from exc
     release = book.current_release
+    context = {}
+    for _receiver, extra in signals.book_page_shown.send(sender=Book, book=book):
+        context.update(extra)
     return render(
         request,
         "catalog/book_detail.html",
         {
+            **context,
             "book": book,
             "authors": book.author_list,
             "toc": selectors.toc_tree(book.toc_entries.all()),

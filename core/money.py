@@ -50,10 +50,6 @@ def is_valid_price(cents: int) -> bool:
     return cents == 0 or cents >= MIN_PAID_PRICE_CENTS
 
 
-def cents_to_decimal(cents: int) -> Decimal:
-    return (Decimal(cents) / 100).quantize(Decimal("0.01"))
-
-
 def format_cents(cents: int, currency: str = "USD") -> str:
     """ "$24.99"; "-$1.50" for negative amounts (refunds, reversals)."""
     sign = "-" if cents < 0 else ""

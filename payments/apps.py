@@ -6,4 +6,5 @@ class PaymentsConfig(AppConfig):
     verbose_name = "Payments"
 
     def ready(self):
-        from . import checks  # noqa: F401  (registers the deploy checks)
+        # Registers the deploy checks and answers the catalog's signals.
+        from . import checks, receivers  # noqa: F401

@@ -92,10 +92,6 @@ def lock_reader(user):
 # --- Getting credits --------------------------------------------------------------
 
 
-def pack_price(credits: int) -> int | None:
-    return settings.CREDIT_PACKS.get(credits)
-
-
 def add_lot(order: Order) -> CreditLot:
     """A paid pack or membership order becomes credits, once (called by mark_paid
     in its transaction). The cash moves from the processor to the readers' credits."""

@@ -408,7 +408,3 @@ def _audit_credits() -> list[str]:
         f"credit lot {pk} has {left} credits worth {value} left" for pk, left, value in overspent
     ]
     return problems
-
-
-def author_balance(author) -> int:
-    return LedgerEntry.objects.filter(author=author).aggregate(s=Sum("amount_cents"))["s"] or 0

@@ -6,6 +6,8 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from core.money import MIN_PAID_PRICE_CENTS
+
 
 class Order(models.Model):
     """One attempt to buy one thing at one price: a book (paid in money or with a
@@ -82,7 +84,9 @@ class Order(models.Model):
             ),
             models.CheckConstraint(
                 # A credit's cash value may be below the card minimum (a share of a pack).
-                condition=Q(amount_cents=0) | Q(amount_cents__gte=99) | Q(gateway="credit"),
+                condition=Q(amount_cents=0)
+                | Q(amount_cents__gte=MIN_PAID_PRICE_CENTS)
+                | Q(gateway="credit"),
                 name="order_amount_valid",
             ),
             models.CheckConstraint(

@@ -4,9 +4,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from core.money import format_cents, is_valid_price
-
-from .royalties import royalty_for
+from core.money import MIN_PAID_PRICE_CENTS, format_cents, is_valid_price
 
 
 @dataclass(frozen=True)
@@ -42,13 +40,9 @@ def amount_error(book, cents: int) -> str | None:
     if cents < bounds.minimum:
         return f"The minimum price for this book is {format_cents(bounds.minimum)}."
     if not is_valid_price(cents):
-        return "Pay $0 or at least $0.99."
+        return f"Pay $0 or at least {format_cents(MIN_PAID_PRICE_CENTS)}."
     if bounds.is_free and cents:
         return "This book is free: there is nothing to pay."
     if cents > bounds.maximum:
         return f"You can pay at most {format_cents(bounds.maximum)} for this book."
     return None
-
-
-def author_earns(cents: int) -> int:
-    return royalty_for(cents)

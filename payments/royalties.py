@@ -20,6 +20,7 @@ royalty + platform share == price exactly. Co-authors split the royalty by
 their shares with the largest-remainder method, so the parts sum exactly.
 """
 
+import json
 from decimal import ROUND_HALF_UP, Decimal
 
 from core.money import MIN_PAID_PRICE_CENTS, is_valid_price
@@ -91,4 +92,18 @@ def rule_parameters() -> dict:
         "fee_cents": FLAT_FEE_CENTS,
         "fee_below_cents": FLAT_FEE_BELOW_CENTS,
         "min_paid_cents": MIN_PAID_PRICE_CENTS,
+    }
+
+
+def rule_texts() -> dict:
+    """The rule as pages state it: its numbers, the last price that pays the fee,
+    two worked examples and the JSON for static/js/pricing.js. Built on each call
+    so that a changed constant changes every text."""
+    parameters = rule_parameters()
+    return {
+        **parameters,
+        "fee_top_cents": FLAT_FEE_BELOW_CENTS - 1,
+        "on_10_dollars_cents": royalty_for(10_00),
+        "on_20_dollars_cents": royalty_for(20_00),
+        "json": json.dumps(parameters),
     }

@@ -71,6 +71,7 @@ def checkout(request, slug):
             "amount": amount,
             "author_earns": royalty_for(amount),
             "checkout_token": uuid.uuid4(),
+            "credit_checkout_token": uuid.uuid4(),  # the other form places another order
             "refund_days": settings.REFUND_WINDOW_DAYS,
         },
     )

@@ -38,7 +38,7 @@ def _credit_packs(text: str) -> dict[int, int]:
 
 
 def _check_credit_value(name: str, credits: int, price_cents: int) -> None:
-    """Every credit must be worth at least the card minimum ($0.99): a lot of N
+    """Every credit must be worth at least the card minimum (MIN_PAID_PRICE_CENTS): a lot of N
     credits for C cents gives each C // N (the last one the rest), so a pack or plan
     below that would sell books for less than any reader may pay."""
     if credits < 1 or price_cents // credits < MIN_PAID_PRICE_CENTS:
@@ -120,6 +120,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "storefront.context_processors.store",
+                "payments.context_processors.payments",
             ],
         },
     },
@@ -331,7 +332,6 @@ WEBHOOK_LOCK_TIMEOUT_MS = env.int("WEBHOOK_LOCK_TIMEOUT_MS", default=3000)
 # same idempotency key), so a call that cannot get through gives up after about
 # 3 x 8 + 1.5 s: within gunicorn's 30 s, since refunds call Stripe in the request.
 STRIPE_TIMEOUT = env.float("STRIPE_TIMEOUT", default=8.0)
-CURRENCY = "USD"
 REFUND_WINDOW_DAYS = 60
 
 # --- Internationalisation ---------------------------------------------------

@@ -7,6 +7,7 @@ from django.urls import reverse
 from catalog.selectors import home_shelves
 from core.logs import get_request_id
 from core.pagecache import cache_for_anonymous
+from payments.royalties import royalty_for, rule_parameters
 
 
 @cache_for_anonymous
@@ -37,8 +38,13 @@ def formats(request):
 
 
 def royalties(request):
+    # Prices either side of the rule's edges: the minimum, the last price that pays
+    # the flat fee and the first that does not, then common prices.
+    rule = rule_parameters()
+    prices = [rule["min_paid_cents"], 500, rule["fee_below_cents"] - 1, rule["fee_below_cents"]]
+    prices += [1000, 2000, 2499]
     return render(
-        request, "pages/royalties.html", {"examples": [99, 500, 798, 799, 1000, 2000, 2499]}
+        request, "pages/royalties.html", {"examples": [(p, royalty_for(p)) for p in prices]}
     )
 
 

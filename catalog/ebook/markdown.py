@@ -13,11 +13,11 @@ from collections.abc import Iterator, Mapping
 from html.parser import HTMLParser
 from urllib.parse import unquote
 
-import nh3
-from markdown_it import MarkdownIt
 from markdown_it.rules_block.fence import fence as _commonmark_fence
 from markdown_it.rules_block.state_block import StateBlock
 from markdown_it.token import Token
+
+from catalog.markdown import CLEANER, new_parser
 
 
 def _fence(state: StateBlock, start_line: int, end_line: int, silent: bool) -> bool:
@@ -49,21 +49,13 @@ def _is_closing_fence(state: StateBlock, line: int, markup: str) -> bool:
     return end - start >= len(markup) and state.skipSpaces(end) >= state.eMarks[line]
 
 
-# Raw HTML off: authors write Markdown, and anything that looks like a tag is shown as text.
-MD = MarkdownIt("commonmark", {"html": False})
+# The site's dialect (catalog/markdown.py), noting whether each fence was closed.
+MD = new_parser()
 MD.block.ruler.at("fence", _fence, {"alt": ["paragraph", "reference", "blockquote", "list"]})
 
-# Only what a book's prose needs. <img> only ever comes from an image whose file is known
-# (packaged in the book, or a URL the caller supplied); any other image becomes its alt text.
-_ALLOWED_TAGS = {
-    "a", "blockquote", "br", "code", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "img",
-    "li", "ol", "p", "pre", "strong", "ul",
-}  # fmt: skip
-_CLEANER = nh3.Cleaner(
-    tags=_ALLOWED_TAGS,
-    attributes={"a": {"href", "title"}, "img": {"src", "alt", "title"}, "ol": {"start"}},
-    url_schemes={"http", "https", "mailto"},
-)
+# The site's allow-list cleans a book's HTML too. <img> only ever comes from an image whose
+# file is known (packaged in the book, or a URL the caller supplied): link_images turns any
+# other image into its alt text before rendering.
 
 
 def render_html(markdown: str, image_urls: Mapping[str, str] | None = None) -> str:
@@ -151,7 +143,7 @@ def _linked(token: Token, urls: Mapping[str, str]) -> Token:
 
 
 def html_from_tokens(tokens: list[Token]) -> str:
-    return _to_xhtml(_CLEANER.clean(MD.renderer.render(tokens, MD.options, {})))
+    return _to_xhtml(CLEANER.clean(MD.renderer.render(tokens, MD.options, {})))
 
 
 # --- XHTML ---------------------------------------------------------------------

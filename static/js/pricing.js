@@ -41,7 +41,7 @@
       else if (cents < minimum) problem = "The minimum price is " + formatCents(minimum) + ".";
       else if (cents > maximum) problem = "The most you can pay here is " + formatCents(maximum) + ".";
       var royalty = problem ? null : royaltyCents(cents, rule);
-      if (!problem && royalty === null) problem = "Pay $0 or at least $0.99.";
+      if (!problem && royalty === null) problem = "Pay $0 or at least " + formatCents(rule.min_paid_cents) + ".";
       error.hidden = !problem;
       error.textContent = problem || "";
       earns.textContent = royalty === null ? "—" : formatCents(royalty);

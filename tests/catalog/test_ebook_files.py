@@ -11,20 +11,20 @@ from datetime import UTC, datetime
 import pytest
 from PIL import Image
 
-from catalog.ebook import book as ebook_book
-from catalog.ebook import fonts as ebook_fonts
-from catalog.ebook import markdown as ebook_markdown
-from catalog.ebook import pdf_body
-from catalog.ebook_files import (
+from catalog.ebook import (
     BookText,
     Chapter,
     ManuscriptError,
     build_epub,
     build_pdf,
+    pdf_body,
     render_html,
     toc,
     validate,
 )
+from catalog.ebook import book as ebook_book
+from catalog.ebook import fonts as ebook_fonts
+from catalog.ebook import markdown as ebook_markdown
 from tests.conftest import require
 
 OPF_NS = {"opf": "http://www.idpf.org/2007/opf", "dc": "http://purl.org/dc/elements/1.1/"}

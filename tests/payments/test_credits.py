@@ -276,3 +276,23 @@ def test_granted_credits_carry_no_cash_so_the_book_earns_nothing_and_the_ledger_
     with pytest.raises(credits.CreditError):
         credits.grant_credits(user=reader, credits=0)
     assert audit().ok
+
+
+def test_the_book_page_offers_a_readers_credits_and_the_cached_page_keeps_them_private(
+    client, django_assert_num_queries
+):
+    book = BookFactory()
+    reader = UserFactory()
+    buy_pack(reader, 3)
+    url = reverse("catalog:book", args=[book.slug])
+    client.get(url)  # an anonymous visit fills the page cache
+
+    client.force_login(reader)
+    html = client.get(url).content.decode()
+    assert "You have 3 credits." in html and "Buy with 1 credit" in html
+
+    client.logout()
+    with django_assert_num_queries(0):  # the cached page, unchanged by the reader's visit
+        html = client.get(url).content.decode()
+    assert "You have 3 credits" not in html and "Buy with 1 credit" not in html
+    assert "buy them here" in html

@@ -27,7 +27,7 @@ from payments.ledger import rebuild_daily
 from payments.models import LedgerEntry, LedgerTransaction, Order
 from payments.services import mark_paid, place_order, place_pack_order
 
-# (book, price in cents, days ago): both sides of the 60-day line, the $7.99 edge, free copies.
+# (book, price in cents, days ago): both sides of the 60-day line, the flat fee's edge, free copies.
 DEMO_SALES = [
     ("postgresql-indexes-field-guide", 0, 12),
     ("pocket-guide-to-git", 499, 3),
