@@ -81,6 +81,7 @@ class Page:
     slow: list = field(default_factory=list)
     result: dict | None = None
     busy_before: float = 0.0  # the CPU others used just before this page's load
+    server: str = "product"  # or "bare": the bare floor's gunicorn (bench/bare/)
 
 
 def login_cookie(user) -> str:
@@ -112,7 +113,8 @@ def build_pages() -> list[Page]:
         "library:download", args=[owned.book.slug, owned.book.current_release_id, "pdf"]
     )
     pages = [
-        Page("floor", "floor (bench/floor_urls.py)", "/bench/floor/"),
+        Page("floor", "product floor (bench/floor_urls.py)", "/bench/floor/"),
+        Page("floor-bare", "bare floor (bench/bare/)", "/bench/floor/", server="bare"),
         Page("home", "home", "/"),
         Page("search", "catalog search + filters", "/books/?q=django&category=python&sort=bestselling"),
         Page("search-miss", "same search, page-cache miss", "/books/?q=django&category=python&sort=bestselling", cache_miss=True),
@@ -153,9 +155,32 @@ def _timed(durations: list[float], execute, sql, params, many, context):
         durations.append((time.perf_counter() - start) * 1000)
 
 
+def count_bare_queries(page: Page):
+    """The bare floor's count, in a process of its own (its settings are not ours)."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.bare.settings"}
+    output = subprocess.run(
+        [sys.executable, "-m", "bench.bare.queries"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        timeout=60,
+    ).stdout
+    data = json.loads(output.strip().splitlines()[-1])
+    page.status, page.first_queries = data["status"], data["first"]
+    page.queries, page.query_ms = data["queries"], data["ms"]
+
+
 def count_queries(pages: list[Page]):
     """One request per page through the test Client (after one to warm up)."""
     for page in pages:
+        if page.server == "bare":
+            count_bare_queries(page)
+            print(
+                f"  {page.key:<10} {page.status} {page.queries:>3} queries {page.query_ms:>8.1f} ms",
+                flush=True,
+            )
+            continue
         client = Client(headers={"host": "127.0.0.1", **PROXY_HEADERS})
         for cookie in filter(None, page.cookie.split("; ")):
             name, _, value = cookie.partition("=")
@@ -238,7 +263,7 @@ def run_wrk(page: Page, base: str, duration: str, threads: int, connections: int
     return {**json.loads(match.group(1)), "raw": output}
 
 
-def drive(pages: list[Page], base: str):
+def drive(pages: list[Page], bases: dict[str, str]):
     default_duration = os.environ.get("BENCH_DURATION", "10s")
     warmup = os.environ.get("BENCH_WARMUP", "3s")
     default_connections = int(os.environ.get("BENCH_CONNECTIONS", "16"))
@@ -246,8 +271,10 @@ def drive(pages: list[Page], base: str):
     logs = RUN_DIR / "wrk"
     logs.mkdir(parents=True, exist_ok=True)
     for page in pages:
-        wait_idle(base)
+        wait_idle(bases["product"])
+        wait_idle(bases["bare"])
         page.busy_before = wait_quiet()
+        base = bases[page.server]
         connections = page.connections or default_connections
         duration = page.duration or default_duration
         if page.method == "POST":
@@ -327,21 +354,23 @@ def _seconds(text: str) -> float:
 
 
 def main():
-    port = os.environ["BENCH_PORT"]
-    base = f"http://127.0.0.1:{port}"
+    bases = {
+        "product": f"http://127.0.0.1:{os.environ['BENCH_PORT']}",
+        "bare": f"http://127.0.0.1:{os.environ['BENCH_BARE_PORT']}",
+    }
     wanted = [k for k in os.environ.get("BENCH_PAGES", "").split(",") if k]
     pages = build_pages()
     if wanted:
         unknown = set(wanted) - {p.key for p in pages}
         if unknown:
             raise SystemExit(f"unknown page(s) {sorted(unknown)}; pages: {[p.key for p in pages]}")
-        pages = [p for p in pages if p.key in wanted or p.key == "floor"]
+        pages = [p for p in pages if p.key in wanted or p.key in {"floor", "floor-bare"}]
     print("== query counts (Django test Client, CaptureQueriesContext)", flush=True)
     count_queries(pages)
     (RUN_DIR / "explain.md").write_text(explain(pages))
-    print(f"== load ({base})", flush=True)
-    drive(pages, base)
-    wait_idle(base)
+    print(f"== load (product {bases['product']}, bare floor {bases['bare']})", flush=True)
+    drive(pages, bases)
+    wait_idle(bases["product"])
     text = report.render(pages, run_dir=RUN_DIR, cpu_busy_after=cpu_busy(), quiet=QUIET)
     (RUN_DIR / "latest.md").write_text(text)
     if not wanted:  # a partial run does not replace the published results
@@ -351,7 +380,12 @@ def main():
     print()
     print(report.table(pages))
     print()
+    print(report.floors_text(pages))
+    print()
     print(report.targets_text(pages))
+    print()
+    print("The same targets against the bare floor (for comparison):")
+    print(report.targets_text(pages, "floor-bare"))
     print(
         f"\nwritten: {RUN_DIR / 'latest.md'}" + ("" if wanted else f" and {RESULTS / 'latest.md'}")
     )
