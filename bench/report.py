@@ -211,8 +211,9 @@ def render(pages, *, run_dir: Path, cpu_busy_after: float, quiet: float) -> str:
     out = [
         "# Storefront performance: latest run",
         "",
-        "Made by `bench/run` (see bench/README.md). Every page is served by one gunicorn "
-        "and driven over loopback on the same machine as PostgreSQL and Redis.",
+        "Made by `bench/run` (see bench/README.md). Every product page is served by one "
+        "gunicorn, the bare floor by a second (bench/bare/), driven over loopback on the "
+        "same machine as PostgreSQL and Redis.",
         "",
         *warning,
         table(pages),
