@@ -9,6 +9,15 @@ from django.utils import timezone
 from core.money import MIN_PAID_PRICE_CENTS
 
 
+class OrderQuerySet(models.QuerySet):
+    def charged_for(self, buyer, book):
+        """Paid orders with money for this reader and book: at most one (the
+        order_one_paid_book_per_reader index), whatever the tabs and webhooks."""
+        return self.filter(
+            buyer=buyer, book=book, product="book", status="paid", amount_cents__gt=0
+        )
+
+
 class Order(models.Model):
     """One attempt to buy one thing at one price: a book (paid in money or with a
     credit), a credit pack, or one period of the Reader Membership.
@@ -62,6 +71,8 @@ class Order(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     failed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = OrderQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

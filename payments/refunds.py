@@ -488,13 +488,7 @@ def _failed_at_gateway(refund: Refund, status, message: str, action: str) -> Non
 
 
 def _paid_again(order: Order) -> bool:
-    return (
-        Order.objects.filter(
-            buyer=order.buyer_id, book=order.book_id, status=Order.Status.PAID, amount_cents__gt=0
-        )
-        .exclude(pk=order.pk)
-        .exists()
-    )
+    return Order.objects.charged_for(order.buyer_id, order.book_id).exclude(pk=order.pk).exists()
 
 
 def note_gateway_status(*, order_id: int, gateway_status: str) -> None:

@@ -131,9 +131,7 @@ def _restore_paid_copy(buyer, book) -> bool:
 
 
 def _paid_book_order(buyer, book, *, exclude=None) -> Order | None:
-    orders = Order.objects.filter(
-        buyer=buyer, book=book, product=Order.Product.BOOK, status=Order.Status.PAID
-    ).filter(amount_cents__gt=0)
+    orders = Order.objects.charged_for(buyer, book)
     if exclude is not None:
         orders = orders.exclude(pk=exclude.pk)
     return orders.first()

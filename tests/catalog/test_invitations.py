@@ -1,11 +1,10 @@
 """Consent between authors: co-authorship and translation links wait for a yes."""
 
 import re
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import close_old_connections, connection
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -13,6 +12,7 @@ from django.utils import timezone
 from catalog import invitations
 from catalog.models import Book, BookAuthor, Invitation
 from core.models import EmailDelivery
+from tests.concurrency import at_once
 from tests.conftest import require
 from tests.factories import AuthorFactory, BookFactory, UserFactory
 
@@ -260,22 +260,13 @@ def test_a_double_click_on_accept_makes_one_authorship(transactional_db):
     ada, bea = AuthorFactory(), AuthorFactory()
     book = BookFactory(authors=[ada])
     invitation = invitations.invite_coauthor(book=book, by=ada.user, email=bea.user.email, share=20)
-    barrier, statuses = threading.Barrier(2), []
 
     def click():
-        try:
-            browser = Client()
-            browser.force_login(bea.user)
-            barrier.wait()
-            statuses.append(browser.post(accept_url(invitation)).status_code)
-        finally:
-            close_old_connections()
+        browser = Client()
+        browser.force_login(bea.user)
+        return browser.post(accept_url(invitation)).status_code
 
-    threads = [threading.Thread(target=click) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    statuses = at_once(click, click)
 
     assert statuses == [302, 302]
     assert [(a.author, a.royalty_share) for a in book.authorships.all()] == [(ada, 80), (bea, 20)]

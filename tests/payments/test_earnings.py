@@ -2,7 +2,6 @@
 
 import csv
 import io
-import threading
 import uuid
 from datetime import date, timedelta
 
@@ -10,7 +9,7 @@ import pytest
 from celery.schedules import crontab
 from django.core.cache import cache
 from django.core.management import CommandError, call_command
-from django.db import IntegrityError, close_old_connections, connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -25,6 +24,7 @@ from payments.models import (
     PayoutAccount,
     PayoutBatch,
 )
+from tests.concurrency import at_once
 from tests.conftest import require
 from tests.factories import AuthorFactory, BookFactory, UserFactory
 
@@ -270,20 +270,7 @@ def test_two_payout_runs_at_once_make_one_batch_and_pay_each_author_once(history
         PayoutAccount.objects.create(
             author=history[name], method="paypal", paypal_email=f"{name}@example.com"
         )
-    barrier, runs = threading.Barrier(2), []
-
-    def run():
-        try:
-            barrier.wait()
-            runs.append(payouts.run_payouts(threshold_cents=500))
-        finally:
-            close_old_connections()
-
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    runs = at_once(*[lambda: payouts.run_payouts(threshold_cents=500)] * 2)
 
     assert len(runs) == 2 and PayoutBatch.objects.count() == 1
     assert sorted(p.author.display_name for r in runs for p in r.created) == ["Ada", "Bob"]

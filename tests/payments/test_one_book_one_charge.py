@@ -6,11 +6,10 @@ tabs were booked as sales, a refund of the first order took away the book the
 second still paid for, and a double-clicked checkout could answer 500.
 """
 
-import threading
 import uuid
 
 import pytest
-from django.db import IntegrityError, close_old_connections, connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.test import Client
 from django.urls import reverse
 
@@ -20,6 +19,7 @@ from library.services import owns, revoke_entitlement
 from payments import credit_purchases, credits, refunds, services
 from payments.ledger import audit
 from payments.models import LedgerTransaction, Order, Refund
+from tests.concurrency import at_once
 from tests.conftest import require
 from tests.factories import BookFactory, UserFactory
 from tests.payments.conftest import (
@@ -192,26 +192,17 @@ def test_a_double_clicked_checkout_makes_one_order_and_no_error(transactional_db
     require(connection.vendor == "postgresql", "concurrent inserts need PostgreSQL")
     reader, book = UserFactory(), BookFactory(minimum_price_cents=999)
     token = str(uuid.uuid4())
-    barrier, statuses = threading.Barrier(6), []
 
     def click():
         client = Client()
         client.force_login(reader)
-        try:
-            barrier.wait()
-            response = client.post(
-                reverse("payments:pay", args=[book.slug]),
-                {"amount": "19.50", "checkout_token": token},
-            )
-            statuses.append(response.status_code)
-        finally:
-            close_old_connections()
+        response = client.post(
+            reverse("payments:pay", args=[book.slug]),
+            {"amount": "19.50", "checkout_token": token},
+        )
+        return response.status_code
 
-    threads = [threading.Thread(target=click) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    statuses = at_once(*[click] * 6)
 
     assert statuses == [302] * 6
     assert Order.objects.filter(buyer=reader).count() == 1
@@ -227,20 +218,7 @@ def test_two_tabs_paying_at_the_same_instant_book_one_sale(transactional_db):
         )
         for _ in range(2)
     ]
-    barrier = threading.Barrier(2)
-
-    def confirm(order):
-        try:
-            barrier.wait()
-            services.mark_paid(order_id=order.pk, amount_cents=1950)
-        finally:
-            close_old_connections()
-
-    threads = [threading.Thread(target=confirm, args=(o,)) for o in orders]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    at_once(*(lambda o=o: services.mark_paid(order_id=o.pk, amount_cents=1950) for o in orders))
 
     statuses = sorted(Order.objects.filter(buyer=reader).values_list("status", flat=True))
     assert statuses == ["paid", "refunded"]

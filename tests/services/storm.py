@@ -28,7 +28,6 @@ import sys
 import threading
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -337,18 +336,6 @@ def _excerpt(text: str | None, size: int = 400) -> str:
 def exceptions_in(log: str) -> Counter:
     """The exceptions a server log's tracebacks end with, counted."""
     return Counter(re.findall(r"^((?:[\w.]+\.)?\w*(?:Error|Exception)\b:.*)$", log, flags=re.M))
-
-
-def in_parallel(*calls):
-    """Run the calls at the same moment (a barrier) in threads; their results."""
-    barrier = threading.Barrier(len(calls))
-
-    def run(call):
-        barrier.wait(timeout=60)
-        return call()
-
-    with ThreadPoolExecutor(len(calls)) as pool:
-        return list(pool.map(run, calls))
 
 
 # --- the run's money, read back -----------------------------------------------------

@@ -29,9 +29,10 @@ import psycopg
 import pytest
 from django.db import connection
 
+from tests.concurrency import at_once
 from tests.conftest import require
 from tests.services import storm
-from tests.services.storm import DECLINED_CARD, SUCCEEDING_CARD, Storm, in_parallel
+from tests.services.storm import DECLINED_CARD, SUCCEEDING_CARD, Storm
 
 pytestmark = pytest.mark.services
 
@@ -99,25 +100,25 @@ def _run_reader(run: Storm, role: str, email: str, book: str, start) -> None:
     first, second = session, Storm.tab(session)
     tabs = (first, second, Storm.tab(session))  # a triple click: three requests at once
     if role == "two tabs":
-        forms = in_parallel(
+        forms = at_once(
             lambda: run.open_checkout(first, email, book),
             lambda: run.open_checkout(second, email, book),
         )
         start.wait(timeout=60)
-        pages = in_parallel(
+        pages = at_once(
             lambda: run.place(first, email, book, forms[0]),
             lambda: run.place(second, email, book, forms[1]),
         )
-        in_parallel(
+        at_once(
             lambda: run.pay_card(first, email, pages[0], SUCCEEDING_CARD),
             lambda: run.pay_card(second, email, pages[1], SUCCEEDING_CARD),
         )
     elif role == "triple click":
         form = run.open_checkout(first, email, book)
         start.wait(timeout=60)
-        pages = in_parallel(*(lambda tab=tab: run.place(tab, email, book, form) for tab in tabs))
+        pages = at_once(*(lambda tab=tab: run.place(tab, email, book, form) for tab in tabs))
         # Each click's answer is the order's card page: Pay is clicked on each.
-        in_parallel(
+        at_once(
             *(
                 lambda tab=tab, page=page: run.pay_card(tab, email, page, SUCCEEDING_CARD)
                 for tab, page in zip(tabs, pages, strict=True)
@@ -129,17 +130,17 @@ def _run_reader(run: Storm, role: str, email: str, book: str, start) -> None:
         form = run.open_checkout(first, email, book)
         start.wait(timeout=60)
         run.pay_card(first, email, run.place(first, email, book, form), SUCCEEDING_CARD)
-        in_parallel(
+        at_once(
             lambda: run.refund_first_paid_order(first, email, book),
             lambda: run.pay_card(second, email, later, SUCCEEDING_CARD),
         )
     else:  # declined card in one tab, 4242 in the other
-        forms = in_parallel(
+        forms = at_once(
             lambda: run.open_checkout(first, email, book),
             lambda: run.open_checkout(second, email, book),
         )
         start.wait(timeout=60)
-        in_parallel(
+        at_once(
             lambda: run.pay_card(
                 first, email, run.place(first, email, book, forms[0]), DECLINED_CARD
             ),
