@@ -9,9 +9,12 @@ from django.dispatch import Signal
 # Arguments: sender=Book, book=Book, release=Release.
 release_published = Signal()
 
-# Sent while the book page is built, for higher apps to add what they show on it
-# (payments: the price bounds and what the author earns). Each receiver returns a
-# dict merged into the page's context. The page is cached for anonymous readers:
-# nothing returned may depend on who is reading.
-# Arguments: sender=Book, book=Book.
+# Sent for every book page shown, for higher apps to add what they show in its
+# buy box (payments: the price bounds and what the author earns, the reader's
+# credits; library: whether the reader owns the book). Each receiver returns a
+# dict merged into the page's context. The page an anonymous visitor gets is
+# cached for every anonymous visitor: for them, nothing returned may depend on
+# the request. ``book`` is the book's row without its relations
+# (catalog.book_page): a receiver that needs more queries for it.
+# Arguments: sender=Book, book=Book, user=the reader (maybe anonymous).
 book_page_shown = Signal()

@@ -1,5 +1,3 @@
-from urllib.parse import urljoin
-
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -12,7 +10,7 @@ from django.views.decorators.http import require_POST
 from core.pagecache import cache_for_anonymous
 from core.pagination import querystring_without_page
 
-from . import invitations, selectors, services, signals
+from . import book_page, invitations, selectors, services, signals
 from .files import serve_private_file
 from .forms import (
     AuthorProfileForm,
@@ -59,30 +57,19 @@ def book_list(request):
 @cache_for_anonymous
 def book_detail(request, slug):
     try:
-        book = selectors.book_for_page(slug=slug, user=request.user)
+        parts = book_page.parts_for(request, slug)
     except Book.DoesNotExist as exc:
         raise Http404("No such book.") from exc
-    release = book.current_release
-    context = {}
-    for _receiver, extra in signals.book_page_shown.send(sender=Book, book=book):
+    book = parts.book
+    context = {
+        "book": book,
+        "parts": parts,
+        "has_files": bool(parts.formats),
+        "is_author": parts.is_authored_by(request.user),
+    }
+    for _receiver, extra in signals.book_page_shown.send(sender=Book, book=book, user=request.user):
         context.update(extra)
-    return render(
-        request,
-        "catalog/book_detail.html",
-        {
-            **context,
-            "book": book,
-            "authors": book.author_list,
-            "toc": selectors.toc_tree(book.toc_entries.all()),
-            "formats": [f.get_format_display() for f in release.files.all()] if release else [],
-            "samples": {s.format: s for s in book.sample_files.all()},
-            "translations": selectors.translations_of(book),
-            "is_author": book.is_authored_by(request.user),
-            # Absolute either way: object storage gives full URLs, local media a path
-            # (joined to SITE_URL, not to the request's Host: the page is cached).
-            "cover_url": urljoin(f"{settings.SITE_URL}/", book.cover.url) if book.cover else "",
-        },
-    )
+    return render(request, "catalog/book_detail.html", context)
 
 
 def _visible_book(request, slug) -> Book:

@@ -11,7 +11,7 @@ from .royalties import royalty_for
 
 
 @receiver(book_page_shown, dispatch_uid="payments.book_page_pricing")
-def book_page_pricing(sender, book, **kwargs) -> dict:
+def book_page_pricing(sender, book, user=None, **kwargs) -> dict:
     """The buy box: the price slider's bounds and what the author earns at the suggested price."""
     bounds = price_range(book)
     return {
