@@ -81,6 +81,7 @@ class Page:
     slow: list = field(default_factory=list)
     result: dict | None = None
     busy_before: float = 0.0  # the CPU others used just before this page's load
+    rss_after: list = field(default_factory=list)  # MiB of each product worker after the load
     server: str = "product"  # or "bare": the bare floor's gunicorn (bench/bare/)
 
 
@@ -112,6 +113,14 @@ def build_pages() -> list[Page]:
     download = reverse(
         "library:download", args=[owned.book.slug, owned.book.current_release_id, "pdf"]
     )
+    # A reader with a history (orders, credits) who does not own the demo book yet:
+    # the checkout page, not "you own this book already".
+    buyer = (
+        User.objects.filter(email__endswith="@bench.example", orders__isnull=False)
+        .exclude(entitlements__book__slug=DEMO_BOOK)
+        .order_by("pk")
+        .first()
+    )
     pages = [
         Page("floor", "product floor (bench/floor_urls.py)", "/bench/floor/"),
         Page("floor-bare", "bare floor (bench/bare/)", "/bench/floor/", server="bare"),
@@ -120,6 +129,10 @@ def build_pages() -> list[Page]:
         Page("search-miss", "same search, page-cache miss", "/books/?q=django&category=python&sort=bestselling", cache_miss=True),
         Page("book", "book page, anonymous", f"/books/{DEMO_BOOK}/"),
         Page("book-user", "book page, logged in", f"/books/{DEMO_BOOK}/", user=reader),
+        Page("checkout", "checkout page, signed in", f"/checkout/{DEMO_BOOK}/?amount=19.50", user=buyer),
+        Page("orders", "orders, signed in", "/orders/", user=reader),
+        Page("credits", "credits, signed in", "/credits/", user=reader),
+        Page("account", "account page, signed in", "/account/", user=reader),
         Page("library", "library (500 books)", "/library/", user=reader),
         # A dashboard, not a storefront page: a few authors at once, for long enough
         # to collect more than a handful of multi-second requests.
@@ -289,6 +302,7 @@ def drive(pages: list[Page], bases: dict[str, str]):
             page.result["tool"] = f"wrk -t{threads} -c{connections} -d{duration}" + (
                 " -s cache_miss.lua" if page.cache_miss else ""
             )
+        page.rss_after = worker_rss_mb()
         r = page.result
         rps = r["requests"] / (r["duration_us"] / 1e6)
         note = f"  (CPU {page.busy_before:.0%} busy before)" if page.busy_before > QUIET else ""
@@ -297,6 +311,27 @@ def drive(pages: list[Page], bases: dict[str, str]):
             f"p99 {r['latency_us']['p99'] / 1000:7.1f} ms  non-2xx {r['non2xx']}{note}",
             flush=True,
         )
+
+
+def worker_rss_mb() -> list[float]:
+    """Resident memory of each of the product gunicorn's workers (BENCH_GUNICORN_PID), MiB."""
+    master = os.environ.get("BENCH_GUNICORN_PID")
+    if not master:
+        return []
+    try:
+        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    except OSError:
+        return []
+    sizes = []
+    for pid in children:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        rss = next((line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:")), None)  # fmt: skip
+        if rss:
+            sizes.append(int(rss) / 1024)
+    return sorted(sizes)
 
 
 def wait_idle(base: str, limit: float = 180.0):
@@ -362,16 +397,30 @@ def main():
     pages = build_pages()
     if wanted:
         unknown = set(wanted) - {p.key for p in pages}
+        unknown -= {"launch"}
         if unknown:
             raise SystemExit(f"unknown page(s) {sorted(unknown)}; pages: {[p.key for p in pages]}")
         pages = [p for p in pages if p.key in wanted or p.key in {"floor", "floor-bare"}]
+        if wanted == ["launch"]:
+            pages = []
     print("== query counts (Django test Client, CaptureQueriesContext)", flush=True)
     count_queries(pages)
     (RUN_DIR / "explain.md").write_text(explain(pages))
     print(f"== load (product {bases['product']}, bare floor {bases['bare']})", flush=True)
     drive(pages, bases)
     wait_idle(bases["product"])
-    text = report.render(pages, run_dir=RUN_DIR, cpu_busy_after=cpu_busy(), quiet=QUIET)
+    cpu_after = cpu_busy()
+    launch_result = None
+    if os.environ.get("BENCH_LAUNCH_PORT") and (not wanted or "launch" in wanted):
+        from bench import launch
+
+        wait_quiet()
+        result = launch.run()
+        launch_result = {**launch.as_json(result), "targets": launch.targets(result)}
+        (RUN_DIR / "launch.json").write_text(json.dumps(launch_result, indent=2, default=str))
+    text = report.render(
+        pages, run_dir=RUN_DIR, cpu_busy_after=cpu_after, quiet=QUIET, launch=launch_result
+    )
     (RUN_DIR / "latest.md").write_text(text)
     if not wanted:  # a partial run does not replace the published results
         RESULTS.mkdir(exist_ok=True)
@@ -382,10 +431,9 @@ def main():
     print()
     print(report.floors_text(pages))
     print()
-    print(report.targets_text(pages))
+    print(report.memory_text(pages))
     print()
-    print("The same targets against the bare floor (for comparison):")
-    print(report.targets_text(pages, "floor-bare"))
+    print(report.targets_text(pages, extra=report.extra_targets(pages, launch_result)))
     print(
         f"\nwritten: {RUN_DIR / 'latest.md'}" + ("" if wanted else f" and {RESULTS / 'latest.md'}")
     )

@@ -37,7 +37,7 @@ def _write(kind, *, order=None, reverses=None, memo="", entries) -> LedgerTransa
         entry.transaction = txn
         entry.kind = kind
     LedgerEntry.objects.bulk_create(entries)
-    _add_to_daily(entries)
+    _add_to_daily(entries, shard=txn.pk % DAILY_SHARDS)
     forget_earnings({e.author_id for e in entries if e.author_id})
     return txn
 
@@ -65,19 +65,23 @@ def forget_earnings(author_ids) -> None:
         transaction.on_commit(bump, robust=True)
 
 
+# Rows each daily sum is split over (LedgerDaily.shard): concurrent sales of one
+# author or book land on different rows instead of queueing for one.
+DAILY_SHARDS = 16
+
 _UPSERT_DAILY = """
     INSERT INTO payments_ledgerdaily
-        (account, author_key, book_key, kind, day, available_day, amount_cents, entries)
-    VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
-    ON CONFLICT (account, author_key, book_key, kind, day, available_day) DO UPDATE SET
+        (account, author_key, book_key, kind, day, available_day, shard, amount_cents, entries)
+    VALUES {rows}
+    ON CONFLICT (account, author_key, book_key, kind, day, available_day, shard) DO UPDATE SET
         amount_cents = payments_ledgerdaily.amount_cents + EXCLUDED.amount_cents,
         entries = payments_ledgerdaily.entries + EXCLUDED.entries
 """
 
 
-def _add_to_daily(entries) -> None:
-    """Add the entries to the daily sums, in the caller's transaction (an upsert:
-    concurrent writers add, never overwrite)."""
+def _add_to_daily(entries, *, shard: int = 0) -> None:
+    """Add the entries to the daily sums, in the caller's transaction: one upsert
+    statement (concurrent writers add, never overwrite), on the transaction's shard."""
     sums = {}
     for e in entries:
         created = timezone.localdate(e.created_at or timezone.now())
@@ -88,19 +92,24 @@ def _add_to_daily(entries) -> None:
             e.kind,
             created,
             timezone.localdate(e.available_at),
+            shard,
         )
         amount, count = sums.get(key, (0, 0))
         sums[key] = (amount + e.amount_cents, count + 1)
+    if not sums:
+        return
+    # Rows in a fixed order: two writers on the same rows never deadlock.
+    rows = sorted(sums)
+    sql = _UPSERT_DAILY.format(rows=", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows)))
     with connection.cursor() as cursor:
-        for key in sorted(sums):  # a fixed order: two writers never deadlock on these rows
-            cursor.execute(_UPSERT_DAILY, [*key, *sums[key]])
+        cursor.execute(sql, [value for key in rows for value in (*key, *sums[key])])
 
 
 REBUILD_DAILY = """
     INSERT INTO payments_ledgerdaily
-        (account, author_key, book_key, kind, day, available_day, amount_cents, entries)
+        (account, author_key, book_key, kind, day, available_day, shard, amount_cents, entries)
     SELECT account, COALESCE(author_id, 0), COALESCE(book_id, 0), kind,
-           {day}, {available_day}, SUM(amount_cents), COUNT(*)
+           {day}, {available_day}, 0, SUM(amount_cents), COUNT(*)
     FROM payments_ledgerentry
     GROUP BY 1, 2, 3, 4, 5, 6
 """

@@ -438,6 +438,11 @@ class LedgerDaily(models.Model):
     ``audit_ledger`` checks it against the entries, and
     ``manage.py rebuild_ledger_daily`` recomputes it. ``author_key`` and
     ``book_key`` are 0 when the entry has none (a unique key cannot hold NULLs).
+
+    Each sum is split over ``DAILY_SHARDS`` rows (``shard``, from the transaction's
+    id): one row per author and day would make every sale of an author wait for
+    the one before it to commit. Readers only ever SUM over the rows, so the split
+    changes no figure.
     """
 
     account = models.CharField(max_length=10)
@@ -446,13 +451,22 @@ class LedgerDaily(models.Model):
     kind = models.CharField(max_length=8)
     day = models.DateField()
     available_day = models.DateField()
+    shard = models.PositiveSmallIntegerField(default=0)
     amount_cents = models.BigIntegerField(default=0)
     entries = models.BigIntegerField(default=0)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["account", "author_key", "book_key", "kind", "day", "available_day"],
+                fields=[
+                    "account",
+                    "author_key",
+                    "book_key",
+                    "kind",
+                    "day",
+                    "available_day",
+                    "shard",
+                ],
                 name="ledgerdaily_key",
             )
         ]

@@ -21,14 +21,13 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from catalog.models import Book
 from core.mail import queue_templated_email
 from library.services import grant_entitlement, owns
 
-from . import credits, ledger, memberships, refunds
+from . import credits, ledger, memberships, refunds, sales_counts
 from .gateways import GatewayError, PaymentStart, get_gateway
 from .gateways.demo import DemoGateway
 from .models import Order, Refund, RefundAction
@@ -149,7 +148,12 @@ def owned_elsewhere(order: Order) -> bool:
 def refuse_if_owned(order: Order) -> bool:
     """Before the payment page takes a card: a pending book order for a book the
     reader owns by now (another tab paid first) is closed instead. True if closed."""
-    if order.product != Order.Product.BOOK:
+    if order.product != Order.Product.BOOK or order.status != Order.Status.PENDING:
+        return False
+    # Without locks first: the usual answer, "not owned", needs none (mark_paid decides
+    # again under the reader's lock when the money comes in). Only a "yes" is made
+    # decisive under the locks before the order is closed.
+    if not owned_elsewhere(order):
         return False
     with transaction.atomic():
         locked = Order.objects.select_for_update(of=("self",)).select_related("book", "buyer")
@@ -282,7 +286,7 @@ def mark_paid(*, order_id: int, amount_cents: int, reference: str | None = None)
             order_ref=order.public_id,
             refundable_until=refund_deadline(order) if order.amount_cents else None,
         )
-        Book.objects.filter(pk=order.book_id).update(sales_count=F("sales_count") + 1)
+        sales_counts.count_soon(order.book_id)  # off the sale path: no hot row per book
         _queue_receipt(order)
     return True
 

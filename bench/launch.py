@@ -1,0 +1,343 @@
+"""A book launch: thousands of distinct signed-in readers buy the same book at once.
+
+Part of bench/run (bench/README.md). Against a gunicorn on the demo payment
+gateway (bench/run starts one: BENCH_LAUNCH_PORT) and a real Celery worker
+(BENCH_CELERY_PID), ``LAUNCH_READERS`` new readers each buy the demo book through
+the HTML forms, as a browser would, from ``LAUNCH_CLIENTS`` concurrent clients:
+
+1. ``checkout``: GET the checkout page for the suggested price (its form holds the
+   page's checkout token and the CSRF token);
+2. ``place order``: POST it; a 302 to the order's payment page;
+3. ``payment page``: GET the demo card form;
+4. ``demo card``: POST the test card; a 302 to the receipt.
+
+Then it checks what a launch must never get wrong: every reader has exactly one
+paid order and the book, no order was charged twice, one receipt was queued per
+purchase (the Celery worker sends them), and ``audit_ledger`` finds every cent.
+
+    python -m bench.launch            # under bench/run's environment
+"""
+
+import http.client
+import json
+import os
+import queue
+import re
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlencode
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings_floor")
+django.setup()
+
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.db.models import Count  # noqa: E402
+
+from catalog.models import Book  # noqa: E402
+from core.models import EmailDelivery  # noqa: E402
+from library.models import Entitlement  # noqa: E402
+from payments.models import Order  # noqa: E402
+
+BOOK = "behindthestack-netflix-architecture"
+READERS = int(os.environ.get("LAUNCH_READERS", "2000"))
+CLIENTS = int(os.environ.get("LAUNCH_CLIENTS", "32"))
+STEPS = ("checkout", "place order", "payment page", "demo card")
+TARGET_RPS = 100.0  # completed purchases per second
+TARGET_P99_MS = 500.0  # of every step
+HIDDEN = re.compile(r'<input type="hidden" name="(\w+)" value="([^"]*)"')
+
+
+@dataclass
+class Result:
+    readers: int
+    clients: int
+    seconds: float = 0.0
+    completed: int = 0
+    errors: list = field(default_factory=list)
+    latencies: dict = field(default_factory=lambda: {step: [] for step in STEPS})
+    checks: dict = field(default_factory=dict)
+    celery_peak_rss_mb: float | None = None
+
+    @property
+    def purchases_per_second(self) -> float:
+        return self.completed / self.seconds if self.seconds else 0.0
+
+    def percentile(self, step: str, q: float) -> float:
+        values = sorted(self.latencies[step])
+        if not values:
+            return 0.0
+        return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def make_readers(n: int, run_id: str) -> list[str]:
+    """``n`` new readers with a signed-in session each; their cookie headers."""
+    from bench.drive import login_cookie
+
+    User = get_user_model()
+    users = User.objects.bulk_create(
+        User(email=f"launch-{run_id}-{i:05d}@bench.example", name=f"Launch reader {i}")
+        for i in range(n)
+    )
+    for user in users:
+        user.set_unusable_password()
+    User.objects.bulk_update(users, ["password"])
+    return [login_cookie(user) for user in users]
+
+
+class Client:
+    """One browser: its own keep-alive connection and cookies."""
+
+    def __init__(self, port: int, cookie: str):
+        self.port = port
+        self.cookie = cookie
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    def request(self, method: str, path: str, body: dict | None = None):
+        headers = {
+            "Host": "127.0.0.1",
+            "Cookie": self.cookie,
+            "X-Forwarded-Proto": "https",
+        }
+        data = None
+        if body is not None:
+            data = urlencode(body)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+            headers["Referer"] = f"https://127.0.0.1{path}"
+        self.conn.request(method, path, body=data, headers=headers)
+        response = self.conn.getresponse()
+        return response.status, response.getheader("Location", ""), response.read().decode()
+
+
+def purchase(client: Client, book: Book, result: Result, lock: threading.Lock) -> None:
+    amount = f"{book.suggested_price_cents / 100:.2f}"  # the suggested price, as the slider has it
+    timings = {}
+
+    def step(name, method, path, body=None, expect=200):
+        start = time.perf_counter()
+        status, location, html = client.request(method, path, body)
+        timings[name] = (time.perf_counter() - start) * 1000
+        if status != expect:
+            raise RuntimeError(f"{name}: {method} {path} answered {status}")
+        return location, html
+
+    checkout = f"/checkout/{book.slug}/"
+    _, html = step("checkout", "GET", f"{checkout}?{urlencode({'amount': amount})}")
+    form = dict(HIDDEN.findall(html))
+    location, _ = step(
+        "place order",
+        "POST",
+        f"{checkout}pay/",
+        {
+            "csrfmiddlewaretoken": form["csrfmiddlewaretoken"],
+            "checkout_token": form["checkout_token"],
+            "amount": amount,
+        },
+        expect=302,
+    )
+    _, html = step("payment page", "GET", location)
+    form = dict(HIDDEN.findall(html))
+    step(
+        "demo card",
+        "POST",
+        location,
+        {
+            "csrfmiddlewaretoken": form["csrfmiddlewaretoken"],
+            "card_number": "4242 4242 4242 4242",
+            "expiry": "12/34",
+            "cvc": "123",
+        },
+        expect=302,
+    )
+    with lock:
+        result.completed += 1
+        for name, ms in timings.items():
+            result.latencies[name].append(ms)
+
+
+def drive(port: int, cookies: list[str], book: Book, clients: int) -> Result:
+    result = Result(readers=len(cookies), clients=clients)
+    work: queue.Queue[str] = queue.Queue()
+    for cookie in cookies:
+        work.put(cookie)
+    lock = threading.Lock()
+
+    def client_loop():
+        while True:
+            try:
+                cookie = work.get_nowait()
+            except queue.Empty:
+                return
+            client = Client(port, cookie)
+            try:
+                purchase(client, book, result, lock)
+            except Exception as exc:  # a failed purchase is a finding, not a crash
+                with lock:
+                    result.errors.append(str(exc)[:200])
+            finally:
+                client.conn.close()
+
+    threads = [threading.Thread(target=client_loop) for _ in range(clients)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def wait_for_receipts(expected_keys: list[str], timeout: float = 120.0) -> int:
+    """Receipts the Celery worker has sent, waiting until all are or time runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        sent = EmailDelivery.objects.filter(
+            key__in=expected_keys, status=EmailDelivery.Status.SENT
+        ).count()
+        if sent == len(expected_keys) or time.monotonic() > deadline:
+            return sent
+        time.sleep(0.5)
+
+
+def check(result: Result, book: Book, run_id: str) -> None:
+    readers = get_user_model().objects.filter(email__startswith=f"launch-{run_id}-")
+    orders = Order.objects.filter(buyer__in=readers, book=book)
+    paid = orders.filter(status=Order.Status.PAID)
+    charged_twice = (
+        orders.filter(status__in=[Order.Status.PAID, Order.Status.DUPLICATE])
+        .values("buyer")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+        .count()
+    )
+    receipts = [f"receipt:order-{pk}" for pk in paid.values_list("pk", flat=True)]
+    queued = EmailDelivery.objects.filter(key__in=receipts).count()
+    sent = wait_for_receipts(receipts)
+    audit = subprocess.run(
+        [sys.executable, "manage.py", "audit_ledger"], capture_output=True, text=True, timeout=600
+    )
+    result.checks = {
+        "paid orders": paid.count(),
+        "readers with the book": Entitlement.objects.active()
+        .filter(user__in=readers, book=book)
+        .count(),
+        "readers charged twice": charged_twice,
+        "receipts queued": queued,
+        "receipts sent by the Celery worker": sent,
+        "audit_ledger": "clean"
+        if audit.returncode == 0
+        else f"FAILED: {(audit.stdout + audit.stderr).strip()[-300:]}",
+    }
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    """The peak resident memory (VmHWM) of a process and its children, in MiB."""
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    peak = 0
+    for p in pids:
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                peak = max(peak, int(line.split()[1]))
+    return peak / 1024 if peak else None
+
+
+def targets(result: Result) -> list[tuple[str, str, bool]]:
+    c = result.checks
+    out = [
+        (
+            f"launch: ≥ {TARGET_RPS:.0f} completed purchases/s",
+            f"{result.purchases_per_second:.1f}",
+            result.purchases_per_second >= TARGET_RPS,
+        )
+    ]
+    for step in STEPS:
+        p99 = result.percentile(step, 0.99)
+        out.append(
+            (f"launch, {step}: p99 < {TARGET_P99_MS:.0f} ms", f"{p99:.0f} ms", p99 < TARGET_P99_MS)
+        )
+    out += [
+        ("launch: no errors", str(len(result.errors)), not result.errors),
+        (
+            "launch: every reader paid once and has the book",
+            f"{c.get('paid orders')} paid / {c.get('readers with the book')} owners / {result.readers} readers",
+            c.get("paid orders") == c.get("readers with the book") == result.readers,
+        ),
+        ("launch: no reader charged twice", str(c.get("readers charged twice")), c.get("readers charged twice") == 0),
+        (
+            "launch: one receipt queued per purchase",
+            f"{c.get('receipts queued')} / {c.get('paid orders')}",
+            c.get("receipts queued") == c.get("paid orders"),
+        ),
+        ("launch: audit_ledger clean afterwards", str(c.get("audit_ledger")), c.get("audit_ledger") == "clean"),
+    ]  # fmt: skip
+    return out
+
+
+def run() -> Result:
+    port = int(os.environ["BENCH_LAUNCH_PORT"])
+    book = Book.objects.get(slug=BOOK)
+    run_id = uuid.uuid4().hex[:8]
+    print(f"== launch: {READERS} readers, {CLIENTS} clients, port {port}", flush=True)
+    start = time.perf_counter()
+    cookies = make_readers(READERS, run_id)
+    print(f"  readers and sessions made in {time.perf_counter() - start:.1f} s", flush=True)
+    result = drive(port, cookies, book, CLIENTS)
+    check(result, book, run_id)
+    celery = os.environ.get("BENCH_CELERY_PID")
+    result.celery_peak_rss_mb = peak_rss_mb(int(celery)) if celery else None
+    print(
+        f"  {result.completed} purchases in {result.seconds:.1f} s = "
+        f"{result.purchases_per_second:.1f}/s, errors {len(result.errors)}",
+        flush=True,
+    )
+    for step in STEPS:
+        print(
+            f"  {step:<13} p50 {result.percentile(step, 0.5):6.1f} ms  "
+            f"p99 {result.percentile(step, 0.99):6.1f} ms",
+            flush=True,
+        )
+    for name, value in result.checks.items():
+        print(f"  {name}: {value}", flush=True)
+    for error in result.errors[:5]:
+        print(f"  error: {error}", flush=True)
+    return result
+
+
+def as_json(result: Result) -> dict:
+    return {
+        "readers": result.readers,
+        "clients": result.clients,
+        "seconds": round(result.seconds, 2),
+        "completed": result.completed,
+        "purchases_per_second": round(result.purchases_per_second, 1),
+        "errors": result.errors[:20],
+        "error_count": len(result.errors),
+        "steps": {
+            step: {
+                "p50_ms": round(result.percentile(step, 0.5), 1),
+                "p99_ms": round(result.percentile(step, 0.99), 1),
+            }
+            for step in STEPS
+        },
+        "checks": result.checks,
+        "celery_peak_rss_mb": result.celery_peak_rss_mb,
+        "gateway": "demo card, through the launch gunicorn",
+        "book": BOOK,
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(as_json(run()), indent=2))
