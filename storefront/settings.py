@@ -145,7 +145,23 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
-DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Persistent connections by default: opening a PostgreSQL connection per request
+    # cost more than most pages (bench/: 75-107 req/s instead of 300-900). Checked
+    # before reuse, so a connection the server dropped is replaced, not an error.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    if env.bool("PGBOUNCER", default=False):
+        # Behind PgBouncer in transaction pooling mode, a server connection is not
+        # ours between transactions: no server-side cursors, no prepared statements.
+        DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+        DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None
+DATABASES["default"].setdefault(
+    "CONN_MAX_AGE",
+    env.int(
+        "CONN_MAX_AGE",
+        default=60 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" else 0,
+    ),
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
