@@ -1,9 +1,12 @@
 """Read-side queries for catalog pages: each page costs a fixed number of queries."""
 
+import re
 from dataclasses import dataclass
 
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import Prefetch, Q
+from django.db.models.expressions import RawSQL
 
 from core.pagecache import TIMEOUT, generation
 
@@ -89,11 +92,11 @@ def search_books(*, query: str = "", category: str = "", language: str = "", sor
     """
     books = Book.objects.listed()
     for word in query.split()[:8]:
-        # A UNION, not an OR with a subquery: each side can use its trigram index
-        # (catalog migration 0012) instead of a scan of every book.
-        by_text = Book.objects.filter(
-            Q(title__icontains=word) | Q(subtitle__icontains=word) | Q(blurb__icontains=word)
-        ).values("pk")
+        # A UNION, not an OR with a subquery: each side can use its own index
+        # (full text for the book's words, trigrams for names) instead of a scan.
+        by_text = _books_with_word(word)
+        if by_text is None:
+            continue  # no letter or digit in it: nothing to look for
         by_author = BookAuthor.objects.filter(author__display_name__icontains=word).values(
             "book_id"
         )
@@ -106,6 +109,34 @@ def search_books(*, query: str = "", category: str = "", language: str = "", sor
         books = books.filter(language=language)
     _label, ordering = SORTS.get(sort, SORTS["newest"])
     return book_cards(books.order_by(*ordering))
+
+
+WORD_CHARACTERS = re.compile(r"\w+")
+
+
+def _books_with_word(word: str):
+    """The ids of books whose title, subtitle or pitch has ``word``.
+
+    On PostgreSQL a word is a prefix of a word of the book ("djan" finds "Django"),
+    answered by the GIN index of the generated ``search_document`` column (catalog
+    migration 0008); punctuation only separates words. SQLite matches the word
+    anywhere in the text. None when the word has nothing to look for.
+    """
+    if connection.vendor != "postgresql":
+        return Book.objects.filter(
+            Q(title__icontains=word) | Q(subtitle__icontains=word) | Q(blurb__icontains=word)
+        ).values("pk")
+    parts = WORD_CHARACTERS.findall(word.lower())
+    if not parts:
+        return None
+    # Only word characters reach the query text: no tsquery syntax from the reader.
+    tsquery = " & ".join(f"{part}:*" for part in parts)
+    return Book.objects.filter(
+        pk__in=RawSQL(
+            "SELECT id FROM catalog_book WHERE search_document @@ to_tsquery('simple', %s)",
+            [tsquery],
+        )
+    ).values("pk")
 
 
 def catalog_facets():

@@ -84,3 +84,23 @@ def test_postgresql_has_trigram_indexes_for_every_searched_column():
         assert f"upper(({column})::text) gin_trgm_ops" in indexes[name] or (
             f"upper({column}) gin_trgm_ops" in indexes[name]
         )
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="full-text search is PostgreSQL's")
+def test_postgresql_searches_words_by_prefix_through_the_full_text_index():
+    BookFactory(title="Django Deep Dive", blurb="Templates, views & the ORM.")
+    BookFactory(title="Rust in Action")
+
+    assert titles(query="djan") == ["Django Deep Dive"]
+    assert titles(query="DJANGO orm") == ["Django Deep Dive"]
+    assert titles(query="views") == ["Django Deep Dive"]
+    # What a reader types is never tsquery syntax: operators are only separators.
+    for query in ["django:*|rust", "!rust", "'", "&", "(django", "django)&'x"]:
+        titles(query=query)  # no error
+    assert titles(query="!rust") == ["Rust in Action"]
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = %s", ["catalog_book_search_document"]
+        )
+        assert "gin (search_document)" in cursor.fetchone()[0]
