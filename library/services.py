@@ -5,12 +5,12 @@ payments calls grant/revoke when an order is paid or refunded; the catalog's
 """
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
 from catalog.models import ReleaseFile
 
-from . import caching
+from . import caching, download_counts
 from .models import Entitlement, ReaderPreference
 
 
@@ -70,16 +70,32 @@ def revoke_entitlement(*, user, book, at=None, order_ref=None) -> bool:
     return bool(changed)
 
 
-def record_download(*, user, release_file: ReleaseFile) -> None:
-    """Count the download for the author's stats and clear the reader's "updated" mark."""
-    ReleaseFile.objects.filter(pk=release_file.pk).update(download_count=F("download_count") + 1)
+def record_download(*, user, release_file: ReleaseFile, entitlement=None) -> None:
+    """Count the download for the author's stats (off the request's path) and clear
+    the reader's "updated" mark: a write only when the mark changes."""
+    download_counts.count(release_file.pk)
     release = release_file.release
-    if release.pk == release.book.current_release_id:
-        changed = Entitlement.objects.filter(user=user, book_id=release.book_id).update(
-            last_downloaded_release=release, last_downloaded_at=timezone.now()
-        )
-        if changed:
-            caching.forget(user.pk)
+    if release.pk != release.book.current_release_id:
+        return
+    if entitlement is not None and entitlement.last_downloaded_release_id == release.pk:
+        return  # downloaded this version before: nothing to clear
+    changed = Entitlement.objects.filter(user=user, book_id=release.book_id).update(
+        last_downloaded_release=release, last_downloaded_at=timezone.now()
+    )
+    if changed:
+        caching.forget(user.pk)
+
+
+def reader_entitlement(user, book_id: int):
+    """The reader's active entitlement to the book (what ``owns`` asks), or None."""
+    if not user.is_authenticated:
+        return None
+    return (
+        Entitlement.objects.active()
+        .filter(user=user, book_id=book_id)
+        .only("id", "last_downloaded_release_id")
+        .first()
+    )
 
 
 def set_book_updates(*, user, book, enabled: bool) -> bool:

@@ -112,17 +112,22 @@ def entry(request, slug):
 @login_required
 def download(request, slug, release_id, fmt):
     """A file of one of the book's published releases, for owners, authors and staff only."""
-    book = _book_for_reader(request, slug)
     if fmt not in BookFormat.values:
         raise Http404
+    # The file and its book in one query, then the reader's entitlement: two queries
+    # for an owner; the book's authors and staff are checked only when it is not theirs.
     release_file = get_object_or_404(
         ReleaseFile.objects.select_related("release__book"),
         release_id=release_id,
-        release__book=book,
+        release__book__slug=slug,
         release__published_at__isnull=False,
         format=fmt,
     )
-    services.record_download(user=request.user, release_file=release_file)
+    book = release_file.release.book
+    entitlement = services.reader_entitlement(request.user, book.pk)
+    if entitlement is None and not services.can_download(request.user, book):
+        raise Http404("This book is not in your library.")
+    services.record_download(user=request.user, release_file=release_file, entitlement=entitlement)
     return _serve(release_file)
 
 

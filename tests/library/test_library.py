@@ -3,11 +3,15 @@ import uuid
 import pytest
 from django.core import signing
 from django.core.files.base import ContentFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from catalog import services as catalog
 from core.models import EmailDelivery
+from library import download_counts
 from library.models import Entitlement
+from library.tasks import flush_download_count
 from library.tokens import download_token, unsubscribe_token
 from payments import services as payments
 from tests.factories import AuthorFactory, BookFactory, UserFactory
@@ -283,3 +287,39 @@ def test_a_free_book_can_be_removed_from_the_library(client):
 
     assert not Entitlement.objects.get(user=reader).is_active
     assert client.post(reverse("library:remove", args=[free.slug])).status_code == 404
+
+
+# Downloads write no row every other download of the file writes too (library.download_counts).
+
+
+def pdf_of(book):
+    return book.current_release.files.get(format="pdf")
+
+
+def test_every_download_is_counted_exactly(client, owner, book):
+    for _ in range(3):
+        assert client.get(download_url(book)).status_code == 200
+    assert pdf_of(book).download_count == 3
+
+
+def test_the_download_request_updates_no_file_row_and_the_flush_writes_them_once(
+    client,
+    owner,
+    book,
+    monkeypatch,
+):
+    queued = []
+    monkeypatch.setattr(flush_download_count, "apply_async", lambda args, **kw: queued.append(args))
+    client.get(download_url(book))  # the first download clears the "updated" mark
+
+    with CaptureQueriesContext(connection) as queries:
+        for _ in range(2):
+            assert client.get(download_url(book)).status_code == 200
+    writes = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE")]
+    assert writes == []  # no count, and the mark is cleared already
+    assert len(queries.captured_queries) <= 4  # the file with its book, the entitlement; twice
+    assert queued == [(pdf_of(book).pk,)]  # one flush queued for the three downloads
+
+    assert download_counts.flush(pdf_of(book).pk) == 3
+    assert download_counts.flush(pdf_of(book).pk) == 0  # a repeated flush adds nothing
+    assert pdf_of(book).download_count == 3

@@ -1,0 +1,51 @@
+"""Downloads counted for the author's stats, off the download's path.
+
+Adding one to ``ReleaseFile.download_count`` in the request made every download
+of a file wait for the one before it (a new version's file is one hot row: every
+reader fetches it at once). A download now adds one to a counter in the cache;
+a task, queued once per file at a time, moves the counted downloads into the row.
+With Celery eager (the embedded default, the tests) that happens at once; with a
+worker, within ``FLUSH_DELAY`` seconds. A counter the cache loses before its flush
+loses those downloads: these are statistics, not money.
+"""
+
+from django.core.cache import cache
+from django.db.models import F
+
+from catalog.models import ReleaseFile
+
+FLUSH_DELAY = 10  # seconds: downloads of one file within them are written together
+
+
+def _pending(file_id: int) -> str:
+    return f"downloads:pending:{file_id}"
+
+
+def _queued(file_id: int) -> str:
+    return f"downloads:queued:{file_id}"
+
+
+def count(file_id: int) -> None:
+    """One download of the file: counted now, written by the flush it queues."""
+    key = _pending(file_id)
+    if not cache.add(key, 1, timeout=None):
+        try:
+            cache.incr(key)
+        except ValueError:  # flushed and deleted in between
+            cache.add(key, 1, timeout=None)
+    if cache.add(_queued(file_id), 1, timeout=FLUSH_DELAY * 12):
+        from .tasks import flush_download_count
+
+        flush_download_count.apply_async((file_id,), countdown=FLUSH_DELAY)
+
+
+def flush(file_id: int) -> int:
+    """Move the file's counted downloads into its row; how many were moved. The queue
+    mark goes first: a download counted after this began queues the next flush."""
+    cache.delete(_queued(file_id))
+    pending = cache.get(_pending(file_id)) or 0
+    if pending:
+        # Take away only what is written: downloads counted meanwhile stay pending.
+        cache.decr(_pending(file_id), pending)
+        ReleaseFile.objects.filter(pk=file_id).update(download_count=F("download_count") + pending)
+    return pending
