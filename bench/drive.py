@@ -397,11 +397,11 @@ def main():
     pages = build_pages()
     if wanted:
         unknown = set(wanted) - {p.key for p in pages}
-        unknown -= {"launch"}
+        unknown -= {"launch", "middleware"}
         if unknown:
             raise SystemExit(f"unknown page(s) {sorted(unknown)}; pages: {[p.key for p in pages]}")
         pages = [p for p in pages if p.key in wanted or p.key in {"floor", "floor-bare"}]
-        if wanted == ["launch"]:
+        if not set(wanted) - {"launch", "middleware"}:
             pages = []
     print("== query counts (Django test Client, CaptureQueriesContext)", flush=True)
     count_queries(pages)
@@ -410,6 +410,13 @@ def main():
     drive(pages, bases)
     wait_idle(bases["product"])
     cpu_after = cpu_busy()
+    middleware = None
+    if not wanted or "middleware" in wanted:
+        from bench import middleware_cost
+
+        print("== the middleware stack's cost (in-process)", flush=True)
+        middleware = middleware_cost.main()
+        print(middleware, flush=True)
     launch_result = None
     if os.environ.get("BENCH_LAUNCH_PORT") and (not wanted or "launch" in wanted):
         from bench import launch
@@ -419,7 +426,12 @@ def main():
         launch_result = {**launch.as_json(result), "targets": launch.targets(result)}
         (RUN_DIR / "launch.json").write_text(json.dumps(launch_result, indent=2, default=str))
     text = report.render(
-        pages, run_dir=RUN_DIR, cpu_busy_after=cpu_after, quiet=QUIET, launch=launch_result
+        pages,
+        run_dir=RUN_DIR,
+        cpu_busy_after=cpu_after,
+        quiet=QUIET,
+        launch=launch_result,
+        middleware=middleware,
     )
     (RUN_DIR / "latest.md").write_text(text)
     if not wanted:  # a partial run does not replace the published results

@@ -275,7 +275,9 @@ def launch_text(launch) -> str:
     return "\n".join(lines)
 
 
-def render(pages, *, run_dir: Path, cpu_busy_after: float, quiet: float, launch=None) -> str:
+def render(
+    pages, *, run_dir: Path, cpu_busy_after: float, quiet: float, launch=None, middleware=None
+) -> str:
     env = os.environ
     load = Path("/proc/loadavg").read_text().split()[:3]
     busy = [p for p in pages if p.result and p.busy_before > quiet]
@@ -314,6 +316,10 @@ def render(pages, *, run_dir: Path, cpu_busy_after: float, quiet: float, launch=
         "## Memory",
         "",
         memory_text(pages, launch),
+        "",
+        "## The middleware stack (bench/middleware_cost.py)",
+        "",
+        middleware or "Not measured in this run.",
         "",
         "## The run",
         "",
