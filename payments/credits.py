@@ -26,6 +26,8 @@ from django.db import transaction
 from django.db.models import Q, Sum
 from django.db.models.functions import Coalesce
 
+from catalog.selectors import CARD_DEFER
+
 from . import ledger
 from .models import CreditEntry, CreditLot, Order
 
@@ -67,7 +69,12 @@ def balance(user) -> int:
 
 
 def history(user):
-    return CreditEntry.objects.filter(owner=user).select_related("lot", "order__book")
+    # Lists show each book's title only: not its long texts (pitch, about, sample).
+    return (
+        CreditEntry.objects.filter(owner=user)
+        .select_related("lot", "order__book")
+        .defer(*(f"order__book__{name}" for name in CARD_DEFER))
+    )
 
 
 def lot_balances(user, *, source=None) -> list[LotBalance]:

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from catalog import book_page
 from catalog.models import Book
+from catalog.selectors import CARD_DEFER
 from core import ratelimit
 from core.money import format_cents
 from library.services import owns
@@ -202,7 +203,13 @@ def order_detail(request, public_id):
 
 @login_required
 def order_list(request):
-    orders = Order.objects.filter(buyer=request.user).select_related("book").order_by("-created_at")
+    # The list shows each book's title only: not its long texts (pitch, about, sample).
+    orders = (
+        Order.objects.filter(buyer=request.user)
+        .select_related("book")
+        .defer(*(f"book__{name}" for name in CARD_DEFER))
+        .order_by("-created_at")
+    )
     page = Paginator(orders, 25).get_page(request.GET.get("page"))
     return render(request, "payments/order_list.html", {"page": page})
 
