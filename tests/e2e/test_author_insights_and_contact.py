@@ -84,5 +84,7 @@ def test_a_reader_emails_the_author_who_blocks_them(
     page.goto(url + DEMO_BOOK)
     form.get_by_label("Your message").fill("Hello again, are you there?")
     form.get_by_role("button", name="Send message").click()
-    expect(page.get_by_text("This author does not take messages from your account.")).to_be_visible()
+    expect(
+        page.get_by_text("This author does not take messages from your account.")
+    ).to_be_visible()
     assert len([m for m in mailoutbox if m.to == ["author@example.com"]]) == 1
