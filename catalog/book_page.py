@@ -39,6 +39,7 @@ class BookParts:
     """What every reader of one book sees, rendered, and what the buy box needs."""
 
     book: Book  # the row alone, without its prefetched relations
+    authors: tuple  # Author rows, in credit order
     author_user_ids: frozenset[int]
     formats: tuple[str, ...]  # of the current release: empty while the book has no files
     html: dict[str, str]
@@ -88,6 +89,7 @@ def _render(request, book: Book) -> BookParts:
     html = {name: render_to_string(template, context, request) for name, template in PARTS.items()}
     return BookParts(
         book=_row_only(book),
+        authors=tuple(book.author_list),
         author_user_ids=frozenset(a.user_id for a in book.author_list if a.user_id),
         formats=tuple(formats),
         html=html,

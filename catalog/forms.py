@@ -23,7 +23,7 @@ class AuthorProfileForm(forms.ModelForm):
 
     class Meta:
         model = Author
-        fields = ["display_name", "bio", "photo"]
+        fields = ["display_name", "bio", "photo", "accepts_messages"]
         labels = {"display_name": "Name shown to readers"}
         widgets = {"bio": forms.Textarea(attrs={"rows": 8})}
 

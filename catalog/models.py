@@ -60,6 +60,12 @@ class Author(models.Model):
     slug = models.SlugField(max_length=140, unique=True)
     bio = models.TextField(blank=True, help_text="Markdown. Shown on your books and author page.")
     photo = models.ImageField(upload_to=author_photo_path, blank=True)
+    # "E-mail the author" (catalog/contact.py): readers may write through the store.
+    accepts_messages = models.BooleanField(
+        "Readers may e-mail me through the store",
+        default=True,
+        help_text="Your address is never shown; messages reach you by e-mail.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -540,3 +546,40 @@ class Invitation(models.Model):
     def current_status(self) -> str:
         """The status as of now: a pending invitation past its date is expired."""
         return self.Status.EXPIRED if self.is_expired else self.status
+
+
+class BlockedSender(models.Model):
+    """A reader an author does not take messages from ("E-mail the author")."""
+
+    author = models.ForeignKey(Author, on_delete=models.CASCADE, related_name="blocked_senders")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["author", "user"], name="blockedsender_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.author} blocks user {self.user_id}"
+
+
+class BookDailyStats(models.Model):
+    """A book's page views on one day (server's TIME_ZONE), copied from the cache's
+    counters by ``catalog.stats.flush_views`` (Celery beat): the book page itself
+    never writes to the database."""
+
+    book = models.ForeignKey(Book, on_delete=models.CASCADE, related_name="daily_stats")
+    day = models.DateField()
+    views = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["book", "day"]
+        verbose_name_plural = "book daily stats"
+        constraints = [
+            models.UniqueConstraint(fields=["book", "day"], name="bookdailystats_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.book_id} on {self.day}: {self.views} views"

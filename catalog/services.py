@@ -26,13 +26,16 @@ def unique_slug(model, text: str, *, max_length: int = 120, exclude_pk=None) -> 
 
 
 @transaction.atomic
-def save_author_profile(*, user, display_name: str, bio: str = "", photo=None) -> Author:
+def save_author_profile(
+    *, user, display_name: str, bio: str = "", photo=None, accepts_messages: bool = True
+) -> Author:
     """Create the user's author profile, or update it. The slug is set once and stays stable."""
     author = Author.objects.select_for_update().filter(user=user).first()
     if author is None:
         author = Author(user=user, slug=unique_slug(Author, display_name))
     author.display_name = display_name
     author.bio = bio
+    author.accepts_messages = accepts_messages
     if photo is not None:
         author.photo = photo or None
     author.save()

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from . import manuscript
+from . import manuscript, stats
 
 
 @shared_task(acks_late=True)
@@ -15,3 +15,9 @@ def run_build(build_id: int):
 def fail_stale_builds():
     """Celery beat, every 10 minutes: builds whose worker died fail, retryable."""
     return manuscript.fail_stale_builds()
+
+
+@shared_task(acks_late=True)
+def flush_book_views():
+    """Celery beat, every 5 minutes: the book pages' view counters into BookDailyStats."""
+    return stats.flush_views()

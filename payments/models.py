@@ -117,6 +117,10 @@ class Order(models.Model):
             models.Index(
                 fields=["book", "paid_at"], condition=Q(amount_cents=0), name="order_free_copies"
             ),
+            # An author's insights (payments/insights.py): a book's checkouts and
+            # purchases in a period.
+            models.Index(fields=["book", "created_at"], name="order_book_created"),
+            models.Index(fields=["book", "paid_at"], name="order_book_paid"),
         ]
 
     def __str__(self):

@@ -298,6 +298,10 @@ RATE_LIMITS = {
     "admin_login": _rates(env.str("RATE_LIMIT_ADMIN_LOGIN", default="10/m/ip,5/5m/account")),
     # Co-author invitations sent (each one e-mails an address the author typed).
     "invite": _rates(env.str("RATE_LIMIT_INVITE", default="30/h/account")),
+    # "E-mail the author" messages sent (catalog/contact.py), per sender and per IP.
+    "contact_author": _rates(
+        env.str("RATE_LIMIT_CONTACT_AUTHOR", default="5/h/account,20/d/account,20/h/ip")
+    ),
 }
 
 # --- E-mail -----------------------------------------------------------------
@@ -524,6 +528,11 @@ CELERY_BEAT_SCHEDULE["fail-stale-builds"] = {
 CELERY_BEAT_SCHEDULE["announce-missed-releases"] = {
     "task": "library.tasks.announce_missed_releases",
     "schedule": 600,
+}
+# Book page views: cache counters copied into catalog.BookDailyStats (catalog/stats.py).
+CELERY_BEAT_SCHEDULE["flush-book-views"] = {
+    "task": "catalog.tasks.flush_book_views",
+    "schedule": 300,
 }
 CELERY_BEAT_SCHEDULE["requeue-stuck-emails"] = {
     "task": "core.tasks.requeue_stuck_emails",
