@@ -9,6 +9,7 @@ worker, within ``FLUSH_DELAY`` seconds. A counter the cache loses before its flu
 loses those downloads: these are statistics, not money.
 """
 
+from celery import shared_task
 from django.core.cache import cache
 from django.db.models import F
 
@@ -34,8 +35,6 @@ def count(file_id: int) -> None:
         except ValueError:  # flushed and deleted in between
             cache.add(key, 1, timeout=None)
     if cache.add(_queued(file_id), 1, timeout=FLUSH_DELAY * 12):
-        from .tasks import flush_download_count
-
         flush_download_count.apply_async((file_id,), countdown=FLUSH_DELAY)
 
 
@@ -49,3 +48,9 @@ def flush(file_id: int) -> int:
         cache.decr(_pending(file_id), pending)
         ReleaseFile.objects.filter(pk=file_id).update(download_count=F("download_count") + pending)
     return pending
+
+
+@shared_task(acks_late=True)
+def flush_download_count(file_id: int) -> int:
+    """Queued by ``count``, once per file at a time (defined here, beside its one caller)."""
+    return flush(file_id)

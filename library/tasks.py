@@ -34,11 +34,3 @@ def announce_missed_releases():
     for release_id in missed:
         announce_release.delay(release_id)
     return len(missed)
-
-
-@shared_task(acks_late=True)
-def flush_download_count(file_id: int):
-    """Queued by a download (library.download_counts), once per file at a time."""
-    from . import download_counts
-
-    return download_counts.flush(file_id)

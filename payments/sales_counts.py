@@ -15,6 +15,7 @@ the count is written as soon as the sale commits; with a worker, within
 ``COUNT_DELAY`` seconds.
 """
 
+from celery import shared_task
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Count, OuterRef, Subquery
@@ -37,8 +38,6 @@ def count_soon(book_id: int) -> None:
     is queued (one at a time per book)."""
 
     def queue():
-        from .tasks import count_book_sales
-
         if cache.add(_mark(book_id), 1, timeout=COUNT_DELAY * 12):
             count_book_sales.apply_async((book_id,), countdown=COUNT_DELAY)
 
@@ -60,3 +59,9 @@ def count_sales(book_id: int) -> None:
     committed after this count began queues the next one."""
     cache.delete(_mark(book_id))
     Book.objects.filter(pk=book_id).update(sales_count=Coalesce(Subquery(sold_copies()), 0))
+
+
+@shared_task(acks_late=True)
+def count_book_sales(book_id: int) -> None:
+    """Queued by ``count_soon`` after sales of the book commit, once at a time."""
+    count_sales(book_id)

@@ -6,7 +6,7 @@ from datetime import UTC, timedelta
 from celery import shared_task
 from django.utils import timezone
 
-from . import membership_billing, payouts, reconciliation, refunds, sales_counts, services
+from . import membership_billing, payouts, reconciliation, refunds, services
 from .gateways import GatewayError
 
 log = logging.getLogger(__name__)
@@ -19,12 +19,6 @@ def create_monthly_payouts():
     if run.nothing_new:
         log.info("payouts %s: already made, nothing new", run.batch.period)
     return len(run.created)
-
-
-@shared_task(acks_late=True)
-def count_book_sales(book_id: int):
-    """Queued after sales of the book commit (payments.sales_counts), once at a time."""
-    sales_counts.count_sales(book_id)
 
 
 @shared_task(acks_late=True)

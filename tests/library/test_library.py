@@ -10,8 +10,8 @@ from django.urls import reverse
 from catalog import services as catalog
 from core.models import EmailDelivery
 from library import download_counts
+from library.download_counts import flush_download_count
 from library.models import Entitlement
-from library.tasks import flush_download_count
 from library.tokens import download_token, unsubscribe_token
 from payments import services as payments
 from tests.factories import AuthorFactory, BookFactory, UserFactory
