@@ -23,7 +23,7 @@ from PIL import Image
 
 from core.input_guard import unstorable
 
-from . import services
+from . import counts, services
 from .ebook import BookText, Chapter, ManuscriptError, build_epub, build_pdf, toc
 from .models import Book, Build, ManuscriptChapter, ManuscriptImage
 
@@ -309,6 +309,9 @@ def run_build(build_id: int) -> Build:
                     "pdf": ContentFile(pdf, name="book.pdf"),
                     "epub": ContentFile(epub, name="book.epub"),
                 },
+                word_count=counts.markdown_words(
+                    f"{c.title}\n\n{c.markdown}" for c in text.chapters
+                ),
             )
             for fmt, data in sample_files.items():
                 services.set_sample_file(

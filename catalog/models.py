@@ -147,6 +147,7 @@ class Book(models.Model):
     minimum_price_cents = models.PositiveIntegerField(default=0)
     suggested_price_cents = models.PositiveIntegerField(default=0)
 
+    # Set from the current release's files when it is published, not typed by authors.
     page_count = models.PositiveIntegerField(null=True, blank=True)
     word_count = models.PositiveIntegerField(null=True, blank=True)
     sample_markdown = models.TextField(
@@ -293,6 +294,9 @@ class Release(models.Model):
     book = models.ForeignKey(Book, on_delete=models.CASCADE, related_name="releases")
     version = models.CharField(max_length=40)
     notes = models.TextField(blank=True, help_text="What changed (Markdown); e-mailed to readers.")
+    # Counted from the files (catalog.counts); publishing copies them onto the book.
+    page_count = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    word_count = models.PositiveIntegerField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     published_at = models.DateTimeField(null=True, blank=True)
 
