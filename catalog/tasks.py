@@ -15,3 +15,9 @@ def run_build(build_id: int):
 def fail_stale_builds():
     """Celery beat, every 10 minutes: builds whose worker died fail, retryable."""
     return manuscript.fail_stale_builds()
+
+
+@shared_task(acks_late=True)
+def purge_deleted_chapters():
+    """Celery beat, daily: chapters in the trash past their restore period go for good."""
+    return manuscript.purge_deleted_chapters()
