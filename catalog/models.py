@@ -153,6 +153,7 @@ class Book(models.Model):
     minimum_price_cents = models.PositiveIntegerField(default=0)
     suggested_price_cents = models.PositiveIntegerField(default=0)
 
+    # Set from the current release's files when it is published, not typed by authors.
     page_count = models.PositiveIntegerField(null=True, blank=True)
     word_count = models.PositiveIntegerField(null=True, blank=True)
     sample_markdown = models.TextField(
@@ -299,6 +300,9 @@ class Release(models.Model):
     book = models.ForeignKey(Book, on_delete=models.CASCADE, related_name="releases")
     version = models.CharField(max_length=40)
     notes = models.TextField(blank=True, help_text="What changed (Markdown); e-mailed to readers.")
+    # Counted from the files (catalog.counts); publishing copies them onto the book.
+    page_count = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    word_count = models.PositiveIntegerField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     published_at = models.DateTimeField(null=True, blank=True)
 
@@ -368,8 +372,20 @@ def build_file_path(instance, filename):
     return _generated_name(f"builds/{instance.book_id}", filename)
 
 
+class LiveChapterManager(models.Manager):
+    """Chapters not in the trash: what every page, build and move sees."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(deleted_at__isnull=True)
+
+
 class ManuscriptChapter(models.Model):
-    """One chapter of a book written here, in Markdown."""
+    """One chapter of a book written here, in Markdown.
+
+    A deleted chapter goes to the trash (``deleted_at``) and can be restored for
+    ``manuscript.CHAPTER_TRASH_DAYS``; ``objects`` (and ``book.manuscript_chapters``)
+    never show it, ``with_deleted`` does.
+    """
 
     book = models.ForeignKey(Book, on_delete=models.CASCADE, related_name="manuscript_chapters")
     position = models.PositiveIntegerField(default=0)
@@ -379,9 +395,14 @@ class ManuscriptChapter(models.Model):
     in_sample = models.BooleanField(default=False, help_text="Part of the free sample.")
     source = models.CharField(max_length=200, blank=True, help_text="File name, when imported.")
     updated_at = models.DateTimeField(auto_now=True)
+    deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = LiveChapterManager()
+    with_deleted = models.Manager()  # noqa: DJ012 (ruff takes a plain Manager for a field)
 
     class Meta:
         ordering = ["position", "id"]
+        base_manager_name = "with_deleted"
 
     def __str__(self):
         return self.title

@@ -21,3 +21,9 @@ def fail_stale_builds():
 def flush_book_views():
     """Celery beat, every 5 minutes: the book pages' view counters into BookDailyStats."""
     return stats.flush_views()
+
+
+@shared_task(acks_late=True)
+def purge_deleted_chapters():
+    """Celery beat, daily: chapters in the trash past their restore period go for good."""
+    return manuscript.purge_deleted_chapters()

@@ -76,6 +76,11 @@ urlpatterns = [
         name="chapter_delete",
     ),
     path(
+        "author/books/<slug:slug>/manuscript/<int:chapter_id>/restore/",
+        manuscript_views.chapter_restore,
+        name="chapter_restore",
+    ),
+    path(
         "author/books/<slug:slug>/manuscript/upload/",
         manuscript_views.upload_zip,
         name="manuscript_upload",

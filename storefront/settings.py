@@ -524,6 +524,11 @@ CELERY_BEAT_SCHEDULE["fail-stale-builds"] = {
     "task": "catalog.tasks.fail_stale_builds",
     "schedule": 600,
 }
+# Deleted manuscript chapters stay restorable for 30 days, then go for good.
+CELERY_BEAT_SCHEDULE["purge-deleted-chapters"] = {
+    "task": "catalog.tasks.purge_deleted_chapters",
+    "schedule": crontab(hour=3, minute=15),
+}
 # A release published while the broker refused its fan-out is announced later.
 CELERY_BEAT_SCHEDULE["announce-missed-releases"] = {
     "task": "library.tasks.announce_missed_releases",

@@ -111,6 +111,7 @@ MATRIX = {
     "catalog:chapter_edit": ("get", BOOK_AUTHOR, lambda o: [o["book"].slug, o["chapter"].pk]),
     "catalog:chapter_move": ("post", BOOK_AUTHOR, lambda o: [o["book"].slug, o["chapter"].pk]),
     "catalog:chapter_delete": ("post", BOOK_AUTHOR, lambda o: [o["book"].slug, o["chapter"].pk]),
+    "catalog:chapter_restore": ("post", BOOK_AUTHOR, lambda o: [o["book"].slug, o["chapter"].pk]),
     "catalog:manuscript_upload": ("post", BOOK_AUTHOR, lambda o: [o["book"].slug]),
     "catalog:build_start": ("post", BOOK_AUTHOR, lambda o: [o["book"].slug]),
     "catalog:build": ("get", BOOK_AUTHOR, lambda o: [o["book"].slug, o["build"].pk]),
