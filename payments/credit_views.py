@@ -177,7 +177,7 @@ def resume_membership(request):
 @login_required
 @require_POST
 def buy_with_credit(request, slug):
-    book = book_for_sale(slug)
+    book = book_for_sale(request, slug)
     token = _token(request)
     if token is None:
         messages.error(request, "That page was out of date; please try again.")

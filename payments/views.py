@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
+from catalog import book_page
 from catalog.models import Book
 from core import ratelimit
 from core.money import format_cents
@@ -24,11 +25,19 @@ from .models import Order, Refund
 from .royalties import royalty_for
 
 
-def book_for_sale(slug) -> Book:
+def book_for_sale(request, slug) -> Book:
+    """The listed book with its authors, from the book page's shared parts
+    (catalog.book_page: one cache round trip while they are current, no query);
+    404 when no such book is for sale."""
     try:
-        return Book.objects.listed().with_authors().get(slug=slug)
+        parts = book_page.parts_for(request, slug)
     except Book.DoesNotExist as exc:
         raise Http404("No such book.") from exc
+    if not parts.book.is_listed:
+        raise Http404("No such book.")
+    book = parts.book
+    book.author_list = list(parts.authors)
+    return book
 
 
 def _get_order_for_user(request, public_id) -> Order:
@@ -45,7 +54,7 @@ def _get_order_for_user(request, public_id) -> Order:
 @require_http_methods(["GET", "POST"])
 def checkout(request, slug):
     """The summary for the amount chosen on the book page: book, amount, author earns."""
-    book = book_for_sale(slug)
+    book = book_for_sale(request, slug)
     data = request.POST if request.method == "POST" else request.GET
     if not request.user.is_authenticated:
         # Log in or sign up, then come back here with the chosen amount kept.
@@ -88,7 +97,7 @@ def redirect_to_payment(order):
 @require_POST
 def pay(request, slug):
     """Place the order for this checkout page and send the reader to pay."""
-    book = book_for_sale(slug)
+    book = book_for_sale(request, slug)
     form = AmountForm(request.POST, book=book)
     try:
         token = uuid.UUID(request.POST.get("checkout_token", ""))
