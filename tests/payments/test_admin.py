@@ -30,7 +30,8 @@ def test_admins_filter_orders_and_see_their_ledger(client, paid_order):
     detail = client.get(
         reverse("admin:payments_order_change", args=[paid_order.pk])
     ).content.decode()
-    assert "Sale" in detail and "+1600¢" in detail and "+400¢" in detail and "-2000¢" in detail
+    assert "Sale" in detail and "+$16.00" in detail and "+$4.00" in detail and "-$20.00" in detail
+    assert "¢" not in detail
 
 
 def test_orders_cannot_be_edited_or_deleted_by_hand(client, paid_order):
