@@ -8,6 +8,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import BadRequest
 from django.shortcuts import render
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
@@ -130,6 +131,9 @@ class RefundAdmin(admin.ModelAdmin):
         return ["requested_at", "pk"] if self._waiting(request) else ["-requested_at"]
 
     def changelist_view(self, request, extra_context=None):
+        selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
+        if not all(pk.isdigit() for pk in selected):  # Django's admin would answer 500
+            raise BadRequest("Select refund requests by their numbers.")
         title = "Refund requests waiting for review" if self._waiting(request) else "Refunds"
         return super().changelist_view(request, {"title": title, **(extra_context or {})})
 

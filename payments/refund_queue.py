@@ -56,7 +56,7 @@ class Decisions:
 
 
 def _waiting(refund_ids) -> tuple[list[int], int]:
-    ids = sorted({int(pk) for pk in refund_ids})
+    ids = sorted({int(pk) for pk in refund_ids if str(pk).isdigit()})  # a form's text
     waiting = list(Refund.objects.filter(pk__in=ids, status=WAITING).values_list("pk", flat=True))
     return waiting, len(ids) - len(waiting)
 

@@ -119,6 +119,11 @@ def test_bulk_approve_refunds_each_request_once_even_when_posted_twice(
     )
     assert Refund.objects.filter(status="requested").count() == 2  # nothing decided yet
 
+    tampered = admin_client.post(
+        QUEUE, {"action": "approve", "_selected_action": ["x1"], "confirm": "1"}
+    )
+    assert tampered.status_code == 400  # a bad id is no 500, and decides nothing
+    assert admin_client.get(QUEUE, {"status": "bogus"}).status_code == 302  # Django's ?e=1
     first = decide(admin_client, "approve", held, note="Known reader, fine.")
     second = decide(admin_client, "approve", held, note="Known reader, fine.")
 
