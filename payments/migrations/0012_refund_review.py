@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments', '0010_ledger_kind_unrefund'),
+        ('payments', '0011_ledger_daily_shards'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
