@@ -78,7 +78,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "csp",
     "allauth",
-    "allauth.account",
+    "accounts.signin_app.SignInConfig",  # allauth.account, named for the admin
     "core.apps.CoreConfig",
     "accounts",
     "catalog",
