@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments', '0011_ledger_daily_shards'),
+        ('payments', '0012_order_book_period_indexes'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
