@@ -5,16 +5,35 @@ from django.core.exceptions import ValidationError
 from core.fields import PriceField
 from core.money import MIN_PAID_PRICE_CENTS, format_cents, is_valid_price
 
-from . import services
+from . import selectors, services
 from .images import clean_image
 from .models import Author, Book, Category, ManuscriptChapter
 from .validators import check_epub, check_pdf
 
 
+class PictureInput(forms.ClearableFileInput):
+    """A file input that shows the current picture as a thumbnail and, with
+    static/js/picture-input.js, a preview of a newly chosen file before it is
+    uploaded. Without JS it is a plain file input with a "remove" checkbox."""
+
+    template_name = "catalog/widgets/picture_input.html"
+
+    def __init__(self, *, what: str, attrs=None):
+        self.what = what
+        super().__init__(
+            attrs={"accept": "image/jpeg,image/png,image/webp,image/gif", **(attrs or {})}
+        )
+
+    def get_context(self, name, value, attrs):
+        context = super().get_context(name, value, attrs)
+        context["widget"]["what"] = self.what
+        return context
+
+
 def picture_field(label):
     """A plain file field: only catalog.images decodes the upload (Django's
     ImageField would first let Pillow try every format it knows on it)."""
-    widget = forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/webp,image/gif"})
+    widget = PictureInput(what=label.lower())
     return forms.FileField(label=label, required=False, widget=widget)
 
 
@@ -23,7 +42,7 @@ class AuthorProfileForm(forms.ModelForm):
 
     class Meta:
         model = Author
-        fields = ["display_name", "bio", "photo"]
+        fields = ["display_name", "bio", "photo", "accepts_messages"]
         labels = {"display_name": "Name shown to readers"}
         widgets = {"bio": forms.Textarea(attrs={"rows": 8})}
 
@@ -66,8 +85,6 @@ class BookForm(forms.ModelForm):
             "installments_completed",
             "installments_planned",
             "early_access_note",
-            "page_count",
-            "word_count",
             "sample_markdown",
         ]
         widgets = {
@@ -95,6 +112,8 @@ class BookForm(forms.ModelForm):
         if self.instance.pk:
             translations = translations.exclude(pk=self.instance.pk)
         self.fields["translation_of"].queryset = translations
+        # Page and word counts are not asked: publishing counts them from the files.
+        self.fields["language"].choices = selectors.language_choices()
         self.fields["translation_of"].label = "Translation of"
         self.fields["translation_of"].help_text = (
             "Your own book is linked at once; another author's book once one of its "

@@ -17,13 +17,13 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import F, Max, Q
 from django.utils import timezone
 from PIL import Image
 
 from core.input_guard import unstorable
 
-from . import services
+from . import counts, services
 from .ebook import BookText, Chapter, ManuscriptError, build_epub, build_pdf, toc
 from .models import Book, Build, ManuscriptChapter, ManuscriptImage
 
@@ -70,6 +70,50 @@ def move_chapter(*, chapter: ManuscriptChapter, offset: int) -> None:
             ManuscriptChapter.objects.filter(pk=item.pk).update(position=position)
 
 
+# A deleted chapter can be restored this long; then beat's purge removes it.
+CHAPTER_TRASH_DAYS = 30
+
+
+def delete_chapter(*, chapter: ManuscriptChapter) -> None:
+    """Move the chapter to the trash (restorable; see ``restore_chapter``)."""
+    ManuscriptChapter.objects.filter(pk=chapter.pk).update(deleted_at=timezone.now())
+
+
+def trash(book: Book, *, now=None):
+    """The book's deleted chapters that can still be restored, newest first."""
+    cutoff = (now or timezone.now()) - timedelta(days=CHAPTER_TRASH_DAYS)
+    return ManuscriptChapter.with_deleted.filter(book=book, deleted_at__gte=cutoff).order_by(
+        "-deleted_at", "-id"
+    )
+
+
+@transaction.atomic
+def restore_chapter(*, book: Book, chapter_id: int) -> ManuscriptChapter:
+    """Bring a deleted chapter back where it was: the chapters from its old place on
+    move one down. ValidationError when it is neither in the book's trash nor back."""
+    Book.objects.select_for_update().get(pk=book.pk)  # one restore or move at a time
+    chapter = trash(book).filter(pk=chapter_id).first()
+    if chapter is None:
+        live = book.manuscript_chapters.filter(pk=chapter_id).first()
+        if live is not None:  # restored already (a double click): nothing to do
+            return live
+        raise ValidationError("This chapter cannot be restored any more.")
+    book.manuscript_chapters.filter(position__gte=chapter.position).update(
+        position=F("position") + 1
+    )
+    chapter.deleted_at = None
+    chapter.save(update_fields=["deleted_at"])
+    return chapter
+
+
+def purge_deleted_chapters(*, now=None) -> int:
+    """Celery beat: chapters in the trash longer than CHAPTER_TRASH_DAYS are deleted
+    for good. Returns how many."""
+    cutoff = (now or timezone.now()) - timedelta(days=CHAPTER_TRASH_DAYS)
+    deleted, _ = ManuscriptChapter.with_deleted.filter(deleted_at__lt=cutoff).delete()
+    return deleted
+
+
 # --- Zip import --------------------------------------------------------------------
 
 
@@ -107,7 +151,8 @@ def import_zip(*, book: Book, upload) -> int:
         ) from exc
     with transaction.atomic():
         Book.objects.select_for_update().get(pk=book.pk)
-        book.manuscript_chapters.all().delete()
+        # The trash goes too: its chapters belonged to the manuscript being replaced.
+        ManuscriptChapter.with_deleted.filter(book=book).delete()
         for image in book.manuscript_images.all():
             image.file.delete(save=False)
         book.manuscript_images.all().delete()
@@ -309,6 +354,9 @@ def run_build(build_id: int) -> Build:
                     "pdf": ContentFile(pdf, name="book.pdf"),
                     "epub": ContentFile(epub, name="book.epub"),
                 },
+                word_count=counts.markdown_words(
+                    f"{c.title}\n\n{c.markdown}" for c in text.chapters
+                ),
             )
             for fmt, data in sample_files.items():
                 services.set_sample_file(

@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from . import builds, manuscript
@@ -21,12 +22,19 @@ def overview(request, slug):
 
 
 def _render_overview(request, book, zip_form, status=200):
+    trash = list(manuscript.trash(book))
+    # Just deleted (chapter_delete redirects here with ?deleted=id): offer "Undo".
+    deleted = request.GET.get("deleted", "")
+    just_deleted = next((c for c in trash if str(c.pk) == deleted), None)
     return render(
         request,
         "catalog/manuscript/overview.html",
         {
             "book": book,
             "chapters": book.manuscript_chapters.all(),
+            "trash": trash,
+            "trash_days": manuscript.CHAPTER_TRASH_DAYS,
+            "just_deleted": just_deleted,
             "builds": book.builds.all()[:10],
             "zip_form": zip_form,
             "publish_form": PublishForm(),
@@ -74,11 +82,35 @@ def chapter_move(request, slug, chapter_id):
 
 
 @login_required
-@require_POST
 def chapter_delete(request, slug, chapter_id):
+    """GET asks to confirm (the page without JS; with JS a dialog on the overview
+    posts here directly); POST moves the chapter to the trash, and the overview
+    then offers to undo it."""
     book = _get_book_for_author(request, slug)
-    get_object_or_404(ManuscriptChapter, pk=chapter_id, book=book).delete()
-    messages.success(request, "The chapter is deleted.")
+    chapter = get_object_or_404(ManuscriptChapter.with_deleted, pk=chapter_id, book=book)
+    overview_url = reverse("catalog:manuscript", kwargs={"slug": book.slug})
+    if chapter.deleted_at is None and request.method == "POST":
+        manuscript.delete_chapter(chapter=chapter)
+    elif chapter.deleted_at is None:
+        return render(
+            request,
+            "catalog/manuscript/chapter_delete.html",
+            {"book": book, "chapter": chapter, "trash_days": manuscript.CHAPTER_TRASH_DAYS},
+        )
+    # Deleted now or before (a second click): the overview with its "Undo".
+    return redirect(f"{overview_url}?deleted={chapter.pk}")
+
+
+@login_required
+@require_POST
+def chapter_restore(request, slug, chapter_id):
+    book = _get_book_for_author(request, slug)
+    try:
+        chapter = manuscript.restore_chapter(book=book, chapter_id=chapter_id)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"“{chapter.title}” is back in the manuscript.")
     return redirect("catalog:manuscript", slug=book.slug)
 
 

@@ -60,6 +60,12 @@ class Author(models.Model):
     slug = models.SlugField(max_length=140, unique=True)
     bio = models.TextField(blank=True, help_text="Markdown. Shown on your books and author page.")
     photo = models.ImageField(upload_to=author_photo_path, blank=True)
+    # "E-mail the author" (catalog/contact.py): readers may write through the store.
+    accepts_messages = models.BooleanField(
+        "Readers may e-mail me through the store",
+        default=True,
+        help_text="Your address is never shown; messages reach you by e-mail.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -147,6 +153,7 @@ class Book(models.Model):
     minimum_price_cents = models.PositiveIntegerField(default=0)
     suggested_price_cents = models.PositiveIntegerField(default=0)
 
+    # Set from the current release's files when it is published, not typed by authors.
     page_count = models.PositiveIntegerField(null=True, blank=True)
     word_count = models.PositiveIntegerField(null=True, blank=True)
     sample_markdown = models.TextField(
@@ -293,6 +300,9 @@ class Release(models.Model):
     book = models.ForeignKey(Book, on_delete=models.CASCADE, related_name="releases")
     version = models.CharField(max_length=40)
     notes = models.TextField(blank=True, help_text="What changed (Markdown); e-mailed to readers.")
+    # Counted from the files (catalog.counts); publishing copies them onto the book.
+    page_count = models.PositiveIntegerField(null=True, blank=True, editable=False)
+    word_count = models.PositiveIntegerField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     published_at = models.DateTimeField(null=True, blank=True)
 
@@ -362,8 +372,20 @@ def build_file_path(instance, filename):
     return _generated_name(f"builds/{instance.book_id}", filename)
 
 
+class LiveChapterManager(models.Manager):
+    """Chapters not in the trash: what every page, build and move sees."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(deleted_at__isnull=True)
+
+
 class ManuscriptChapter(models.Model):
-    """One chapter of a book written here, in Markdown."""
+    """One chapter of a book written here, in Markdown.
+
+    A deleted chapter goes to the trash (``deleted_at``) and can be restored for
+    ``manuscript.CHAPTER_TRASH_DAYS``; ``objects`` (and ``book.manuscript_chapters``)
+    never show it, ``with_deleted`` does.
+    """
 
     book = models.ForeignKey(Book, on_delete=models.CASCADE, related_name="manuscript_chapters")
     position = models.PositiveIntegerField(default=0)
@@ -373,9 +395,14 @@ class ManuscriptChapter(models.Model):
     in_sample = models.BooleanField(default=False, help_text="Part of the free sample.")
     source = models.CharField(max_length=200, blank=True, help_text="File name, when imported.")
     updated_at = models.DateTimeField(auto_now=True)
+    deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = LiveChapterManager()
+    with_deleted = models.Manager()  # noqa: DJ012 (ruff takes a plain Manager for a field)
 
     class Meta:
         ordering = ["position", "id"]
+        base_manager_name = "with_deleted"
 
     def __str__(self):
         return self.title
@@ -540,3 +567,40 @@ class Invitation(models.Model):
     def current_status(self) -> str:
         """The status as of now: a pending invitation past its date is expired."""
         return self.Status.EXPIRED if self.is_expired else self.status
+
+
+class BlockedSender(models.Model):
+    """A reader an author does not take messages from ("E-mail the author")."""
+
+    author = models.ForeignKey(Author, on_delete=models.CASCADE, related_name="blocked_senders")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["author", "user"], name="blockedsender_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.author} blocks user {self.user_id}"
+
+
+class BookDailyStats(models.Model):
+    """A book's page views on one day (server's TIME_ZONE), copied from the cache's
+    counters by ``catalog.stats.flush_views`` (Celery beat): the book page itself
+    never writes to the database."""
+
+    book = models.ForeignKey(Book, on_delete=models.CASCADE, related_name="daily_stats")
+    day = models.DateField()
+    views = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["book", "day"]
+        verbose_name_plural = "book daily stats"
+        constraints = [
+            models.UniqueConstraint(fields=["book", "day"], name="bookdailystats_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.book_id} on {self.day}: {self.views} views"

@@ -5,12 +5,20 @@ from dataclasses import dataclass
 
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Prefetch, Q
+from django.db.models import Count, Prefetch, Q
 from django.db.models.expressions import RawSQL
 
 from core.pagecache import TIMEOUT, generation
 
-from .models import LANGUAGE_NAMES, Book, BookAuthor, Category, ReleaseFile, TocEntry
+from .models import (
+    LANGUAGE_CHOICES,
+    LANGUAGE_NAMES,
+    Book,
+    BookAuthor,
+    Category,
+    ReleaseFile,
+    TocEntry,
+)
 
 SORTS = {
     "newest": ("Newest", ["-published_at", "-id"]),
@@ -179,3 +187,32 @@ def home_shelves(limit: int = 6) -> dict:
             ]
         ),
     }
+
+
+# Offered first on the book form, after the languages the catalog uses most.
+COMMON_LANGUAGES = ("en", "es", "pt-br", "de", "fr", "it", "ja", "zh-hans")
+FIRST_LANGUAGES = 8
+
+
+def language_choices() -> list:
+    """The book form's languages as <optgroup>s: first the ones the listed books use
+    most (topped up with common ones), then all the others A–Z."""
+    used = (
+        Book.objects.listed()
+        .order_by()
+        .values("language")
+        .annotate(books=Count("id"))
+        .order_by("-books", "language")
+        .values_list("language", flat=True)[:FIRST_LANGUAGES]
+    )
+    first = [code for code in used if code in LANGUAGE_NAMES]
+    for code in COMMON_LANGUAGES:
+        if len(first) >= FIRST_LANGUAGES:
+            break
+        if code not in first:
+            first.append(code)
+    rest = [(code, name) for code, name in LANGUAGE_CHOICES if code not in first]
+    return [
+        ("Most used", [(code, LANGUAGE_NAMES[code]) for code in first]),
+        ("All languages (A–Z)", rest),
+    ]

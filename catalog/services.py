@@ -9,6 +9,7 @@ from django.utils.text import slugify
 
 from core.pagecache import bump_generation
 
+from . import counts
 from .models import Author, Book, BookAuthor, BookFormat, Release, ReleaseFile, SampleFile, TocEntry
 from .signals import release_published
 
@@ -26,13 +27,16 @@ def unique_slug(model, text: str, *, max_length: int = 120, exclude_pk=None) -> 
 
 
 @transaction.atomic
-def save_author_profile(*, user, display_name: str, bio: str = "", photo=None) -> Author:
+def save_author_profile(
+    *, user, display_name: str, bio: str = "", photo=None, accepts_messages: bool = True
+) -> Author:
     """Create the user's author profile, or update it. The slug is set once and stays stable."""
     author = Author.objects.select_for_update().filter(user=user).first()
     if author is None:
         author = Author(user=user, slug=unique_slug(Author, display_name))
     author.display_name = display_name
     author.bio = bio
+    author.accepts_messages = accepts_messages
     if photo is not None:
         author.photo = photo or None
     author.save()
@@ -181,14 +185,27 @@ def replace_toc(*, book: Book, lines: list[TocLine]) -> None:
 
 
 @transaction.atomic
-def create_release(*, book: Book, version: str, notes: str = "", files: dict) -> Release:
-    """A new, unpublished release with its files ({"pdf": upload, "epub": upload})."""
+def create_release(
+    *, book: Book, version: str, notes: str = "", files: dict, word_count: int | None = None
+) -> Release:
+    """A new, unpublished release with its files ({"pdf": upload, "epub": upload}).
+
+    Its page count is the PDF's; its word count is ``word_count`` (a build passes the
+    manuscript's) or else the EPUB's text."""
     files = {fmt: f for fmt, f in files.items() if f}
     if not files:
         raise ValidationError("Upload at least one file: PDF or EPUB.")
     if book.releases.filter(version=version).exists():
         raise ValidationError(f"Version {version} exists already; use a new version label.")
-    release = Release.objects.create(book=book, version=version, notes=notes)
+    if word_count is None and "epub" in files:
+        word_count = counts.epub_words(files["epub"])
+    release = Release.objects.create(
+        book=book,
+        version=version,
+        notes=notes,
+        page_count=counts.pdf_pages(files["pdf"]) if "pdf" in files else None,
+        word_count=word_count,
+    )
     for fmt, upload in files.items():
         ReleaseFile.objects.create(
             release=release, format=BookFormat(fmt), file=upload, size=upload.size
@@ -213,7 +230,12 @@ def publish_release(*, release: Release, by=None) -> Release:
         release.published_at = now
         release.save(update_fields=["published_at"])
         book.current_release = release
-        book.save(update_fields=["current_release", "updated_at"])
+        fields = ["current_release", "updated_at"]
+        for name in ("page_count", "word_count"):  # a count the files did not give stays
+            if getattr(release, name) is not None:
+                setattr(book, name, getattr(release, name))
+                fields.append(name)
+        book.save(update_fields=fields)
         # Robust: the release is committed; if the broker refuses the fan-out now,
         # the author still sees it published and library's sweeper announces it.
         transaction.on_commit(

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import invitation_views, manuscript_views, views
+from . import contact_views, invitation_views, manuscript_views, views
 
 app_name = "catalog"
 
@@ -11,6 +11,14 @@ urlpatterns = [
     path("books/<slug:slug>/sample.<str:fmt>", views.sample_download, name="sample_download"),
     path("authors/<slug:slug>/", views.author_detail, name="author"),
     path("author/profile/", views.author_profile, name="author_profile"),
+    path("contact-author/", contact_views.contact_author, name="contact_author"),
+    path("author/messages/blocked/", contact_views.blocked_senders, name="blocked_senders"),
+    path(
+        "author/messages/blocked/<int:user_id>/unblock/",
+        contact_views.unblock_sender,
+        name="unblock_sender",
+    ),
+    path("author/messages/block/<str:token>/", contact_views.block_sender, name="block_sender"),
     path("author/books/", views.my_books, name="my_books"),
     path("author/books/new/", views.book_create, name="book_create"),
     path("author/books/<slug:slug>/", views.manage_book, name="manage_book"),
@@ -66,6 +74,11 @@ urlpatterns = [
         "author/books/<slug:slug>/manuscript/<int:chapter_id>/delete/",
         manuscript_views.chapter_delete,
         name="chapter_delete",
+    ),
+    path(
+        "author/books/<slug:slug>/manuscript/<int:chapter_id>/restore/",
+        manuscript_views.chapter_restore,
+        name="chapter_restore",
     ),
     path(
         "author/books/<slug:slug>/manuscript/upload/",

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 from core.pagecache import cache_for_anonymous
 from core.pagination import querystring_without_page
 
-from . import book_page, invitations, selectors, services, signals
+from . import book_page, invitations, selectors, services, signals, stats
 from .files import serve_private_file
 from .forms import (
     AuthorProfileForm,
@@ -54,6 +54,7 @@ def book_list(request):
     )
 
 
+@stats.counts_views  # outside the page cache: cached pages count too
 @cache_for_anonymous
 def book_detail(request, slug):
     try:
@@ -119,6 +120,7 @@ def author_profile(request):
             display_name=form.cleaned_data["display_name"],
             bio=form.cleaned_data["bio"],
             photo=photo if "photo" in form.changed_data else None,
+            accepts_messages=form.cleaned_data["accepts_messages"],
         )
         messages.success(request, "Your author profile is saved.")
         return redirect("account")

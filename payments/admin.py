@@ -1,11 +1,19 @@
+"""The payments admin. Money reads in dollars (admin_columns.dollars); history is
+read-only; orders, credits and refunds change only through their services. The
+refund queue and its decision log are in refund_admin.py."""
+
 from django import forms
 from django.contrib import admin, messages
 from django.shortcuts import render
-from django.utils.html import format_html_join
 
 from core.money import format_cents
 
-from . import payouts, refunds
+from . import (
+    payouts,
+    refund_admin,  # noqa: F401  (registers the refund queue and its log)
+    refunds,
+)
+from .admin_columns import HistoryInline, dollars, in_dollars
 from .models import (
     CreditEntry,
     CreditLot,
@@ -16,23 +24,8 @@ from .models import (
     Payout,
     PayoutAccount,
     PayoutBatch,
-    Refund,
-    RefundAction,
     WebhookEvent,
 )
-
-
-class HistoryInline(admin.TabularInline):
-    """A read-only list of rows that are history (ledger, events, actions): never edited here."""
-
-    extra = 0
-    can_delete = False
-
-    def get_readonly_fields(self, request, obj=None):
-        return self.fields or [f.name for f in self.model._meta.fields]
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 class LedgerTransactionInline(HistoryInline):
@@ -57,8 +50,8 @@ class OrderAdmin(admin.ModelAdmin):
         "product",
         "book",
         "credits",
-        "amount_cents",
-        "royalty_cents",
+        "amount",
+        "royalty",
         "status",
         "gateway",
         "created_at",
@@ -70,6 +63,10 @@ class OrderAdmin(admin.ModelAdmin):
     list_select_related = ["buyer", "book"]
     inlines = [LedgerTransactionInline, WebhookEventInline]
     actions = ["refund_orders"]
+    # Orders change only through services (payments, refunds): never by hand.
+    fields = readonly_fields = in_dollars(Order)
+    amount = dollars("amount_cents", "Amount")
+    royalty = dollars("royalty_cents", "Author royalty")
 
     @admin.action(description="Refund the selected orders (admins may refund outside the window)")
     def refund_orders(self, request, queryset):
@@ -85,10 +82,6 @@ class OrderAdmin(admin.ModelAdmin):
             done += result.outcome == refunds.Outcome.REFUNDED
         self.message_user(request, f"Refunded {done} order(s).")
 
-    def get_readonly_fields(self, request, obj=None):
-        # Orders change only through services (payments, refunds): never by hand.
-        return [f.name for f in Order._meta.fields]
-
     def has_add_permission(self, request):
         return False
 
@@ -98,7 +91,8 @@ class OrderAdmin(admin.ModelAdmin):
 
 class LedgerEntryInline(HistoryInline):
     model = LedgerEntry
-    fields = ["account", "author", "amount_cents", "currency", "kind", "available_at", "created_at"]
+    fields = ["account", "author", "amount", "kind", "available_at", "created_at"]
+    amount = dollars("amount_cents", "Amount")
 
 
 @admin.register(LedgerTransaction)
@@ -106,6 +100,7 @@ class LedgerTransactionAdmin(admin.ModelAdmin):
     list_display = ["pk", "kind", "order", "created_at", "memo"]
     list_filter = ["kind", "created_at"]
     search_fields = ["order__public_id", "memo"]
+    list_select_related = ["order__buyer", "order__book"]
     inlines = [LedgerEntryInline]
 
     def get_readonly_fields(self, request, obj=None):
@@ -123,6 +118,7 @@ class WebhookEventAdmin(admin.ModelAdmin):
     list_display = ["gateway", "type", "event_id", "order", "received_at", "outcome"]
     list_filter = ["gateway", "type"]
     search_fields = ["event_id", "order__public_id"]
+    list_select_related = ["order__buyer", "order__book"]
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in WebhookEvent._meta.fields]
@@ -131,118 +127,18 @@ class WebhookEventAdmin(admin.ModelAdmin):
         return False
 
 
-class RefundActionInline(HistoryInline):
-    model = RefundAction
-    fields = ["at", "actor", "action", "note"]
-
-
-class DenyForm(forms.Form):
-    note = forms.CharField(
-        label="Reason (e-mailed to the reader)", widget=forms.Textarea(attrs={"rows": 4})
-    )
-
-
-@admin.register(Refund)
-class RefundAdmin(admin.ModelAdmin):
-    list_display = [
-        "pk",
-        "order",
-        "buyer",
-        "amount",
-        "status",
-        "gateway_status",
-        "auto_approved",
-        "requested_at",
-        "refunded_at",
-    ]
-    list_filter = ["status", "gateway_status", "auto_approved", "requested_at"]
-    search_fields = [
-        "order__public_id",
-        "order__buyer__email",
-        "order__book__title",
-        "gateway_refund_id",
-    ]
-    list_select_related = ["order__buyer", "order__book"]
-    inlines = [RefundActionInline]
-    actions = ["approve", "deny", "retry"]
-    readonly_fields = [
-        "order", "amount_cents", "status", "reason", "auto_approved", "decision_note", "gateway_refund_id",
-        "gateway_status", "last_error", "attempts", "processing_since", "requested_by", "requested_at", "decided_at", "refunded_at", "reader_history",
-    ]  # fmt: skip
-
-    @admin.display(description="Buyer")
-    def buyer(self, refund):
-        return refund.order.buyer
-
-    @admin.display(description="Amount")
-    def amount(self, refund):
-        return format_cents(refund.amount_cents)
-
-    @admin.display(description="The reader's refunds")
-    def reader_history(self, refund):
-        history = Refund.objects.filter(order__buyer=refund.order.buyer_id).select_related(
-            "order__book"
-        )
-        return format_html_join(
-            "\n", "<div>{} · {} · {} · {}</div>",
-            ((r.requested_at.date(), r.order.title, format_cents(r.amount_cents), r.get_status_display()) for r in history),
-        )  # fmt: skip
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    @admin.action(description="Approve and refund")
-    def approve(self, request, queryset):
-        done = 0
-        for refund in queryset:
-            result = refunds.approve_and_execute(refund_id=refund.pk, admin=request.user)
-            done += result.outcome == refunds.Outcome.REFUNDED
-        self.message_user(request, f"Refunded {done} of {queryset.count()}.")
-
-    @admin.action(description="Deny (the reason is e-mailed to the reader)")
-    def deny(self, request, queryset):
-        form = DenyForm(request.POST if "note" in request.POST else None)
-        if form.is_valid():
-            for refund in queryset:
-                refunds.deny_refund(
-                    refund_id=refund.pk, admin=request.user, note=form.cleaned_data["note"]
-                )
-            self.message_user(request, f"Denied {queryset.count()} refund request(s).")
-            return None
-        return render(
-            request,
-            "admin/payments/refund/deny.html",
-            {
-                **self.admin_site.each_context(request),
-                "refunds": queryset,
-                "form": form,
-                "title": "Deny refunds",
-            },
-        )
-
-    @admin.action(description="Retry failed refunds")
-    def retry(self, request, queryset):
-        done = 0
-        for refund in queryset.filter(status=Refund.Status.FAILED):
-            result = refunds.execute_refund(refund_id=refund.pk, actor=request.user)
-            done += result.outcome == refunds.Outcome.REFUNDED
-        self.message_user(request, f"Refunded {done} on retry.")
-
-
 class PayoutInline(HistoryInline):
     model = Payout
     fields = [
         "author",
-        "amount_cents",
+        "amount",
         "method",
         "destination",
         "status",
         "external_reference",
         "sent_at",
     ]
+    amount = dollars("amount_cents", "Amount")
 
 
 @admin.register(PayoutBatch)
@@ -285,19 +181,14 @@ class PayoutAdmin(admin.ModelAdmin):
     search_fields = ["author__display_name", "author__user__email", "external_reference"]
     list_select_related = ["batch", "author"]
     actions = ["mark_sent", "mark_failed"]
-
-    def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in Payout._meta.fields]
+    fields = readonly_fields = in_dollars(Payout)
+    amount = dollars("amount_cents", "Amount")
 
     def has_add_permission(self, request):
         return False
 
     def has_delete_permission(self, request, obj=None):
         return False
-
-    @admin.display(description="Amount")
-    def amount(self, payout):
-        return format_cents(payout.amount_cents)
 
     def _with_form(self, request, queryset, form_class, action, title, apply):
         form = form_class(request.POST if "apply" in request.POST else None)
@@ -341,14 +232,18 @@ class PayoutAccountAdmin(admin.ModelAdmin):
 
 class CreditEntryInline(HistoryInline):
     model = CreditEntry
-    fields = ["created_at", "kind", "credits", "value_cents", "order"]
+    fields = ["created_at", "kind", "credits", "value", "order"]
+    value = dollars("value_cents", "Value")
 
 
 class ReadOnlyHistoryAdmin(admin.ModelAdmin):
     """Credits move only through payments/credits.py: never edited by hand."""
 
+    def get_fields(self, request, obj=None):
+        return in_dollars(self.model)
+
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.fields]
+        return in_dollars(self.model)
 
     def has_add_permission(self, request):
         return False
@@ -359,19 +254,21 @@ class ReadOnlyHistoryAdmin(admin.ModelAdmin):
 
 @admin.register(CreditLot)
 class CreditLotAdmin(ReadOnlyHistoryAdmin):
-    list_display = ["pk", "owner", "source", "credits", "cash_cents", "created_at"]
+    list_display = ["pk", "owner", "source", "credits", "cash", "created_at"]
     list_filter = ["source", "created_at"]
     search_fields = ["owner__email"]
     list_select_related = ["owner"]
     inlines = [CreditEntryInline]
+    cash = dollars("cash_cents", "Cash paid")
 
 
 @admin.register(CreditEntry)
 class CreditEntryAdmin(ReadOnlyHistoryAdmin):
-    list_display = ["created_at", "owner", "kind", "credits", "value_cents", "lot", "order"]
+    list_display = ["created_at", "owner", "kind", "credits", "value", "lot", "order"]
     list_filter = ["kind", "created_at"]
     search_fields = ["owner__email"]
-    list_select_related = ["owner", "lot", "order"]
+    list_select_related = ["owner", "lot", "order__buyer", "order__book"]
+    value = dollars("value_cents", "Value")
 
 
 @admin.register(Membership)

@@ -6,7 +6,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from core.money import MIN_PAID_PRICE_CENTS
+from core.money import MIN_PAID_PRICE_CENTS, format_cents
 
 
 class OrderQuerySet(models.QuerySet):
@@ -117,10 +117,24 @@ class Order(models.Model):
             models.Index(
                 fields=["book", "paid_at"], condition=Q(amount_cents=0), name="order_free_copies"
             ),
+            # An author's insights (payments/insights.py): a book's checkouts and
+            # purchases in a period.
+            models.Index(fields=["book", "created_at"], name="order_book_created"),
+            models.Index(fields=["book", "paid_at"], name="order_book_paid"),
         ]
 
     def __str__(self):
-        return f"Order {self.pk} ({self.book_id}, {self.amount_cents}¢, {self.status})"
+        """ "Order #2 · The Book · reader@example.com · $4.99 · paid": what admin rows
+        and pickers show (list pages select the buyer and book with it)."""
+        return " · ".join(
+            [
+                f"Order #{self.pk}",
+                self.title,
+                self.buyer.email,
+                format_cents(self.amount_cents, self.currency),
+                self.get_status_display().lower(),
+            ]
+        )
 
     def get_absolute_url(self):
         return reverse("payments:order", kwargs={"public_id": self.public_id})
@@ -237,7 +251,8 @@ class LedgerEntry(models.Model):
 
     def __str__(self):
         who = f"author {self.author_id}" if self.author_id else self.account
-        return f"{who}: {self.amount_cents:+d}¢"
+        sign = "+" if self.amount_cents > 0 else ""
+        return f"{who}: {sign}{format_cents(self.amount_cents, self.currency)}"
 
 
 class WebhookEvent(models.Model):
@@ -299,11 +314,18 @@ class Refund(models.Model):
     processing_since = models.DateTimeField(
         null=True, blank=True, help_text="When the latest gateway call started."
     )
+    # The abuse rule that held it for review instead of approving it at once, in
+    # words, as it read when the reader asked (refunds.abuse_hold); blank if none did.
+    held_by = models.CharField(max_length=200, blank=True)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     requested_at = models.DateTimeField(auto_now_add=True)
     decided_at = models.DateTimeField(null=True, blank=True)
+    # The admin who approved or denied it (None: approved automatically).
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     refunded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -311,7 +333,7 @@ class Refund(models.Model):
         indexes = [models.Index(fields=["status", "-requested_at"])]
 
     def __str__(self):
-        return f"Refund of order {self.order_id} ({self.status})"
+        return f"Refund of order #{self.order_id} · {format_cents(self.amount_cents)} · {self.get_status_display()}"
 
 
 class RefundAction(models.Model):
@@ -427,7 +449,7 @@ class Payout(models.Model):
         ]
 
     def __str__(self):
-        return f"Payout of {self.amount_cents}¢ to {self.author} ({self.status})"
+        return f"Payout of {format_cents(self.amount_cents)} to {self.author} ({self.get_status_display().lower()})"
 
 
 class LedgerDaily(models.Model):
@@ -488,7 +510,8 @@ class LedgerDaily(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.day} {self.account} {self.author_key or ''} {self.kind}: {self.amount_cents}"
+        who = f" {self.author_key}" if self.author_key else ""
+        return f"{self.day} {self.account}{who} {self.kind}: {format_cents(self.amount_cents)}"
 
 
 class Membership(models.Model):
@@ -564,7 +587,7 @@ class CreditLot(models.Model):
         indexes = [models.Index(fields=["owner", "created_at"])]
 
     def __str__(self):
-        return f"{self.credits} credits for {self.cash_cents}¢ ({self.get_source_display()})"
+        return f"{self.credits} credits for {format_cents(self.cash_cents)} ({self.get_source_display()})"
 
 
 class CreditEntry(models.Model):

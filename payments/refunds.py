@@ -83,14 +83,22 @@ def refund_refusal(order: Order, user, *, now=None) -> str | None:
     return None
 
 
-def _over_abuse_limit(user) -> bool:
-    since = timezone.now() - timedelta(days=settings.REFUND_LIMIT_PERIOD_DAYS)
+def abuse_hold(user) -> str:
+    """The abuse rule that holds ``user``'s next refund for an admin's review, in
+    words (stored on the refund, shown in the admin's queue), or "" if none does."""
+    period, limit = settings.REFUND_LIMIT_PERIOD_DAYS, settings.REFUND_AUTO_LIMIT
+    since = timezone.now() - timedelta(days=period)
     taken = Refund.objects.filter(
         order__buyer=user,
         requested_at__gte=since,
         status__in=[Refund.Status.APPROVED, Refund.Status.PROCESSING, Refund.Status.REFUNDED],
     ).count()
-    return taken >= settings.REFUND_AUTO_LIMIT
+    if taken < limit:
+        return ""
+    return (
+        f"Refund limit: {taken} refund{'s' if taken != 1 else ''} in {period} days, "
+        f"auto-approve limit {limit}"
+    )
 
 
 def _log(refund, action, actor=None, note=""):
@@ -120,14 +128,17 @@ def request_refund(*, order_id: int, user, reason: str = "") -> Refund:
         refusal = refund_refusal(order, user)
         if refusal:
             raise RefundError(refusal)
-        manual = _over_abuse_limit(user)
+        held_by = abuse_hold(user)
+        manual = bool(held_by)
         refund = existing or Refund(order=order)
         refund.amount_cents = _refund_amount(order)
         refund.status = Refund.Status.REQUESTED if manual else Refund.Status.APPROVED
         refund.reason = reason[:2000]
         refund.auto_approved = not manual
+        refund.held_by = held_by
         refund.requested_by = user
         refund.decided_at = None if manual else timezone.now()
+        refund.decided_by = None
         refund.save()
         _log(
             refund,
@@ -140,7 +151,7 @@ def request_refund(*, order_id: int, user, reason: str = "") -> Refund:
     return refund
 
 
-def approve_refund(*, refund_id: int, admin) -> Refund:
+def approve_refund(*, refund_id: int, admin, note: str = "") -> Refund:
     """An admin approves a refund waiting for review (or refunds outside the window)."""
     with transaction.atomic():
         refund = Refund.objects.select_for_update().get(pk=refund_id)
@@ -148,12 +159,18 @@ def approve_refund(*, refund_id: int, admin) -> Refund:
             return refund
         refund.status = Refund.Status.APPROVED
         refund.decided_at = timezone.now()
-        refund.save(update_fields=["status", "decided_at"])
-        _log(refund, "approved", admin)
+        refund.decided_by = admin
+        refund.save(update_fields=["status", "decided_at", "decided_by"])
+        _log(refund, "approved", admin, note)
     return refund
 
 
 def deny_refund(*, refund_id: int, admin, note: str) -> Refund:
+    """An admin denies a refund waiting for review; ``note`` (required) says why and
+    is e-mailed to the reader and shown on their order page."""
+    note = (note or "").strip()
+    if not note:
+        raise RefundError("Say why the refund is denied: the reader reads it.")
     with transaction.atomic():
         refund = (
             Refund.objects.select_for_update(of=("self",))
@@ -165,7 +182,8 @@ def deny_refund(*, refund_id: int, admin, note: str) -> Refund:
         refund.status = Refund.Status.DENIED
         refund.decision_note = note
         refund.decided_at = timezone.now()
-        refund.save(update_fields=["status", "decision_note", "decided_at"])
+        refund.decided_by = admin
+        refund.save(update_fields=["status", "decision_note", "decided_at", "decided_by"])
         _log(refund, "denied", admin, note)
         if refund.order.product != Order.Product.BOOK:
             credits.restore_after_denied_refund(refund.order)
@@ -194,6 +212,7 @@ def admin_refund(*, order_id: int, admin, note: str = "") -> Refund:
             refund = Refund(order=order, amount_cents=_refund_amount(order), requested_by=admin)
         refund.status = Refund.Status.APPROVED
         refund.decided_at = timezone.now()
+        refund.decided_by = admin
         refund.save()
         _log(refund, "refunded by an admin", admin, note)
     return refund
@@ -212,9 +231,9 @@ def refund_order(
     return execute_refund(refund_id=refund.pk, actor=actor)
 
 
-def approve_and_execute(*, refund_id: int, admin) -> RefundResult:
+def approve_and_execute(*, refund_id: int, admin, note: str = "") -> RefundResult:
     """An admin approves a refund waiting for review and sends it."""
-    approve_refund(refund_id=refund_id, admin=admin)
+    approve_refund(refund_id=refund_id, admin=admin, note=note)
     return execute_refund(refund_id=refund_id, actor=admin)
 
 

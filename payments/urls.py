@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import credit_views, earnings_views, views
+from . import credit_views, earnings_views, insights_views, views
 
 app_name = "payments"
 
@@ -27,4 +27,5 @@ urlpatterns = [
     path("author/earnings/", earnings_views.dashboard, name="earnings"),
     path("author/earnings.csv", earnings_views.earnings_csv, name="earnings_csv"),
     path("author/payouts/", earnings_views.payout_details, name="payout_details"),
+    path("author/books/<slug:slug>/insights/", insights_views.book_insights, name="insights"),
 ]

@@ -78,7 +78,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "csp",
     "allauth",
-    "allauth.account",
+    "accounts.signin_app.SignInConfig",  # allauth.account, named for the admin
     "core.apps.CoreConfig",
     "accounts",
     "catalog",
@@ -298,6 +298,10 @@ RATE_LIMITS = {
     "admin_login": _rates(env.str("RATE_LIMIT_ADMIN_LOGIN", default="10/m/ip,5/5m/account")),
     # Co-author invitations sent (each one e-mails an address the author typed).
     "invite": _rates(env.str("RATE_LIMIT_INVITE", default="30/h/account")),
+    # "E-mail the author" messages sent (catalog/contact.py), per sender and per IP.
+    "contact_author": _rates(
+        env.str("RATE_LIMIT_CONTACT_AUTHOR", default="5/h/account,20/d/account,20/h/ip")
+    ),
 }
 
 # --- E-mail -----------------------------------------------------------------
@@ -520,10 +524,20 @@ CELERY_BEAT_SCHEDULE["fail-stale-builds"] = {
     "task": "catalog.tasks.fail_stale_builds",
     "schedule": 600,
 }
+# Deleted manuscript chapters stay restorable for 30 days, then go for good.
+CELERY_BEAT_SCHEDULE["purge-deleted-chapters"] = {
+    "task": "catalog.tasks.purge_deleted_chapters",
+    "schedule": crontab(hour=3, minute=15),
+}
 # A release published while the broker refused its fan-out is announced later.
 CELERY_BEAT_SCHEDULE["announce-missed-releases"] = {
     "task": "library.tasks.announce_missed_releases",
     "schedule": 600,
+}
+# Book page views: cache counters copied into catalog.BookDailyStats (catalog/stats.py).
+CELERY_BEAT_SCHEDULE["flush-book-views"] = {
+    "task": "catalog.tasks.flush_book_views",
+    "schedule": 300,
 }
 CELERY_BEAT_SCHEDULE["requeue-stuck-emails"] = {
     "task": "core.tasks.requeue_stuck_emails",

@@ -57,6 +57,18 @@ def _isolated_test_settings(settings, tmp_path):
     settings.CACHES = {"default": cache}
 
 
+@pytest.fixture(autouse=True)
+def _celery_join_allowed():
+    """Celery's "Never call result.get() within a task" flag is one process-wide
+    global that every eager ``delay()`` sets and restores without a lock: two
+    threads running eager tasks together (a live server's and the test's, or
+    at_once's) can leave it set, and every later ``.get()`` in that xdist worker
+    then fails. Each test starts with it clear."""
+    from celery import _state
+
+    _state._set_task_join_will_block(False)
+
+
 def require(condition: bool, reason: str):
     """Skip when a real service is missing locally; fail under CI."""
     if condition:

@@ -4,7 +4,7 @@ import pytest
 from django.urls import reverse
 
 from payments import services
-from payments.models import Order
+from payments.models import Order, Refund
 from tests.factories import BookFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -30,7 +30,8 @@ def test_admins_filter_orders_and_see_their_ledger(client, paid_order):
     detail = client.get(
         reverse("admin:payments_order_change", args=[paid_order.pk])
     ).content.decode()
-    assert "Sale" in detail and "+1600¢" in detail and "+400¢" in detail and "-2000¢" in detail
+    assert "Sale" in detail and "+$16.00" in detail and "+$4.00" in detail and "-$20.00" in detail
+    assert "¢" not in detail
 
 
 def test_orders_cannot_be_edited_or_deleted_by_hand(client, paid_order):
@@ -50,3 +51,34 @@ def test_readers_cannot_open_the_admin(client, paid_order):
     client.force_login(UserFactory())
     response = client.get(reverse("admin:payments_order_change", args=[paid_order.pk]))
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_every_payments_admin_page_reads_money_in_dollars(client, paid_order):
+    """Every list and one row's page of each payments model: no bare cents."""
+    from django.apps import apps
+    from django.core.management import call_command
+
+    from payments import refunds
+
+    call_command("seed_demo", "--quiet-accounts")  # packs, credits, sales
+    refunds.refund_order(order_id=paid_order.pk, actor=paid_order.buyer)
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    for model in apps.get_app_config("payments").get_models():
+        name = model._meta.model_name
+        try:
+            listing = client.get(
+                reverse(f"admin:payments_{name}_changelist"),
+                {"status": "all"} if model is Refund else {},
+            )
+        except Exception:  # noqa: S112  (not registered: LedgerDaily)
+            continue
+        assert listing.status_code == 200, name
+        assert "¢" not in listing.content.decode(), name
+        assert ">2000<" not in listing.content.decode(), name  # paid_order's $20.00
+        row = model.objects.order_by("pk").first()
+        if row is None:
+            continue
+        page = client.get(reverse(f"admin:payments_{name}_change", args=[row.pk]))
+        assert page.status_code == 200, name
+        assert "¢" not in page.content.decode(), name
+        assert ">2000<" not in page.content.decode(), name

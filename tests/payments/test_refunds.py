@@ -140,7 +140,7 @@ def test_past_the_abuse_limit_refunds_wait_for_an_admin(
     assert history.count(orders[0].book.title) >= 1 and "Requested (manual review)" in history
     client.post(
         reverse("admin:payments_refund_changelist"),
-        {"action": "approve", "_selected_action": [held.pk]},
+        {"action": "approve", "_selected_action": [held.pk], "confirm": "1"},
     )
     held.refresh_from_db()
     assert held.status == "refunded"
@@ -162,6 +162,7 @@ def test_admins_deny_with_a_reason_that_is_emailed(
             {
                 "action": "deny",
                 "_selected_action": [refund.pk],
+                "confirm": "1",
                 "note": "You read the whole book three times.",
             },
         )

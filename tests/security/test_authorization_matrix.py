@@ -11,7 +11,7 @@ import pytest
 from django.core.files.base import ContentFile
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from catalog import invitations, manuscript
+from catalog import contact, invitations, manuscript
 from catalog import services as catalog
 from catalog.models import Build
 from library.tokens import download_token, unsubscribe_token
@@ -50,6 +50,15 @@ INVITEE = {
     "other_author": OK,
     "staff": DENY,
 }
+# A message's "block this sender" link: only the author it was sent to.
+BLOCK_LINK_OWNER = {
+    "anonymous": LOGIN,
+    "reader": DENY,
+    "other_reader": DENY,
+    "author": OK,
+    "other_author": DENY,
+    "staff": DENY,
+}
 BUYER = {
     "anonymous": LOGIN,
     "reader": OK,
@@ -76,6 +85,11 @@ MATRIX = {
     "catalog:author": ("get", EVERYONE, lambda o: [o["author"].slug]),
     "catalog:author_profile": ("get", LOGGED_IN, lambda o: []),
     "catalog:my_books": ("get", LOGGED_IN, lambda o: []),
+    # E-mail the author: any signed-in reader may write (refusals are the form's answer).
+    "catalog:contact_author": ("post", LOGGED_IN, lambda o: []),
+    "catalog:blocked_senders": ("get", ANY_AUTHOR, lambda o: []),
+    "catalog:unblock_sender": ("post", ANY_AUTHOR, lambda o: [o["reader"].pk]),
+    "catalog:block_sender": ("get", BLOCK_LINK_OWNER, lambda o: [o["block_token"]]),
     "catalog:book_create": ("get", ANY_AUTHOR, lambda o: []),
     "catalog:manage_book": ("get", BOOK_AUTHOR, lambda o: [o["book"].slug]),
     "catalog:book_edit": ("get", BOOK_AUTHOR, lambda o: [o["book"].slug]),
@@ -97,6 +111,7 @@ MATRIX = {
     "catalog:chapter_edit": ("get", BOOK_AUTHOR, lambda o: [o["book"].slug, o["chapter"].pk]),
     "catalog:chapter_move": ("post", BOOK_AUTHOR, lambda o: [o["book"].slug, o["chapter"].pk]),
     "catalog:chapter_delete": ("post", BOOK_AUTHOR, lambda o: [o["book"].slug, o["chapter"].pk]),
+    "catalog:chapter_restore": ("post", BOOK_AUTHOR, lambda o: [o["book"].slug, o["chapter"].pk]),
     "catalog:manuscript_upload": ("post", BOOK_AUTHOR, lambda o: [o["book"].slug]),
     "catalog:build_start": ("post", BOOK_AUTHOR, lambda o: [o["book"].slug]),
     "catalog:build": ("get", BOOK_AUTHOR, lambda o: [o["book"].slug, o["build"].pk]),
@@ -131,6 +146,7 @@ MATRIX = {
     "payments:earnings": ("get", ANY_AUTHOR, lambda o: []),
     "payments:earnings_csv": ("get", ANY_AUTHOR, lambda o: []),
     "payments:payout_details": ("get", ANY_AUTHOR, lambda o: []),
+    "payments:insights": ("get", BOOK_AUTHOR, lambda o: [o["book"].slug]),
 }
 
 
@@ -191,6 +207,7 @@ def world():
         "order": order,
         "download_token": download_token(user_id=reader.pk, book_id=book.pk),
         "unsubscribe_token": unsubscribe_token(user_id=reader.pk, book_id=book.pk),
+        "block_token": contact.block_token(author=author, sender=reader),
     }
 
 

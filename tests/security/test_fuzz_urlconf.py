@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as examples
 from hypothesis import strategies as st
 
-from catalog import manuscript
+from catalog import contact, manuscript
 from catalog import services as catalog
 from catalog.models import Build
 from library.tokens import download_token, unsubscribe_token
@@ -118,6 +118,8 @@ def world():
         "catalog:author": {"slug": author.slug},
         "library:download_link": {"token": download_token(user_id=reader.pk, book_id=book.pk)},
         "library:unsubscribe": {"token": unsubscribe_token(user_id=reader.pk, book_id=book.pk)},
+        "catalog:block_sender": {"token": contact.block_token(author=author, sender=reader)},
+        "catalog:unblock_sender": {"user_id": reader.pk},
     }
     urls = []
     for name, kwargs in all_patterns():
@@ -138,6 +140,9 @@ OWNERS = [
     ("admin:", "staff"),
     ("catalog:author_", "author"),
     ("catalog:my_books", "author"),
+    ("catalog:block", "author"),
+    ("catalog:unblock", "author"),
+    ("payments:insights", "author"),
     ("catalog:book_", "author"),
     ("catalog:manage", "author"),
     ("catalog:release", "author"),
