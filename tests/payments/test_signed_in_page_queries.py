@@ -51,3 +51,9 @@ def test_the_checkout_page_asks_only_about_the_reader(client, django_assert_max_
     with django_assert_max_num_queries(2):
         response = client.get(url)
     assert response.status_code == 200 and book.title in response.content.decode()
+
+
+def test_an_orders_url_is_what_reverse_gives():
+    reader = reader_with_history(1)
+    order = reader.orders.get()
+    assert order.get_absolute_url() == reverse("payments:order", args=[order.public_id])
