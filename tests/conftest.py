@@ -69,6 +69,16 @@ def _celery_join_allowed():
     _state._set_task_join_will_block(False)
 
 
+@pytest.fixture
+def author(client):
+    """An author, signed in on ``client``."""
+    from tests.factories import AuthorFactory
+
+    author = AuthorFactory()
+    client.force_login(author.user)
+    return author
+
+
 def require(condition: bool, reason: str):
     """Skip when a real service is missing locally; fail under CI."""
     if condition:

@@ -25,13 +25,6 @@ def epub_bytes(first="mimetype"):
     return out.getvalue()
 
 
-@pytest.fixture
-def author(client):
-    author = AuthorFactory()
-    client.force_login(author.user)
-    return author
-
-
 def book_data(**overrides):
     data = {
         "title": "My New Book",

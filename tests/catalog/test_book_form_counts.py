@@ -15,16 +15,9 @@ from catalog import builds, counts, services
 from catalog.models import Book
 from tests.catalog.test_author_books import book_data
 from tests.catalog.test_manuscript import import_good
-from tests.factories import AuthorFactory, BookFactory
+from tests.factories import BookFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def author(client):
-    author = AuthorFactory()
-    client.force_login(author.user)
-    return author
 
 
 def pdf_with_pages(n: int) -> bytes:

@@ -15,13 +15,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def author(client):
-    author = AuthorFactory()
-    client.force_login(author.user)
-    return author
-
-
-@pytest.fixture
 def book(author):
     book = BookFactory(authors=[author], slug="the-book")
     for title in ("One", "Two", "Three"):

@@ -41,13 +41,6 @@ GOOD_ZIP = {
 
 
 @pytest.fixture
-def author(client):
-    author = AuthorFactory()
-    client.force_login(author.user)
-    return author
-
-
-@pytest.fixture
 def book(author):
     return BookFactory(authors=[author], slug="the-book")
 

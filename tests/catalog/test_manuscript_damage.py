@@ -12,16 +12,9 @@ from django.urls import reverse
 from catalog import manuscript, services
 from catalog.models import Book, Build, Release
 from tests.catalog.test_manuscript import GOOD_ZIP, import_good, png
-from tests.factories import AuthorFactory, BookFactory
+from tests.factories import BookFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def author(client):
-    author = AuthorFactory()
-    client.force_login(author.user)
-    return author
 
 
 @pytest.fixture

@@ -9,16 +9,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from payments.earnings import custom_range_error
-from tests.factories import AuthorFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def author(client):
-    author = AuthorFactory()
-    client.force_login(author.user)
-    return author
 
 
 def custom(start, end):

@@ -43,13 +43,6 @@ def animated_gif():
     return out.getvalue()
 
 
-@pytest.fixture
-def author(client):
-    author = AuthorFactory()
-    client.force_login(author.user)
-    return author
-
-
 def book_data(**overrides):
     return {
         "title": "Cover Story",
