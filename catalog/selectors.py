@@ -216,3 +216,12 @@ def language_choices() -> list:
         ("Most used", [(code, LANGUAGE_NAMES[code]) for code in first]),
         ("All languages (A–Z)", rest),
     ]
+
+
+def has_files(book: Book) -> bool:
+    """Whether the book's current release has files to download; a book without
+    them is sold as a pre-order (the book page's parts know it as ``formats``)."""
+    return (
+        book.current_release_id is not None
+        and ReleaseFile.objects.filter(release_id=book.current_release_id).exists()
+    )

@@ -23,6 +23,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from catalog import selectors as catalog_selectors
 from catalog.models import Book
 from core.mail import queue_templated_email
 from library.services import grant_entitlement, owns
@@ -38,6 +39,8 @@ from .royalties import royalty_for
 log = logging.getLogger(__name__)
 
 FREE_GATEWAY = "free"
+# Orders that took no money and may be tried again with a new order.
+RETRYABLE = (Order.Status.FAILED, Order.Status.EXPIRED)
 
 
 class CheckoutError(Exception):
@@ -73,6 +76,21 @@ def place_order(*, buyer, book: Book, amount_cents: int, checkout_token: uuid.UU
     if restored:  # raised after the commit: the book stays back in the library
         raise AlreadyOwned("You paid for this book already: it is back in your library.")
     return order
+
+
+def retry_order(*, order: Order, checkout_token: uuid.UUID) -> Order:
+    """Retry a declined or unfinished book order ("Try again"): a fresh order for the same
+    book and amount (one per token, like a checkout page), through ``place_order``'s
+    rules: the amount is checked again, and a reader who owns the book by now gets
+    ``AlreadyOwned``."""
+    if order.product != Order.Product.BOOK or order.status not in RETRYABLE:
+        raise CheckoutError("Only a declined or unfinished order can be tried again.")
+    return place_order(
+        buyer=order.buyer,
+        book=order.book,
+        amount_cents=order.amount_cents,
+        checkout_token=checkout_token,
+    )
 
 
 def _create_order_of_page(buyer, book, amount_cents, checkout_token) -> Order:
@@ -388,6 +406,7 @@ def _queue_receipt(order: Order) -> None:
         context={
             "order": order,
             "book": order.book,
+            "pre_order": order.book_id is not None and not catalog_selectors.has_files(order.book),
             "refund_deadline": refund_deadline(order),
             "library_url": f"{site}/library/",
             "account_url": f"{site}/account/",

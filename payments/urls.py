@@ -22,6 +22,7 @@ urlpatterns = [
     path("orders/", views.order_list, name="orders"),
     path("orders/<uuid:public_id>/", views.order_detail, name="order"),
     path("orders/<uuid:public_id>/pay/", views.pay_order, name="pay_order"),
+    path("orders/<uuid:public_id>/retry/", views.retry, name="retry"),
     path("orders/<uuid:public_id>/refund/", views.refund, name="refund"),
     path("webhooks/stripe/", views.stripe_webhook, name="stripe_webhook"),
     path("author/earnings/", earnings_views.dashboard, name="earnings"),

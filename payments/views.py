@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from catalog import book_page
+from catalog import book_page, selectors
 from catalog.models import Book
 from catalog.selectors import CARD_DEFER
 from core import ratelimit
@@ -38,6 +38,7 @@ def book_for_sale(request, slug) -> Book:
         raise Http404("No such book.")
     book = parts.book
     book.author_list = list(parts.authors)
+    book.has_files = bool(parts.formats)  # none yet: the checkout sells a pre-order
     return book
 
 
@@ -94,16 +95,21 @@ def redirect_to_payment(order):
     return redirect("payments:pay_order", public_id=order.public_id)
 
 
+def _checkout_token(request) -> uuid.UUID | None:
+    """The posted page's checkout token (one order per page), or None if it is not one."""
+    try:
+        return uuid.UUID(request.POST.get("checkout_token", ""))
+    except ValueError:
+        return None
+
+
 @login_required
 @require_POST
 def pay(request, slug):
     """Place the order for this checkout page and send the reader to pay."""
     book = book_for_sale(request, slug)
     form = AmountForm(request.POST, book=book)
-    try:
-        token = uuid.UUID(request.POST.get("checkout_token", ""))
-    except ValueError:
-        token = None
+    token = _checkout_token(request)
     if not form.is_valid() or token is None:
         return render(request, "payments/checkout.html", {"book": book, "form": form}, status=400)
     try:
@@ -172,10 +178,48 @@ def pay_order(request, public_id):
         return render(
             request,
             "payments/payment_failed.html",
-            {**context, "order": order, "message": message},
+            {**context, "order": order, "message": message, "retry_token": uuid.uuid4()},
             status=402,
         )
     return render(request, "payments/pay_demo.html", {**context, "form": form})
+
+
+@login_required
+@require_POST
+def retry(request, public_id):
+    """Retry a declined or unfinished order ("Try again") in one click: a new order for
+    the same book and amount, straight to its payment page."""
+    order = _get_order_for_user(request, public_id)
+    if order.buyer_id != request.user.pk:
+        raise Http404("No such order.")
+    token = _checkout_token(request)
+    if token is None:
+        message = (
+            "This “Try again” button is out of date: reload the order page and press it again."
+        )
+        return render(request, "400.html", {"message": message}, status=400)
+    try:
+        new_order = services.retry_order(order=order, checkout_token=token)
+    except services.AlreadyOwned:
+        return render(request, "payments/already_owned.html", {"book": order.book})
+    except services.CheckoutError as exc:
+        messages.error(request, str(exc))
+        return redirect(order)
+    return redirect_to_payment(new_order)
+
+
+def _retry_context(request, order) -> dict:
+    """What a declined or unfinished book order's page offers: "Try again" in one
+    click, or the library if the reader owns the book by now."""
+    if (
+        order.buyer_id != request.user.pk
+        or order.product != Order.Product.BOOK
+        or order.status not in services.RETRYABLE
+    ):
+        return {}
+    if owns(request.user, order.book):
+        return {"owned_now": True}
+    return {"retry_token": uuid.uuid4()}
 
 
 @login_required
@@ -188,6 +232,8 @@ def order_detail(request, public_id):
         {
             "order": order,
             "book": order.book,
+            "pre_order": order.is_paid and order.book_id and not selectors.has_files(order.book),
+            **_retry_context(request, order),
             "refund_deadline": refunds.refund_deadline(order),
             "can_refund": refunds.refund_refusal(order, request.user) is None
             and not Refund.objects.filter(order=order)

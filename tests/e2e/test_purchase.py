@@ -5,7 +5,7 @@ from playwright.sync_api import expect
 
 from library.models import Entitlement
 from payments.models import Order
-from tests.e2e.helpers import DEMO_BOOK, pay_with, slide_to
+from tests.e2e.helpers import DEMO_BOOK, log_in, pay_with, slide_to
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -52,13 +52,10 @@ def test_a_new_reader_chooses_a_price_signs_up_pays_and_finds_the_book(
     assert "$19.50" in receipt.body and "$15.60" in receipt.body
 
 
-def test_a_declined_card_shows_the_error_and_pays_nothing(
+def test_a_declined_card_pays_nothing_and_try_again_is_one_click_to_paying(
     live_server, page, mailoutbox, demo_catalog
 ):
-    page.goto(live_server.url + "/accounts/login/")
-    page.get_by_label("Email").fill("reader@example.com")
-    page.get_by_label("Password").fill("storefront-demo")
-    page.get_by_role("button", name="Log in").click()
+    log_in(page, live_server.url, "reader@example.com")
     page.goto(live_server.url + DEMO_BOOK)
     page.get_by_role("button", name="Buy now").click()
     page.get_by_role("button", name="Pay $24.99").click()
@@ -70,10 +67,35 @@ def test_a_declined_card_shows_the_error_and_pays_nothing(
         "buyer__email": "reader@example.com",
         "book__slug": "behindthestack-netflix-architecture",
     }
-    assert Order.objects.filter(**mine).get().status == "failed"
+    first = Order.objects.filter(**mine).get()
+    assert first.status == "failed"
     assert not Entitlement.objects.filter(
         user__email="reader@example.com", book__slug=mine["book__slug"]
     ).exists()
-    # And the reader can try again from there.
+
+    # One click from the decline: straight to paying the same amount again.
     page.get_by_role("button", name="Try again").click()
-    expect(page.get_by_test_id("amount")).to_have_text("$24.99")
+    expect(page.get_by_role("heading", name="Pay $24.99")).to_be_visible()
+    pay_with(page, "4000 0000 0000 0002")
+    expect(page.get_by_role("alert")).to_have_text("Your card was declined. Try another card.")
+
+    # The orders list shows both attempts as no money taken, and their pages say so.
+    page.goto(live_server.url + "/orders/")
+    rows = page.get_by_test_id("order-unpaid")
+    expect(rows).to_have_count(2)
+    expect(rows.first).to_contain_text("Declined — nothing charged")
+    expect(page.locator("table")).not_to_contain_text("$24.99")
+    rows.first.get_by_role("link", name=re.compile("^Try again")).click()
+    expect(page.get_by_role("heading", name="Payment declined")).to_be_visible()
+    expect(page.get_by_test_id("not-charged")).to_have_text("nothing was charged")
+    expect(page.get_by_text("Author earns")).to_have_count(0)
+    expect(page.get_by_text("Amount paid")).to_have_count(0)
+
+    # One click from the order page too, and this time the card works.
+    page.get_by_role("button", name="Try again").click()
+    expect(page.get_by_role("heading", name="Pay $24.99")).to_be_visible()
+    pay_with(page, "4242 4242 4242 4242")
+
+    expect(page.get_by_role("heading", name="Your library")).to_be_visible()
+    statuses = sorted(Order.objects.filter(**mine).values_list("status", "amount_cents"))
+    assert statuses == [("failed", 2499), ("failed", 2499), ("paid", 2499)]

@@ -132,6 +132,7 @@ MATRIX = {
     "payments:order": ("get", BUYER_OR_STAFF, lambda o: [o["order"].public_id]),
     "payments:pay_order": ("get", BUYER, lambda o: [o["order"].public_id]),
     "payments:refund": ("get", BUYER, lambda o: [o["order"].public_id]),
+    "payments:retry": ("post", BUYER, lambda o: [o["order"].public_id]),
     # Authenticated by Stripe's signature, not a session: unsigned is 400 for all.
     "payments:stripe_webhook": ("post", dict.fromkeys(PERSONAS, "bad_request"), lambda o: []),
     # Credits: each reader's own (their balance, their membership); no ids in the URLs.
