@@ -31,11 +31,11 @@ install-dev: $(VENV)/.installed-dev
 # where it is served (HOST:PORT) unless SITE_URL is set.
 run: export DEBUG ?= true
 run: export SITE_URL ?= http://$(HOST):$(PORT)
+# seed_demo prints the address and the demo accounts in a box, last, right
+# before the server starts (settings create var/ for SQLite).
 run: install
-	mkdir -p var
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
-	@echo "Storefront: http://$(HOST):$(PORT)/"
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
 # Lint, then the whole suite. CI=true (set by .ci/run) means PostgreSQL and

@@ -10,6 +10,11 @@ old row in between cannot put it back). Users change through ``save()``
 
 Whether the user may log in (``is_active``) and the session's password hash are
 checked on the cached row exactly as on a fresh one.
+
+Whether the user is an author (the header's author links) is read once, when the
+row is cached, and kept as a flag on it (``User.is_author``), so no page pays a
+query for it; the catalog forgets the user when their author profile is created
+or deleted. The profile itself is not cached with the user: views read it fresh.
 """
 
 from allauth.account.auth_backends import AuthenticationBackend as AllauthBackend
@@ -29,6 +34,13 @@ def forget_user(user_id) -> None:
     transaction.on_commit(lambda: cache.delete(_key(user_id)), robust=True)
 
 
+def remember_is_author(user) -> None:
+    """Store whether ``user`` has an author profile as a plain flag (one query),
+    dropping the profile row itself so the cached user never holds a stale one."""
+    user.__dict__["_is_author"] = hasattr(user, "author_profile")
+    user._state.fields_cache.pop("author_profile", None)
+
+
 class CachedUserMixin:
     def get_user(self, user_id):
         user = cache.get(_key(user_id))
@@ -36,6 +48,7 @@ class CachedUserMixin:
             user = super().get_user(user_id)
             if user is None:
                 return None
+            remember_is_author(user)
             cache.set(_key(user_id), user, USER_CACHE_SECONDS)
         return user if self.user_can_authenticate(user) else None
 

@@ -66,4 +66,7 @@ class User(AbstractUser):
 
     @property
     def is_author(self) -> bool:
-        return hasattr(self, "author_profile")
+        """Has an author profile. The user cache (accounts/backends.py) stores the
+        answer on the cached row, so the header asks it without a query."""
+        flag = self.__dict__.get("_is_author")
+        return hasattr(self, "author_profile") if flag is None else flag

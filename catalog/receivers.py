@@ -3,6 +3,7 @@
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
+from accounts.backends import forget_user
 from core.pagecache import bump_generation
 
 from .models import Author, Book, BookAuthor, Category, Release, ReleaseFile, SampleFile, TocEntry
@@ -20,3 +21,12 @@ def forget_pages(sender, **kwargs):
 @receiver(m2m_changed, sender=Book.categories.through, dispatch_uid="catalog.pagecache.categories")
 def forget_pages_on_categories(sender, **kwargs):
     bump_generation()
+
+
+@receiver(post_save, sender=Author, dispatch_uid="catalog.forget_user.author_saved")
+@receiver(post_delete, sender=Author, dispatch_uid="catalog.forget_user.author_deleted")
+def forget_user_on_new_author(sender, instance, created=True, **kwargs):
+    """A user who became (or stopped being) an author gets the header's author
+    links at once: the cached user holds the flag (accounts/backends.py)."""
+    if created and instance.user_id:
+        forget_user(instance.user_id)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
 
 from core.logs import logging_config
 from core.money import MIN_PAID_PRICE_CENTS, parse_price
@@ -133,6 +134,16 @@ DATABASES = {
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A fresh clone has no var/: create the database's folder (and say clearly
+    # which one when it cannot be), rather than sqlite3's "unable to open database file".
+    _sqlite_dir = Path(DATABASES["default"]["NAME"]).parent
+    try:
+        _sqlite_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ImproperlyConfigured(
+            f"Cannot create {_sqlite_dir} for the SQLite database ({exc}). "
+            "Set VAR_DIR (or DATABASE_URL) to somewhere writable."
+        ) from exc
     # The embedded default serves parallel requests too (two tabs paying, a double
     # click on refund): readers never block the writer (WAL), a transaction takes
     # the write lock when it begins (IMMEDIATE), so two never deadlock upgrading
@@ -278,7 +289,7 @@ ACCOUNT_RATE_LIMITS = {
     "confirm_email": "1/3m/key",
     "change_password": "5/m/user",
 }
-ACCOUNT_FORMS = {"signup": "accounts.forms.SignupForm"}
+ACCOUNT_FORMS = {"login": "accounts.forms.LoginForm", "signup": "accounts.forms.SignupForm"}
 ACCOUNT_PREVENT_ENUMERATION = True  # allauth's default; see docs/architecture.md "Accounts"
 
 # --- Abuse limits -----------------------------------------------------------

@@ -51,6 +51,21 @@ DEMO_ACCOUNTS = [
 ]
 
 
+def accounts_box() -> str:
+    """Where the store is served and the demo accounts to log in with, in a box."""
+    site = settings.SITE_URL.rstrip("/")
+    lines = [
+        f"Storefront: {site}/",
+        f"Demo accounts (password for all: {DEMO_PASSWORD}):",
+        *(f"  {role:<7} {email}" for email, _name, role in DEMO_ACCOUNTS),
+        f"Admin: {site}/admin/",
+        f"Demo catalog: {Book.objects.listed().count()} books listed.",
+    ]
+    width = max(len(line) for line in lines)
+    rule = "+" + "-" * (width + 2) + "+"
+    return "\n".join([rule, *(f"| {line:<{width}} |" for line in lines), rule])
+
+
 class Command(BaseCommand):
     help = "Create the demo reader, author and admin accounts and the demo catalog."
 
@@ -85,12 +100,9 @@ class Command(BaseCommand):
             self._sales(users["reader"])
         rebuild_daily()  # the demo sales were backdated behind the ledger's back
         if not options["quiet_accounts"]:
-            self.stdout.write(
-                self.style.SUCCESS(f"Demo accounts (password for all: {DEMO_PASSWORD}):")
-            )
-            for email, _name, role in DEMO_ACCOUNTS:
-                self.stdout.write(f"  {role:<7} {email}")
-            self.stdout.write(f"Demo catalog: {Book.objects.listed().count()} books listed.")
+            # Last, so `make run` shows it right before the server starts, not
+            # under the migrations' and tasks' log lines.
+            self.stdout.write(self.style.SUCCESS(accounts_box()))
 
     def _account(self, email, name, role):
         User = get_user_model()
