@@ -8,7 +8,7 @@ PORT ?= 8000
 # pytest-xdist workers; 2 cores here.
 WORKERS ?= auto
 
-.PHONY: run test install install-dev worker lint format migrate seed clean
+.PHONY: run test install install-dev e2e-deps screenshots worker lint format migrate seed clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -40,10 +40,25 @@ run: install
 
 # Lint, then the whole suite. CI=true (set by .ci/run) means PostgreSQL and
 # Redis, and browser/service tests fail instead of skipping.
-test: install-dev
+test: install-dev e2e-deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pytest -n $(WORKERS) $(PYTEST_ARGS)
+
+# axe-core for the browser tests' accessibility checks (tests/e2e/package-lock.json),
+# installed again only when the lock file changes. Without npm those checks skip
+# (under CI=true they fail: .ci/run installs it first).
+E2E_NODE := tests/e2e/node_modules/.package-lock.json
+e2e-deps:
+	@if ! command -v npm >/dev/null 2>&1; then \
+	  echo "npm not found: the accessibility checks will skip"; \
+	elif [ ! $(E2E_NODE) -nt tests/e2e/package-lock.json ]; then \
+	  npm ci --prefix tests/e2e --no-audit --no-fund --loglevel=error; \
+	fi
+
+# The README's pictures (docs/screenshots/*.png), taken by the browser tests.
+screenshots: install-dev e2e-deps
+	SCREENSHOTS=docs/screenshots $(VENV)/bin/pytest -n 0 -p no:cacheprovider tests/e2e/test_accessibility.py
 
 # A Celery worker against REDIS_URL (without it, tasks run eagerly in-process).
 worker: install

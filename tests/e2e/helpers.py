@@ -1,6 +1,8 @@
 """Steps the browser tests share."""
 
+import os
 import re
+from pathlib import Path
 
 from playwright.sync_api import expect
 
@@ -37,3 +39,26 @@ def buy_demo_book(page, base_url, dollars="24.99"):
     page.get_by_role("button", name=re.compile(r"^Pay \$")).click()
     pay_with(page, "4242 4242 4242 4242")
     expect(page.get_by_role("heading", name="Your library")).to_be_visible()
+
+
+# `make screenshots` sets SCREENSHOTS to docs/screenshots; a normal run writes nothing.
+SCREENSHOTS = os.environ.get("SCREENSHOTS", "")
+SCREENSHOT_VIEWPORT = {"width": 1280, "height": 800}
+
+
+def screenshot(page, name):
+    """Save what the page shows (one 1280x800 viewport) as SCREENSHOTS/name.png,
+    reduced to a 256-colour palette so the README's pictures stay small."""
+    if not SCREENSHOTS:
+        return
+    from io import BytesIO
+
+    from PIL import Image
+
+    folder = Path(SCREENSHOTS)
+    folder.mkdir(parents=True, exist_ok=True)
+    page.set_viewport_size(SCREENSHOT_VIEWPORT)
+    page.evaluate("document.activeElement && document.activeElement.blur()")
+    image = Image.open(BytesIO(page.screenshot(animations="disabled", caret="hide")))
+    image = image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+    image.save(folder / f"{name}.png", optimize=True)
