@@ -2,6 +2,8 @@
 
 import re
 from dataclasses import dataclass
+from hashlib import blake2b
+from urllib.parse import urlencode
 
 from django.core.cache import cache
 from django.db import connection
@@ -145,6 +147,19 @@ def _books_with_word(word: str):
             [tsquery],
         )
     ).values("pk")
+
+
+def search_count(books, **params) -> int:
+    """How many books a search finds (``books`` is its queryset), counted once per
+    catalog generation and cached: every page of one search, in any order, shares
+    the count, so turning a page costs the page's query only."""
+    query = urlencode(sorted((name, value) for name, value in params.items() if value))
+    key = f"catalog:count:{generation()}:{blake2b(query.encode(), digest_size=12).hexdigest()}"
+    count = cache.get(key)
+    if count is None:
+        count = books.count()
+        cache.set(key, count, TIMEOUT)
+    return count
 
 
 def catalog_facets():

@@ -2,13 +2,12 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from core.pagecache import cache_for_anonymous
-from core.pagination import querystring_without_page
+from core.pagination import CountedPaginator, querystring_without_page
 
 from . import book_page, invitations, selectors, services, signals, stats
 from .files import serve_private_file
@@ -35,7 +34,10 @@ def book_list(request):
     if sort not in selectors.SORTS:
         sort = "newest"
     books = selectors.search_books(query=query, category=category, language=language, sort=sort)
-    page = Paginator(books, settings.CATALOG_PAGE_SIZE).get_page(request.GET.get("page"))
+    count = selectors.search_count(books, query=query, category=category, language=language)
+    page = CountedPaginator(books, settings.CATALOG_PAGE_SIZE, count=count).get_page(
+        request.GET.get("page")
+    )
     categories, languages = selectors.catalog_facets()
     return render(
         request,

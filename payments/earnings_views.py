@@ -3,7 +3,6 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 
@@ -11,23 +10,11 @@ from catalog.models import Author
 from core.csv_export import SafeWriter
 from core.input_guard import bad_request
 from core.money import format_plain
-from core.pagination import querystring_without_page
+from core.pagination import CountedPaginator, querystring_without_page
 
 from . import earnings
 from .forms import EarningsRangeForm, PayoutAccountForm
 from .models import Payout, PayoutAccount
-
-
-class CountedPaginator(Paginator):
-    """A paginator told its count (from the daily sums) instead of running COUNT(*)."""
-
-    def __init__(self, *args, count: int, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._known_count = count
-
-    @property
-    def count(self):
-        return self._known_count
 
 
 def _author_for_request(request) -> Author:

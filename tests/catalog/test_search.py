@@ -3,7 +3,7 @@ from django.db import connection
 from django.urls import reverse
 
 from catalog.selectors import catalog_facets, search_books
-from tests.factories import AuthorFactory, BookFactory, CategoryFactory
+from tests.factories import AuthorFactory, BookFactory, CategoryFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -104,3 +104,20 @@ def test_postgresql_searches_words_by_prefix_through_the_full_text_index():
             "SELECT indexdef FROM pg_indexes WHERE indexname = %s", ["catalog_book_search_document"]
         )
         assert "gin (search_document)" in cursor.fetchone()[0]
+
+
+def test_turning_the_pages_of_a_search_counts_its_books_once(client, django_assert_num_queries):
+    for i in range(30):
+        BookFactory(title=f"Django volume {i}")
+    url = reverse("catalog:list")
+    client.force_login(UserFactory())  # no page cache: every page renders
+    client.get(url, {"q": "django"})
+
+    # The page's books and their authors; the count (and the facets) come from the cache.
+    with django_assert_num_queries(2):
+        response = client.get(url, {"q": "django", "page": "2"})
+    assert response.status_code == 200 and "Django volume" in response.content.decode()
+
+    BookFactory(title="Django volume 30")  # a catalog change: counted again
+    response = client.get(url, {"q": "django", "page": "2"})
+    assert response.context["page"].paginator.count == 31
