@@ -31,6 +31,14 @@ def _order_url_parts(script_prefix: str) -> tuple[str, str]:
     return head, tail
 
 
+# What an unpaid order's status means to the reader; the others read as their label.
+READER_STATUS = {
+    "failed": "Declined — nothing charged",
+    "expired": "Not completed — nothing charged",
+    "pending": "Waiting for payment",
+}
+
+
 class Order(models.Model):
     """One attempt to buy one thing at one price: a book (paid in money or with a
     credit), a credit pack, or one period of the Reader Membership.
@@ -157,6 +165,12 @@ class Order(models.Model):
     @property
     def is_paid(self) -> bool:
         return self.status == self.Status.PAID
+
+    @property
+    def status_for_reader(self) -> str:
+        """What the order's status means to the reader (order pages and the orders
+        list); unpaid ones say nothing was charged."""
+        return READER_STATUS.get(self.status) or self.get_status_display()
 
     @property
     def paid_with_credit(self) -> bool:
