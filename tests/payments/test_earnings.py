@@ -375,9 +375,10 @@ def test_the_dashboard_costs_the_same_queries_with_10_or_100000_sales(
         cursor.execute(_BULK_SALES, {"book": book.pk, "author": author.pk, "n": n})
     rebuild_daily()
     client.force_login(author.user)
-    # session, user, author, books, own and cash daily sums, free copies, chart,
-    # balances (days, today's boundary), sales count, the sales page, payouts
-    with django_assert_num_queries(12):
+    # session, user (and, once per user-cache fill, whether they are an author),
+    # author, books, own and cash daily sums, free copies, chart, balances (days,
+    # today's boundary), sales count, the sales page, payouts
+    with django_assert_num_queries(13):
         response = client.get(reverse("payments:earnings"), {"range": "all"})
     html = response.content.decode()
     assert f'data-testid="total-copies">{n}<' in html
