@@ -1,7 +1,9 @@
 """Book page views, counted off the request path.
 
-A view of a book page is one atomic ``incr`` of a cache counter per book and
-day (Redis in production, shared by every worker; locmem in development):
+A view of a book page is counted in the worker's memory and added with one
+atomic ``incr`` to a cache counter per book and day at most once a second
+(``BOOK_VIEWS_PUSH_SECONDS``; Redis in production, shared by every worker;
+locmem in development):
 no database write in the request, and whole-page cache hits count too, since
 the counting decorator sits outside the page cache. Counters are keyed by the
 book's slug because a cached page is served without knowing the book's id.
@@ -17,9 +19,13 @@ Decision: every page answered 200 to a GET counts, whoever asks (readers, the
 book's authors, crawlers): the figure is "page views", not "people".
 """
 
+import threading
+import time
+from collections import Counter
 from datetime import date, timedelta
 from functools import wraps
 
+from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
@@ -29,19 +35,40 @@ from .models import Book, BookDailyStats
 COUNTER_TTL = 4 * 86400
 FLUSH_BATCH = 500
 
+# Views counted in this process and not yet added to the shared counters.
+_held: Counter[str] = Counter()
+_last_push = [0.0]
+_lock = threading.Lock()
+
 
 def counter_key(slug: str, day: date) -> str:
     return f"bookviews:{day.isoformat()}:{slug}"
 
 
 def count_view(slug: str, day: date | None = None) -> None:
-    """One view of the book at ``slug``: one cache round trip, no database."""
+    """One view of the book at ``slug``: counted in this process, added to the
+    shared counter at most every ``BOOK_VIEWS_PUSH_SECONDS`` (one cache round trip
+    per key then, not one per view; a worker that dies loses that long's views)."""
     key = counter_key(slug, day or timezone.localdate())
-    try:
-        cache.incr(key)
-    except ValueError:  # first view of the day (or the key expired): create it
-        if not cache.add(key, 1, timeout=COUNTER_TTL):
-            cache.incr(key)  # another request created it meanwhile
+    with _lock:
+        _held[key] += 1
+        due = time.monotonic() - _last_push[0] >= settings.BOOK_VIEWS_PUSH_SECONDS
+    if due:
+        push_views()
+
+
+def push_views() -> None:
+    """Add the views this process holds to the shared counters."""
+    with _lock:
+        held = dict(_held)
+        _held.clear()
+        _last_push[0] = time.monotonic()
+    for key, views in held.items():
+        try:
+            cache.incr(key, views)
+        except ValueError:  # first view of the day (or the key expired): create it
+            if not cache.add(key, views, timeout=COUNTER_TTL):
+                cache.incr(key, views)  # another worker created it meanwhile
 
 
 def counts_views(view):

@@ -1,9 +1,10 @@
 """Whole-page cache for anonymous visitors.
 
 Pages that are the same for every anonymous reader (home, catalog, book and
-author pages) are served from the cache. Their keys include a "catalog
-generation" number that every catalog change bumps (catalog.receivers), so a
-change shows at once; the timeout bounds what no signal sees (sales counts).
+author pages) are served from the cache. Each is stored with the "catalog
+generation" it was rendered under, a number every catalog change bumps
+(catalog.receivers), and served only under that number, so a change shows at
+once; the timeout bounds what no signal sees (sales counts).
 Logged-in readers always get a fresh page (it shows their name, their books).
 
 A cached page must be a function of its key, or one visitor's request decides
@@ -94,12 +95,15 @@ def cache_for_anonymous(view=None, *, params: tuple[str, ...] = ()):
         _restrict_to(request, params)
         if not _cacheable(request):
             return view(request, *args, **kwargs)
-        # Hashed: a long search or odd characters make no invalid cache key.
-        path = hashlib.sha256(request.get_full_path().encode()).hexdigest()
-        key = f"page:{generation()}:{path}"
-        cached = cache.get(key)
-        if cached is not None:
-            content, content_type, headers = cached
+        # Hashed: a long search or odd characters make no invalid cache key. The page
+        # is stored with the generation it was rendered under and read back with the
+        # current one in one round trip; under another generation it is a miss.
+        key = "page:" + hashlib.sha256(request.get_full_path().encode()).hexdigest()
+        found = cache.get_many([key, GENERATION_KEY])
+        current = found.get(GENERATION_KEY) or generation()
+        cached = found.get(key)
+        if cached is not None and cached[0] == current:
+            _stamp, content, content_type, headers = cached
             response = HttpResponse(content, content_type=content_type)
             for name, value in headers.items():
                 response[name] = value
@@ -108,7 +112,8 @@ def cache_for_anonymous(view=None, *, params: tuple[str, ...] = ()):
         response = view(request, *args, **kwargs)
         if response.status_code == 200 and not response.streaming and not response.cookies:
             headers = {k: v for k, v in response.items() if k.lower() in ("content-language",)}
-            cache.set(key, (response.content, response["Content-Type"], headers), TIMEOUT)
+            entry = (current, response.content, response["Content-Type"], headers)
+            cache.set(key, entry, TIMEOUT)
             response["X-Page-Cache"] = "miss"
         return response
 

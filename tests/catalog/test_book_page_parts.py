@@ -124,3 +124,18 @@ def test_a_free_book_makes_no_refund_promise(client):
     assert "Get it free" in html
     assert "100% refund within 60 days" not in html
     assert "60 Day 100% Happiness Guarantee" not in html
+
+
+def test_book_page_views_reach_the_shared_counter_once_a_push_is_due(client, settings):
+    from catalog import stats
+
+    settings.BOOK_VIEWS_PUSH_SECONDS = 3600
+    book = BookFactory()
+    stats.push_views()  # start a push period now
+    for _ in range(3):
+        html_of(client, book)
+    today = timezone.localdate()
+    assert stats.live_views(book.slug, today) == 0  # held by this process: no cache write per view
+
+    stats.push_views()
+    assert stats.live_views(book.slug, today) == 3
