@@ -19,12 +19,12 @@ counters, catalog/stats.py), the rest from orders and refunds.
 from dataclasses import dataclass, field
 from datetime import date
 
-from django.db.models import Count, Exists, OuterRef, Q, Subquery, Sum
+from django.db.models import Count, OuterRef, Q, Subquery, Sum
 
 from catalog.models import Book, BookDailyStats, Release
 
 from .earnings import DateRange
-from .models import LedgerTransaction, Order, Refund
+from .models import Order, Refund
 
 PRICE_BINS = 12
 CHART_HEIGHT = 48  # of the 50 units of the price chart's viewBox: 2 stay free on top
@@ -67,8 +67,7 @@ def _in_period(field_name: str, range_: DateRange) -> Q:
 
 def _sales(book: Book):
     """The book's orders that became sales (free copies included, duplicates not)."""
-    sale = LedgerTransaction.objects.filter(order=OuterRef("pk"), kind="sale")
-    return Order.objects.filter(book=book, product=Order.Product.BOOK).filter(Exists(sale))
+    return Order.objects.sold().filter(book=book)
 
 
 def funnel(book: Book, range_: DateRange) -> Funnel:

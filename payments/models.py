@@ -18,6 +18,13 @@ class OrderQuerySet(models.QuerySet):
             buyer=buyer, book=book, product="book", status="paid", amount_cents__gt=0
         )
 
+    def sold(self):
+        """Book orders that became sales: a ``sale`` transaction in the ledger (free
+        copies included; a second payment for a book the reader owned, refunded
+        automatically, is not one, nor is anything unpaid), refunded since or not."""
+        sale = LedgerTransaction.objects.filter(order=models.OuterRef("pk"), kind="sale")
+        return self.filter(product="book").filter(models.Exists(sale))
+
 
 _SAMPLE_ID = uuid.UUID(int=0)
 

@@ -9,8 +9,8 @@ However many sales land in the meantime, one count is queued per book at a time
 incremented, so a lost or repeated task cannot make it drift.
 
 ``sales_count`` is the number of copies sold through orders, paid or since
-refunded, of any amount (a free copy is a sale of $0; a duplicate payment that
-was refunded is not a sale). With Celery eager (the embedded default, the tests)
+refunded, of any amount (``Order.objects.sold()``: a free copy is a sale of $0;
+a duplicate payment that was refunded is not a sale). With Celery eager (the embedded default, the tests)
 the count is written as soon as the sale commits; with a worker, within
 ``COUNT_DELAY`` seconds.
 """
@@ -26,7 +26,6 @@ from catalog.models import Book
 from .models import Order
 
 COUNT_DELAY = 5  # seconds: sales of one book within them are counted together
-SOLD = (Order.Status.PAID, Order.Status.REFUNDED)
 
 
 def _mark(book_id: int) -> str:
@@ -46,7 +45,8 @@ def count_soon(book_id: int) -> None:
 
 def sold_copies():
     return (
-        Order.objects.filter(book_id=OuterRef("pk"), product=Order.Product.BOOK, status__in=SOLD)
+        Order.objects.sold()
+        .filter(book_id=OuterRef("pk"))
         .order_by()
         .values("book_id")
         .annotate(n=Count("id"))

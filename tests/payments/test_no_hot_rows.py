@@ -108,3 +108,21 @@ def test_a_launch_of_one_book_sells_every_copy_once_with_an_exact_count():
     assert len({o.pk for o in orders}) == len(readers)
     assert Book.objects.get(pk=book.pk).sales_count == len(readers)
     assert audit().ok
+
+
+def test_a_second_payment_for_a_book_the_reader_owns_is_not_counted_as_a_sale(
+    django_capture_on_commit_callbacks,
+):
+    book, reader = BookFactory(), UserFactory()
+    tabs = [
+        services.place_order(
+            buyer=reader, book=book, amount_cents=1999, checkout_token=uuid.uuid4()
+        )
+        for _ in range(2)
+    ]
+    with django_capture_on_commit_callbacks(execute=True):  # the double is refunded after commit
+        for order in tabs:
+            assert services.mark_paid(order_id=order.pk, amount_cents=1999)
+    tabs[1].refresh_from_db()
+    assert tabs[1].status == "refunded"  # the double payment, given back
+    assert Book.objects.get(pk=book.pk).sales_count == 1
