@@ -29,6 +29,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
+from core.cache import add_to_counter
+
 from .models import Book, BookDailyStats
 
 # Counters outlive the days a flush reads (today and yesterday) with room to spare.
@@ -64,11 +66,7 @@ def push_views() -> None:
         _held.clear()
         _last_push[0] = time.monotonic()
     for key, views in held.items():
-        try:
-            cache.incr(key, views)
-        except ValueError:  # first view of the day (or the key expired): create it
-            if not cache.add(key, views, timeout=COUNTER_TTL):
-                cache.incr(key, views)  # another worker created it meanwhile
+        add_to_counter(key, views, timeout=COUNTER_TTL)
 
 
 def counts_views(view):

@@ -7,6 +7,7 @@ generations). The client is only a thin, thread-safe handle on the pool, so
 one per pool does the same work without that cost.
 """
 
+from django.core.cache import cache
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient
 
@@ -28,3 +29,14 @@ class RedisCache(DjangoRedisCache):
     def __init__(self, server, params):
         super().__init__(server, params)
         self._class = ReusedRedisClient
+
+
+def add_to_counter(key: str, amount: int = 1, *, timeout=None) -> None:
+    """Add ``amount`` to a counter in the cache, creating it (for ``timeout``) when it
+    is missing: atomic whichever worker gets there first (statistics counted off
+    the request path: book page views, downloads)."""
+    try:
+        cache.incr(key, amount)
+    except ValueError:  # missing: never counted, expired, or flushed and deleted
+        if not cache.add(key, amount, timeout=timeout):
+            cache.incr(key, amount)  # another worker created it meanwhile

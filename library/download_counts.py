@@ -14,6 +14,7 @@ from django.core.cache import cache
 from django.db.models import F
 
 from catalog.models import ReleaseFile
+from core.cache import add_to_counter
 
 FLUSH_DELAY = 10  # seconds: downloads of one file within them are written together
 
@@ -28,12 +29,7 @@ def _queued(file_id: int) -> str:
 
 def count(file_id: int) -> None:
     """One download of the file: counted now, written by the flush it queues."""
-    key = _pending(file_id)
-    if not cache.add(key, 1, timeout=None):
-        try:
-            cache.incr(key)
-        except ValueError:  # flushed and deleted in between
-            cache.add(key, 1, timeout=None)
+    add_to_counter(_pending(file_id))
     if cache.add(_queued(file_id), 1, timeout=FLUSH_DELAY * 12):
         flush_download_count.apply_async((file_id,), countdown=FLUSH_DELAY)
 

@@ -74,3 +74,21 @@ class BookFactory(factory.django.DjangoModelFactory):
                 royalty_share=100 // len(extracted or [1]),
                 position=position,
             )
+
+
+def book_form_data(**overrides) -> dict:
+    """What the author's book form posts for a new draft, with ``overrides``."""
+    return {
+        "title": "My New Book",
+        "subtitle": "",
+        "slug": "",
+        "blurb": "",
+        "about": "",
+        "language": "en",
+        "status": "draft",
+        "installments_completed": "0",
+        "installments_planned": "0",
+        "minimum_price": "9.99",
+        "suggested_price": "19.99",
+        **overrides,
+    }

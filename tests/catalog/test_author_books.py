@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from catalog.models import Book, Release
 from catalog.signals import release_published
-from tests.factories import AuthorFactory, BookFactory, UserFactory
+from tests.factories import AuthorFactory, BookFactory, UserFactory, book_form_data
 
 pytestmark = pytest.mark.django_db
 
@@ -25,26 +25,8 @@ def epub_bytes(first="mimetype"):
     return out.getvalue()
 
 
-def book_data(**overrides):
-    data = {
-        "title": "My New Book",
-        "subtitle": "",
-        "slug": "",
-        "blurb": "",
-        "about": "",
-        "language": "en",
-        "status": "draft",
-        "installments_completed": "0",
-        "installments_planned": "0",
-        "minimum_price": "9.99",
-        "suggested_price": "19.99",
-    }
-    data.update(overrides)
-    return data
-
-
 def test_an_author_creates_a_draft_book_owning_all_its_royalties(client, author):
-    response = client.post(reverse("catalog:book_create"), book_data())
+    response = client.post(reverse("catalog:book_create"), book_form_data())
 
     book = Book.objects.get()
     assert response["Location"] == reverse("catalog:manage_book", args=["my-new-book"])
@@ -73,7 +55,7 @@ def test_an_author_creates_a_draft_book_owning_all_its_royalties(client, author)
     ],
 )
 def test_bad_book_input_is_a_form_error_and_saves_nothing(client, author, field, value, message):
-    data = book_data(installments_planned="15", **{field: value})
+    data = book_form_data(installments_planned="15", **{field: value})
 
     response = client.post(reverse("catalog:book_create"), data)
 
@@ -84,14 +66,14 @@ def test_bad_book_input_is_a_form_error_and_saves_nothing(client, author, field,
 
 def test_slugs_are_unique_and_stay_once_published(client, author):
     BookFactory(slug="taken")
-    response = client.post(reverse("catalog:book_create"), book_data(slug="taken"))
+    response = client.post(reverse("catalog:book_create"), book_form_data(slug="taken"))
     assert "Another book uses this address already." in response.content.decode()
 
-    client.post(reverse("catalog:book_create"), book_data(status="completed"))
+    client.post(reverse("catalog:book_create"), book_form_data(status="completed"))
     book = Book.objects.get(slug="my-new-book")
     client.post(
         reverse("catalog:book_edit", args=[book.slug]),
-        book_data(title="Renamed", slug="renamed", status="completed"),
+        book_form_data(title="Renamed", slug="renamed", status="completed"),
     )
     book.refresh_from_db()
     assert (book.title, book.slug) == ("Renamed", "my-new-book")
@@ -302,7 +284,7 @@ def test_editing_the_table_of_contents(client, author):
 def test_a_cover_must_be_a_real_image(client, author):
     response = client.post(
         reverse("catalog:book_create"),
-        book_data(cover=SimpleUploadedFile("cover.png", b"<html>not an image</html>")),
+        book_form_data(cover=SimpleUploadedFile("cover.png", b"<html>not an image</html>")),
     )
 
     assert "Upload a valid image" in response.content.decode()

@@ -13,9 +13,8 @@ from PIL import Image
 
 from catalog import builds, counts, services
 from catalog.models import Book
-from tests.catalog.test_author_books import book_data
 from tests.catalog.test_manuscript import import_good
-from tests.factories import BookFactory
+from tests.factories import BookFactory, book_form_data
 
 pytestmark = pytest.mark.django_db
 
@@ -56,7 +55,7 @@ def test_the_book_form_does_not_ask_for_page_or_word_counts(client, author):
     html = client.get(reverse("catalog:book_create")).content.decode()
     assert 'name="page_count"' not in html and 'name="word_count"' not in html
 
-    client.post(reverse("catalog:book_create"), book_data(page_count="999", word_count="5"))
+    client.post(reverse("catalog:book_create"), book_form_data(page_count="999", word_count="5"))
     book = Book.objects.get()
     assert (book.page_count, book.word_count) == (None, None)
 
@@ -143,7 +142,7 @@ def test_the_cover_field_shows_the_current_cover_and_a_slot_for_the_new_ones_pre
 
 def test_a_new_cover_uploads_without_javascript_and_replaces_the_old_one(client, author):
     book = BookFactory(authors=[author])
-    data = book_data(title=book.title, slug=book.slug, status="completed")
+    data = book_form_data(title=book.title, slug=book.slug, status="completed")
     data["cover"] = SimpleUploadedFile("new.png", png_bytes(), content_type="image/png")
 
     response = client.post(reverse("catalog:book_edit", args=[book.slug]), data)
@@ -185,7 +184,7 @@ def test_languages_most_used_in_the_catalog_come_first_then_all_others_a_to_z(cl
 
 
 def test_a_language_from_either_group_is_saved(client, author):
-    client.post(reverse("catalog:book_create"), book_data(language="ka"))
+    client.post(reverse("catalog:book_create"), book_form_data(language="ka"))
     assert Book.objects.get().language == "ka"
-    response = client.post(reverse("catalog:book_create"), book_data(language="xx"))
+    response = client.post(reverse("catalog:book_create"), book_form_data(language="xx"))
     assert "Select a valid choice" in response.content.decode()

@@ -203,18 +203,22 @@ def test_a_build_whose_worker_died_fails_after_30_minutes_and_the_author_tries_a
     assert build.status == "failed"  # the interrupted one stays what it was
 
 
-def test_a_slow_worker_finishing_after_its_build_was_failed_publishes_nothing(book, monkeypatch):
-    import_good(book)
-    build = Build.objects.create(book=book, kind="publish", version="2.0")
+def run_build_overtaken_by_beat(build, monkeypatch):
+    """Run the build while beat, 31 minutes in, fails it as stale: a slow worker."""
     real_build_epub = manuscript.build_epub
 
     def slow_build_epub(*args, **kwargs):
-        # Beat runs while this worker is still rendering, 31 minutes in.
         manuscript.fail_stale_builds(now=timezone.now() + timedelta(minutes=31))
         return real_build_epub(*args, **kwargs)
 
     monkeypatch.setattr(manuscript, "build_epub", slow_build_epub)
-    build = manuscript.run_build(build.pk)
+    return manuscript.run_build(build.pk)
+
+
+def test_a_slow_worker_finishing_after_its_build_was_failed_publishes_nothing(book, monkeypatch):
+    import_good(book)
+    build = Build.objects.create(book=book, kind="publish", version="2.0")
+    build = run_build_overtaken_by_beat(build, monkeypatch)
 
     assert (build.status, build.message) == ("failed", "Interrupted")
     assert not Release.objects.exists() and not build.preview_pdf
@@ -223,14 +227,7 @@ def test_a_slow_worker_finishing_after_its_build_was_failed_publishes_nothing(bo
 def test_a_slow_preview_failed_meanwhile_keeps_no_files(book, monkeypatch, settings):
     import_good(book)
     build = Build.objects.create(book=book, kind="preview")
-    real_build_epub = manuscript.build_epub
-
-    def slow_build_epub(*args, **kwargs):
-        manuscript.fail_stale_builds(now=timezone.now() + timedelta(minutes=31))
-        return real_build_epub(*args, **kwargs)
-
-    monkeypatch.setattr(manuscript, "build_epub", slow_build_epub)
-    build = manuscript.run_build(build.pk)
+    build = run_build_overtaken_by_beat(build, monkeypatch)
 
     assert build.status == "failed" and not build.preview_pdf and not build.preview_epub
     private = settings.STORAGES["private"]["OPTIONS"]["location"] / "builds"

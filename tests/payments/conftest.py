@@ -217,6 +217,19 @@ def pay(client, book, amount, token=None):
     )
 
 
+# The demo gateway's test cards.
+VISA = "4242 4242 4242 4242"
+DECLINED = "4000 0000 0000 0002"
+
+
+def card(client, order, number):
+    """Submit the demo card form of the order's payment page."""
+    return client.post(
+        reverse("payments:pay_order", args=[order.public_id]),
+        {"card_number": number, "expiry": "12/34", "cvc": "123"},
+    )
+
+
 def stripe_order(reader, book, amount_cents=1950):
     """A pending Stripe order with its PaymentIntent created at localstripe."""
     order = services.place_order(

@@ -12,41 +12,13 @@ from payments import ledger_guards, services
 from payments.ledger import audit
 from payments.models import LedgerEntry, Order
 from tests.factories import AuthorFactory, BookFactory, UserFactory
+from tests.payments.conftest import DECLINED, VISA, card, pay
 
 pytestmark = pytest.mark.django_db
-
-VISA = "4242 4242 4242 4242"
-DECLINED = "4000 0000 0000 0002"
-
-
-@pytest.fixture
-def reader(client):
-    user = UserFactory()
-    client.force_login(user)
-    return user
-
-
-@pytest.fixture
-def book():
-    return BookFactory(slug="the-book", minimum_price_cents=1499, suggested_price_cents=2499)
 
 
 def checkout(client, book, amount):
     return client.post(reverse("payments:checkout", args=[book.slug]), {"amount": amount})
-
-
-def pay(client, book, amount, token=None):
-    token = token or str(uuid.uuid4())
-    return client.post(
-        reverse("payments:pay", args=[book.slug]), {"amount": amount, "checkout_token": token}
-    )
-
-
-def card(client, order, number):
-    return client.post(
-        reverse("payments:pay_order", args=[order.public_id]),
-        {"card_number": number, "expiry": "12/34", "cvc": "123"},
-    )
 
 
 def test_a_logged_out_reader_is_sent_to_log_in_and_keeps_the_amount(client, book):

@@ -14,23 +14,9 @@ from library.services import grant_entitlement
 from payments import services
 from payments.models import Order
 from tests.factories import BookFactory, UserFactory
+from tests.payments.conftest import DECLINED, VISA, card, pay
 
 pytestmark = pytest.mark.django_db
-
-VISA = "4242 4242 4242 4242"
-DECLINED = "4000 0000 0000 0002"
-
-
-@pytest.fixture
-def reader(client):
-    user = UserFactory()
-    client.force_login(user)
-    return user
-
-
-@pytest.fixture
-def book():
-    return BookFactory(slug="the-book", minimum_price_cents=1499, suggested_price_cents=2499)
 
 
 def with_files(book):
@@ -40,20 +26,6 @@ def with_files(book):
     book.current_release = release
     book.save(update_fields=["current_release"])
     return book
-
-
-def pay(client, book, amount):
-    return client.post(
-        reverse("payments:pay", args=[book.slug]),
-        {"amount": amount, "checkout_token": str(uuid.uuid4())},
-    )
-
-
-def card(client, order, number):
-    return client.post(
-        reverse("payments:pay_order", args=[order.public_id]),
-        {"card_number": number, "expiry": "12/34", "cvc": "123"},
-    )
 
 
 def declined_order(client, book, amount="19.50") -> Order:

@@ -15,7 +15,7 @@ from django.urls import reverse
 
 from catalog.models import Book
 from core.single_line import MESSAGE, is_single_line
-from tests.factories import AuthorFactory, UserFactory
+from tests.factories import AuthorFactory, UserFactory, book_form_data
 
 pytestmark = pytest.mark.django_db
 
@@ -128,18 +128,7 @@ def test_a_book_titled_with_a_line_break_is_refused_with_a_clear_error(client):
     author = AuthorFactory()
     client.force_login(author.user)
 
-    response = client.post(
-        reverse("catalog:book_create"),
-        {
-            "title": BROKEN,
-            "language": "en",
-            "status": "draft",
-            "installments_completed": "0",
-            "installments_planned": "0",
-            "minimum_price": "9.99",
-            "suggested_price": "19.99",
-        },
-    )
+    response = client.post(reverse("catalog:book_create"), book_form_data(title=BROKEN))
 
     assert MESSAGE in response.content.decode()
     assert not Book.objects.exists()

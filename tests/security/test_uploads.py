@@ -15,7 +15,7 @@ from PIL import Image
 from catalog import services
 from catalog.admin import BookAdminForm, BookFileAdminForm
 from catalog.models import Book, Release, ReleaseFile
-from tests.factories import AuthorFactory, BookFactory
+from tests.factories import AuthorFactory, BookFactory, book_form_data
 
 pytestmark = pytest.mark.django_db
 
@@ -43,22 +43,10 @@ def animated_gif():
     return out.getvalue()
 
 
-def book_data(**overrides):
-    return {
-        "title": "Cover Story",
-        "language": "en",
-        "status": "draft",
-        "installments_completed": "0",
-        "installments_planned": "0",
-        "minimum_price": "9.99",
-        "suggested_price": "19.99",
-        **overrides,
-    }
-
-
 def upload_cover(client, content, name="cover.png"):
     return client.post(
-        reverse("catalog:book_create"), book_data(cover=SimpleUploadedFile(name, content))
+        reverse("catalog:book_create"),
+        book_form_data(title="Cover Story", cover=SimpleUploadedFile(name, content)),
     )
 
 
