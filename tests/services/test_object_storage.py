@@ -28,9 +28,9 @@ from catalog import services as catalog
 from catalog.models import Book, Release
 from core.object_storage import MEDIA_CACHE_CONTROL, ObjectStorage
 from library.models import Entitlement
-from tests.catalog.test_author_books import book_data, epub_bytes
+from tests.catalog.test_author_books import epub_bytes
 from tests.conftest import require
-from tests.factories import AuthorFactory, BookFactory, UserFactory
+from tests.factories import AuthorFactory, BookFactory, UserFactory, book_form_data
 from tests.library.test_library import buy
 from tests.services.conftest import _free_port
 
@@ -307,7 +307,7 @@ def test_a_cover_is_public_at_a_plain_stable_url_the_page_may_show(client, s3):
     image = png_bytes()
     response = client.post(
         reverse("catalog:book_create"),
-        book_data(
+        book_form_data(
             status="completed",
             cover=SimpleUploadedFile("cover.png", image, content_type="text/html"),
         ),
