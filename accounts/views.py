@@ -6,13 +6,13 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.html import format_html
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
 from core import ratelimit
 
 from .forms import LoginLinkRequestForm
 from .login_links import LoginLinkError, read_login_link, send_login_link, use_login_link
+from .return_to import is_safe_next
 from .services import normalise_email
 
 User = get_user_model()
@@ -28,11 +28,7 @@ def account(request):
 
 def safe_next(request, url: str | None) -> str:
     """``url`` if it is a path on this site, else the home page (no open redirect)."""
-    if url and url_has_allowed_host_and_scheme(
-        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return url
-    return reverse("home")
+    return url if is_safe_next(request, url) else reverse("home")
 
 
 def _link_problem(request, error: LoginLinkError):
