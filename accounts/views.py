@@ -79,7 +79,7 @@ def login_link(request, token):
 def login_link_request(request):
     """E-mail a new sign-in link. The answer is the same whether the address has an
     account or not (no enumeration): "if it has one, a link is on its way"."""
-    form = LoginLinkRequestForm(request.POST or None)
+    form = LoginLinkRequestForm(request.POST or None, initial={"next": request.GET.get("next", "")})
     if request.method == "POST" and form.is_valid():
         email = normalise_email(form.cleaned_data["email"])
         user = User.objects.filter(email__iexact=email, is_active=True).first()

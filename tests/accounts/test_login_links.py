@@ -313,3 +313,27 @@ def test_send_login_link_with_a_key_sends_once(
         send_login_link(guest, next_url="/library/", created=True, key="order:1:login-link")
 
     assert len(mailoutbox) == 1
+
+
+def test_the_login_page_offers_a_link_by_e_mail_that_comes_back(
+    client, guest, mailoutbox, django_capture_on_commit_callbacks
+):
+    login_page = client.get(reverse("account_login"), {"next": "/checkout/x/?amount=3"})
+    href = re.search(r'href="([^"]+)">e-mail me a sign-in link', login_page.content.decode())[1]
+    form_page = client.get(href.replace("&amp;", "&"))
+    assert 'value="/checkout/x/?amount=3"' in form_page.content.decode()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        request_link(client, "guest@example.com", "/checkout/x/?amount=3")
+    url = re.search(r"http://\S+/accounts/link/\S+/", mailoutbox[0].body)[0]
+
+    assert client.post(urlsplit(url).path)["Location"] == "/checkout/x/?amount=3"
+
+
+def test_the_confirmation_page_costs_a_fixed_number_of_queries(
+    client, guest, django_assert_max_num_queries
+):
+    url = login_link_url(guest, next_url="/")
+
+    with django_assert_max_num_queries(3):
+        assert client.get(url).status_code == 200
