@@ -337,3 +337,19 @@ def test_the_confirmation_page_costs_a_fixed_number_of_queries(
 
     with django_assert_max_num_queries(3):
         assert client.get(url).status_code == 200
+
+
+def test_a_reader_already_signed_in_as_the_links_user_just_goes_to_its_page(client, guest):
+    url = login_link_url(guest, next_url="/library/")
+    client.post(url)
+
+    for response in (client.get(url), client.post(url)):
+        assert (response.status_code, response["Location"]) == (302, "/library/")
+
+
+def test_someone_else_signed_in_gets_the_used_page(client, guest):
+    url = login_link_url(guest, next_url="/library/")
+    Client().post(url)
+    client.force_login(UserFactory())
+
+    assert client.post(url).status_code == 410
