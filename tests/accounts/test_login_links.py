@@ -305,6 +305,19 @@ def test_asking_for_links_is_rate_limited_per_address(client, guest, settings, m
     assert statuses == [200, 200, 429]
 
 
+def test_the_e_mail_says_when_the_account_is_new(
+    guest, mailoutbox, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        send_login_link(guest, next_url="/", created=True)
+        send_login_link(guest, next_url="/", created=False)
+
+    new, existing = mailoutbox
+    assert "Your new account" in new.body and "Your new account" in new.alternatives[0][0]
+    assert "Your new account" not in existing.body
+    assert new.subject == existing.subject == "Your sign-in link for Storefront"
+
+
 def test_send_login_link_with_a_key_sends_once(
     guest, mailoutbox, django_capture_on_commit_callbacks
 ):
