@@ -41,7 +41,8 @@ def _link_problem(request, error: LoginLinkError):
         initial={"email": error.user.email if error.user else "", "next": error.next_url}
     )
     status = 400 if error.reason == "invalid" else 410
-    context = {"reason": error.reason, "form": form}
+    next_url = error.next_url if is_safe_next(request, error.next_url) else ""
+    context = {"reason": error.reason, "form": form, "next_url": next_url}
     return render(request, "accounts/login_link_problem.html", context, status=status)
 
 

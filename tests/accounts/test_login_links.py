@@ -163,6 +163,7 @@ def test_an_expired_link_is_refused_and_offers_a_new_one(client, guest, settings
     assert "has expired" in page
     assert reverse("accounts:login_link_request") in page
     assert 'value="guest@example.com"' in page
+    assert f'href="{reverse("account_login")}?next=/checkout/"' in page
     assert signed_in_as(client) is None
 
 
