@@ -162,7 +162,10 @@ def _verify_address(user) -> bool:
 
 def send_login_link(user, *, next_url: str, created: bool = False, key: str | None = None):
     """E-mail ``user`` a new one-time sign-in link (through the outbox, after commit).
-    ``key`` makes it once-only (e.g. per order); without one, every call sends."""
+    ``key`` makes it once-only (e.g. per order); without one, every call sends.
+
+    It goes to the account's login address, whatever address was typed (a verified
+    secondary one finds the account too): that is the address using the link verifies."""
     url = settings.SITE_URL + login_link_url(user, next_url=next_url)
     return queue_templated_email(
         key=key,

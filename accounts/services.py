@@ -13,7 +13,7 @@ def normalise_email(email: str) -> str:
     return User.objects.normalize_email((email or "").strip()).lower()
 
 
-def _existing_account(email: str):
+def account_with_email(email: str):
     """The account that answers to ``email``: the one that *verified* it (allauth may
     hold it as a secondary address), else the one whose login it is. An unverified
     secondary address proves nothing, so it never routes a purchase to its holder."""
@@ -43,7 +43,7 @@ def account_for_email(email: str) -> tuple[User, bool]:
     email = normalise_email(email)
     if not email:
         raise ValueError("An e-mail address is required.")
-    user = _existing_account(email)
+    user = account_with_email(email)
     if user is not None:
         return user, False
     try:
@@ -51,7 +51,7 @@ def account_for_email(email: str) -> tuple[User, bool]:
             user = User.objects.create_user(email=email, password=None)
             EmailAddress.objects.create(user=user, email=email, primary=True, verified=False)
     except IntegrityError:
-        user = _existing_account(email)
+        user = account_with_email(email)
         if user is None:  # not the address after all: a real integrity problem
             raise
         return user, False

@@ -1,7 +1,6 @@
 from allauth.account import app_settings as allauth_settings
 from allauth.account.utils import perform_login
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -13,9 +12,7 @@ from core import ratelimit
 from .forms import LoginLinkRequestForm
 from .login_links import LoginLinkError, read_login_link, send_login_link, use_login_link
 from .return_to import is_safe_next
-from .services import normalise_email
-
-User = get_user_model()
+from .services import account_with_email, normalise_email
 
 
 @login_required
@@ -87,8 +84,8 @@ def login_link_request(request):
     form = LoginLinkRequestForm(request.POST or None, initial={"next": request.GET.get("next", "")})
     if request.method == "POST" and form.is_valid():
         email = normalise_email(form.cleaned_data["email"])
-        user = User.objects.filter(email__iexact=email, is_active=True).first()
-        if user is not None:
+        user = account_with_email(email)
+        if user is not None and user.is_active:
             send_login_link(user, next_url=safe_next(request, form.cleaned_data["next"]))
         return render(request, "accounts/login_link_sent.html", {"email": email})
     return render(request, "accounts/login_link_request.html", {"form": form})

@@ -367,3 +367,15 @@ def test_someone_else_signed_in_gets_the_used_page(client, guest):
     client.force_login(UserFactory())
 
     assert client.post(url).status_code == 410
+
+
+def test_a_link_asked_for_by_a_secondary_address_goes_to_the_login_address(
+    client, mailoutbox, django_capture_on_commit_callbacks
+):
+    reader = UserFactory(email="main@example.com")
+    EmailAddress.objects.create(user=reader, email="work@example.com", verified=True)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        request_link(client, "work@example.com")
+
+    assert [m.to for m in mailoutbox] == [["main@example.com"]]
