@@ -7,6 +7,8 @@ from django.test.utils import CaptureQueriesContext
 
 from catalog.models import Book, Build
 from tests.api.conftest import PDF, api_client, manuscript_zip, sell
+from tests.concurrency import at_once
+from tests.conftest import require
 from tests.factories import AuthorFactory, BookFactory
 
 pytestmark = pytest.mark.django_db
@@ -265,3 +267,24 @@ def test_the_sales_page_costs_the_same_queries_with_3_or_30_sales(api, book):
     for _ in range(27):
         sell(book)
     assert queries() == few
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_identical_publishes_at_once_build_once(writer, key_for):
+    require(connection.vendor == "postgresql", "concurrency needs PostgreSQL")
+    book = BookFactory(authors=[writer], slug="race")
+    token = key_for(writer)
+
+    def publish():
+        client = api_client(token)
+        upload = SimpleUploadedFile("book.zip", manuscript_zip(), content_type="application/zip")
+        return client.post(
+            "/api/v1/books/race/publish",
+            {"manuscript": upload, "version": "1.0"},
+            format="multipart",
+            HTTP_IDEMPOTENCY_KEY="ci-run-7",
+        ).status_code
+
+    statuses = sorted(at_once(publish, publish))
+    assert statuses in ([202, 202], [202, 409]), statuses
+    assert Build.objects.filter(book=book).count() == 1
