@@ -47,7 +47,11 @@ def key_for_token(token: str) -> ApiKey | None:
     parts = token.split("_")
     if len(parts) < 3 or f"{parts[0]}_" != TOKEN_PREFIX or not parts[1]:
         return None
-    key = ApiKey.objects.select_related("user").filter(prefix=parts[1]).first()
+    key = (
+        ApiKey.objects.select_related("user", "user__author_profile")
+        .filter(prefix=parts[1])
+        .first()
+    )
     if key is None or not hmac.compare_digest(key.hashed_secret, _digest(token)):
         return None
     return key
