@@ -40,6 +40,8 @@ def test_an_author_creates_a_key_and_the_documented_curl_publishes(
     expect(page.get_by_role("button", name="Copied")).to_be_visible()
     key = page.evaluate("navigator.clipboard.readText()")
     assert key.startswith("sf_") and key == page.get_by_role("textbox", name="Key").input_value()
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone: nothing wider than it
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
 
     (tmp_path / "book.zip").write_bytes(manuscript_zip("Written in git"))
     command = readme_publish_command().replace("https://store.example.com", url)
