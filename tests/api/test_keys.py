@@ -4,11 +4,13 @@ stored hashed, revoked for good; every call logged under the key's name."""
 import hashlib
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from api.models import ApiCall, ApiKey
 from tests.api.conftest import api_client
-from tests.factories import AuthorFactory, UserFactory
+from tests.factories import AuthorFactory, BookFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -98,3 +100,31 @@ def test_requests_over_the_keys_limit_get_429_with_retry_after(api, book, settin
     assert response.status_code == 429
     assert 1 <= int(response["Retry-After"]) <= 60
     assert response.json()["title"] == "Too many requests"
+
+
+def test_the_keys_page_costs_the_same_queries_with_1_or_10_keys(author, client, key_for):
+    def queries():
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(reverse("api:keys")).status_code == 200
+        return len(ctx)
+
+    key_for(author)
+    queries()  # the first request also fills the session and user caches
+    one = queries()
+    for n in range(9):
+        key_for(author, name=f"key {n}")
+    assert queries() == one
+
+
+def test_the_books_list_costs_the_same_queries_with_1_or_10_books(api, writer):
+    def queries():
+        with CaptureQueriesContext(connection) as ctx:
+            assert api.get("/api/v1/books").status_code == 200
+        return len(ctx)
+
+    BookFactory(authors=[writer])
+    queries()  # the key's first use of the minute also notes when it was used
+    one = queries()
+    for _ in range(9):
+        BookFactory(authors=[writer])
+    assert queries() == one
