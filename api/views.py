@@ -111,7 +111,7 @@ def _book(request, slug, *, lock=False) -> Book:
     """One of the key owner's books, or 404 (another author's book is not found)."""
     books = Book.objects.filter(authorships__author=_author(request))
     if lock:
-        books = books.select_for_update()
+        books = books.select_for_update(of=("self",))  # the book row, not its authorships
     return get_object_or_404(books, slug=slug)
 
 
