@@ -43,9 +43,11 @@ from django.urls import reverse  # noqa: E402
 from django.utils.crypto import get_random_string  # noqa: E402
 from django.utils.module_loading import import_string  # noqa: E402
 
+from api import keys, sales  # noqa: E402
 from bench import report, webhook_load  # noqa: E402
 from bench.seed import BENCH_AUTHOR_EMAIL, HEAVY_READER_EMAIL  # noqa: E402
 from library.models import Entitlement  # noqa: E402
+from payments import earnings  # noqa: E402
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS = BENCH_DIR / "results"
@@ -74,6 +76,7 @@ class Page:
     duration: str = ""  # "": the run's default
     cache_miss: bool = False  # a new query string on every request (defeats a page cache)
     cookie: str = ""
+    headers: dict = field(default_factory=dict)  # sent with every request (an API key)
     queries: int | None = None
     first_queries: int | None = None  # on the very first request (a cold cache)
     query_ms: float = 0.0
@@ -139,11 +142,27 @@ def build_pages() -> list[Page]:
         Page("earnings", "earnings, range=all", "/author/earnings/?range=all", user=author, connections=4, duration="20s"),
         Page("download", "download (x-accel)", download, user=reader),
         Page("webhook", "stripe webhook (POST)", "/webhooks/stripe/", method="POST", connections=50),
+        api_sales_page(author),
     ]  # fmt: skip
     for page in pages:
         if page.user is not None:
             page.cookie = login_cookie(page.user)
     return pages
+
+
+def api_sales_page(author) -> Page:
+    """GET /api/v1/sales of the bench author with an API key, at a cursor 10,000 rows
+    (200 pages) deep: keyset pagination must cost the same there as on page one."""
+    profile = author.author_profile
+    _key, token = keys.create_key(user=author, name="bench", scopes=["read_sales"])
+    middle = earnings.sales_rows(profile, earnings.date_range("all"))[10_000]
+    cursor = sales.encode_cursor(middle.created_at, middle.pk)
+    return Page(
+        "api-sales",
+        "API sales, cursor page 201",
+        f"/api/v1/sales?limit=50&cursor={cursor}",
+        headers={"Authorization": f"Bearer {token}"},
+    )
 
 
 def _request(client: Client, page: Page, n: int):
@@ -194,7 +213,7 @@ def count_queries(pages: list[Page]):
                 flush=True,
             )
             continue
-        client = Client(headers={"host": "127.0.0.1", **PROXY_HEADERS})
+        client = Client(headers={"host": "127.0.0.1", **PROXY_HEADERS, **page.headers})
         for cookie in filter(None, page.cookie.split("; ")):
             name, _, value = cookie.partition("=")
             client.cookies[name] = value
@@ -267,6 +286,8 @@ def run_wrk(page: Page, base: str, duration: str, threads: int, connections: int
         command += ["-H", f"{name}: {value}"]
     if page.cookie:
         command += ["-H", f"Cookie: {page.cookie}"]
+    for name, value in page.headers.items():
+        command += ["-H", f"{name}: {value}"]
     output = subprocess.run(
         [*command, base + page.path], capture_output=True, text=True, check=True
     ).stdout

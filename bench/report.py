@@ -28,6 +28,7 @@ TARGETS = [
     ("library", "ratio", 0.6),
     ("download", "ratio", 0.5),
     ("earnings", "p99_ms", 200),
+    ("api-sales", "p99_ms", 100),
     ("webhook", "p99_ms", 1000),
     ("webhook", "errors", 0),
 ]

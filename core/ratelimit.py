@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import ipaddress
 import logging
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -103,6 +104,7 @@ class Usage:
 
     allowed: bool = True
     keys: list[str] = field(default_factory=list)
+    retry_after: int = 0  # seconds until every window over its limit has ended
 
     def give_back(self):
         for key in self.keys:
@@ -136,6 +138,8 @@ def consume(request, action: str, *, account=None) -> Usage:
         usage.keys.append(key)
         if _count(key, rate.seconds) > rate.amount:
             usage.allowed = False
+            left = math.ceil(rate.seconds - now % rate.seconds)
+            usage.retry_after = max(usage.retry_after, left)
     if not usage.allowed:
         log.warning("rate limit %s reached by %s", action, client_ip(request))
     return usage

@@ -251,10 +251,12 @@ def sales_rows(author, range_: DateRange):
             "created_at",
             "amount_cents",
             "kind",
+            "available_at",
             "book__title",
             "book__slug",
             "transaction__order__amount_cents",
             "transaction__order__status",
+            "transaction__order__public_id",
         )
         .order_by("-created_at", "-id")
     )

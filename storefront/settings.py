@@ -85,6 +85,10 @@ INSTALLED_APPS = [
     "catalog",
     "library",
     "payments",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's files, served from our static files
+    "api",
     "demo",
 ]
 
@@ -309,6 +313,8 @@ RATE_LIMITS = {
     "signup": _rates(env.str("RATE_LIMIT_SIGNUP", default="5/h/account")),
     "refund": _rates(env.str("RATE_LIMIT_REFUND", default="30/h/ip,10/h/account")),
     # Failed logins to the Django admin (allauth does not cover /admin/login/).
+    # Per API key (core.ratelimit's "account" is the key): 429 with Retry-After.
+    "api": _rates(env.str("RATE_LIMIT_API", default="120/m/account")),
     "admin_login": _rates(env.str("RATE_LIMIT_ADMIN_LOGIN", default="10/m/ip,5/5m/account")),
     # Co-author invitations sent (each one e-mails an address the author typed).
     # New sign-in links asked for by e-mail address (accounts.views.login_link_request).
@@ -426,6 +432,29 @@ CONTENT_SECURITY_POLICY = {
 }
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+# The REST API (api/, /api/v1/): personal API keys only, errors as RFC 9457 problems.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.HasScope"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.PerKeyThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "api.problems.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": f"{STORE_NAME} API",
+    "DESCRIPTION": "Your books, releases, sales and earnings. Authenticate with a personal "
+    "API key: `Authorization: Bearer <key>`. Errors are RFC 9457 problem details.",
+    "VERSION": "v1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+}
 
 # One line per record, each with the request id (core/logs.py); JSON for log
 # shippers in production, text for people at a terminal.

@@ -12,6 +12,7 @@ from django.core.files.base import ContentFile
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts.login_links import make_token
+from api import keys
 from catalog import contact, invitations, manuscript
 from catalog import services as catalog
 from catalog.models import Build
@@ -69,6 +70,11 @@ BUYER = {
     "staff": DENY,
 }
 BUYER_OR_STAFF = {**BUYER, "staff": OK}
+# The API takes API keys only: no session opens it (tests/api/test_authorization_matrix.py
+# checks each route key by key and scope by scope).
+KEY_ONLY = dict.fromkeys(PERSONAS, 401)
+NOWHERE = dict.fromkeys(PERSONAS, 404)
+
 CAN_DOWNLOAD = {**BUYER_OR_STAFF, "author": OK}
 
 # url name -> (method, who may, the URL's arguments from the fixture's objects)
@@ -152,6 +158,21 @@ MATRIX = {
     "payments:earnings_csv": ("get", ANY_AUTHOR, lambda o: []),
     "payments:payout_details": ("get", ANY_AUTHOR, lambda o: []),
     "payments:insights": ("get", BOOK_AUTHOR, lambda o: [o["book"].slug]),
+    "api:keys": ("get", ANY_AUTHOR, lambda o: []),
+    "api:key_revoke": ("post", BLOCK_LINK_OWNER, lambda o: [o["api_key"].pk]),
+    "api:books": ("get", KEY_ONLY, lambda o: []),
+    "api:book": ("get", KEY_ONLY, lambda o: [o["book"].slug]),
+    "api:releases": ("post", KEY_ONLY, lambda o: [o["book"].slug]),
+    "api:release_publish": ("post", KEY_ONLY, lambda o: [o["book"].slug, o["release"].pk]),
+    "api:preview": ("post", KEY_ONLY, lambda o: [o["book"].slug]),
+    "api:publish": ("post", KEY_ONLY, lambda o: [o["book"].slug]),
+    "api:build": ("get", KEY_ONLY, lambda o: [o["book"].slug, o["build"].pk]),
+    "api:sales": ("get", KEY_ONLY, lambda o: []),
+    "api:refunds": ("get", KEY_ONLY, lambda o: []),
+    "api:earnings": ("get", KEY_ONLY, lambda o: []),
+    "api:schema": ("get", EVERYONE, lambda o: []),
+    "api:docs": ("get", EVERYONE, lambda o: []),
+    "api:not_found": ("get", NOWHERE, lambda o: []),
 }
 
 
@@ -214,6 +235,7 @@ def world():
         "unsubscribe_token": unsubscribe_token(user_id=reader.pk, book_id=book.pk),
         "block_token": contact.block_token(author=author, sender=reader),
         "login_link_token": make_token(reader, next_url="/"),
+        "api_key": keys.create_key(user=author.user, name="CI", scopes=["publish"])[0],
     }
 
 
@@ -241,6 +263,8 @@ def test_who_may_open_each_view(client, world, name, persona):
         )
     elif expected == DENY:
         assert response.status_code in (403, 404), response
+    elif isinstance(expected, int):
+        assert response.status_code == expected, response
     elif expected == "bad_request":
         assert response.status_code == 400, response
     else:
