@@ -34,6 +34,7 @@ urlpatterns = [
     path("", include("catalog.urls")),
     path("", include("library.urls")),
     path("", include("payments.urls")),
+    path("", include("webhooks.urls")),
     path("admin/login/", admin_login),
     path("admin/", admin.site.urls),
 ]
