@@ -49,12 +49,14 @@ def claim(delivery_id: int, *, by: str = "", now=None) -> Delivery | None:
     free = Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - CLAIM_TIMEOUT)
     if by:
         free |= Q(claimed_by=by)
+    # No join in this UPDATE: PostgreSQL re-checks a row's own columns after waiting
+    # for a concurrent claim, but not conditions Django moves into a joined subquery.
     claimed = Delivery.objects.filter(
         free,
         pk=delivery_id,
         status=Delivery.Status.PENDING,
         next_attempt_at__lte=now,
-        endpoint__enabled=True,
+        endpoint_id__in=Endpoint.objects.filter(enabled=True).values("pk"),
     ).update(claimed_at=now, claimed_by=by)
     if not claimed:
         return None

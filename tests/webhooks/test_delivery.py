@@ -1,6 +1,7 @@
 """A real receiver on loopback gets signed messages after a demo purchase,
 retries after failures, and one effect per message however often it arrives."""
 
+import itertools
 import json
 import random
 from datetime import timedelta
@@ -155,7 +156,7 @@ def test_retries_stop_after_three_days_and_the_endpoint_is_disabled_and_its_auth
         now = row.next_attempt_at or now
     assert schedule[-1] <= timedelta(days=3)
     assert schedule[-1] > timedelta(days=2)  # it kept trying for (nearly) three days
-    gaps = [b - a for a, b in zip(schedule, schedule[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(schedule)]
     assert gaps[1] > gaps[0]  # backing off
     assert max(gaps) <= timedelta(hours=6)
     assert row.status == Delivery.Status.FAILED
