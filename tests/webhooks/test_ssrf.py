@@ -5,6 +5,7 @@ import pytest
 
 from webhooks import addresses, delivery, transport
 from webhooks.addresses import RefusedURL, check_url
+from webhooks.checks import check_loopback_allowed
 from webhooks.forms import EndpointForm
 from webhooks.models import Delivery, Endpoint
 
@@ -134,3 +135,11 @@ def test_redirects_are_not_followed(receiver):
     response = transport.post(target, b"{}", {}, timeout=5)
     assert response.status_code == 302 and not response.ok
     assert len(receiver.requests) == 1
+
+
+def test_check_deploy_warns_when_loopback_is_allowed_in_production(settings):
+    settings.DEBUG = False
+    settings.WEBHOOKS_ALLOW_LOOPBACK = True
+    assert [w.id for w in check_loopback_allowed()] == ["webhooks.W001"]
+    settings.WEBHOOKS_ALLOW_LOOPBACK = False
+    assert check_loopback_allowed() == []
