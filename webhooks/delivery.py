@@ -99,6 +99,8 @@ def _book(delivery: Delivery, response: transport.Response, at, *, now=None) -> 
     """Log the attempt and move the delivery on, under its lock; once per attempt number."""
     now = now or at
     with transaction.atomic():
+        # Endpoint, then delivery: the order set_enabled takes them in (no deadlock).
+        Endpoint.objects.select_for_update().filter(pk=delivery.endpoint_id).first()
         locked = Delivery.objects.select_for_update().get(pk=delivery.pk)
         if locked.attempts != delivery.attempts or locked.status != Delivery.Status.PENDING:
             return None  # another worker booked this attempt (it took over a stale claim)
@@ -146,12 +148,12 @@ def _book(delivery: Delivery, response: transport.Response, at, *, now=None) -> 
 
 
 def _note_failure(endpoint_id: int, *, now, gave_up: bool) -> None:
-    """Remember when the endpoint began failing; one failing for WEBHOOKS_RETRY_FOR
+    """Under the endpoint's lock: remember when it began failing; one failing for WEBHOOKS_RETRY_FOR
     (or whose delivery ran out of retries while it never answered) is disabled,
     and its author told, once."""
     Endpoint.objects.filter(pk=endpoint_id, failing_since__isnull=True).update(failing_since=now)
-    endpoint = (
-        Endpoint.objects.select_for_update().select_related("author__user").get(pk=endpoint_id)
+    endpoint = (  # locked by _book
+        Endpoint.objects.select_related("author__user").get(pk=endpoint_id)
     )
     failing_for = now - endpoint.failing_since
     if not endpoint.enabled:

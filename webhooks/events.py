@@ -12,11 +12,19 @@ from . import dispatch
 from .models import Delivery, Endpoint, Event, new_event_id
 
 
-def endpoints_wanting(author_ids, event_type: str) -> dict[int, list[Endpoint]]:
-    """The enabled endpoints of these authors that want ``event_type``, per author:
-    one query (and the caller does nothing more when it is empty)."""
+def endpoints_wanting(
+    event_type: str, *, author_id=None, book_id=None
+) -> dict[int, list[Endpoint]]:
+    """The enabled endpoints wanting ``event_type`` of one author or of a book's
+    authors, per author: one query, and the caller does nothing more when it is
+    empty (the common case: a sale costs one query more)."""
+    endpoints = Endpoint.objects.filter(enabled=True)
+    if book_id is not None:
+        endpoints = endpoints.filter(author__authorships__book_id=book_id)
+    else:
+        endpoints = endpoints.filter(author_id=author_id)
     wanted: dict[int, list[Endpoint]] = {}
-    for endpoint in Endpoint.objects.filter(author_id__in=list(author_ids), enabled=True):
+    for endpoint in endpoints.distinct():
         if endpoint.wants(event_type):
             wanted.setdefault(endpoint.author_id, []).append(endpoint)
     return wanted

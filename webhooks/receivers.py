@@ -37,13 +37,9 @@ def _royalties(order, kind) -> dict[int, LedgerEntry]:
     }
 
 
-def _book_author_ids(book) -> list[int]:
-    return list(book.authorships.values_list("author_id", flat=True))
-
-
 @receiver(sale_completed, dispatch_uid="webhooks.sale_completed")
 def on_sale_completed(sender, order, **kwargs):
-    wanted = events.endpoints_wanting(_book_author_ids(order.book), EventType.SALE_COMPLETED)
+    wanted = events.endpoints_wanting(EventType.SALE_COMPLETED, book_id=order.book_id)
     if not wanted:
         return
     entries = _royalties(order, LedgerTransaction.Kind.SALE)
@@ -68,7 +64,7 @@ def on_sale_completed(sender, order, **kwargs):
 
 @receiver(refund_completed, dispatch_uid="webhooks.refund_completed")
 def on_refund_completed(sender, order, refund, **kwargs):
-    wanted = events.endpoints_wanting(_book_author_ids(order.book), EventType.REFUND_COMPLETED)
+    wanted = events.endpoints_wanting(EventType.REFUND_COMPLETED, book_id=order.book_id)
     if not wanted:
         return
     entries = _royalties(order, LedgerTransaction.Kind.REFUND)
@@ -92,7 +88,7 @@ def on_refund_completed(sender, order, refund, **kwargs):
 
 @receiver(release_publishing, dispatch_uid="webhooks.release_published")
 def on_release_published(sender, book, release, **kwargs):
-    wanted = events.endpoints_wanting(_book_author_ids(book), EventType.RELEASE_PUBLISHED)
+    wanted = events.endpoints_wanting(EventType.RELEASE_PUBLISHED, book_id=book.pk)
     for author_id, endpoints in wanted.items():
         events.record(
             author_id=author_id,
@@ -110,7 +106,7 @@ def on_release_published(sender, book, release, **kwargs):
 
 @receiver(payout_sent, dispatch_uid="webhooks.payout_sent")
 def on_payout_sent(sender, payout, **kwargs):
-    wanted = events.endpoints_wanting([payout.author_id], EventType.PAYOUT_SENT)
+    wanted = events.endpoints_wanting(EventType.PAYOUT_SENT, author_id=payout.author_id)
     for author_id, endpoints in wanted.items():
         events.record(
             author_id=author_id,
