@@ -11,7 +11,7 @@ from core.pagecache import bump_generation
 
 from . import counts
 from .models import Author, Book, BookAuthor, BookFormat, Release, ReleaseFile, SampleFile, TocEntry
-from .signals import release_published
+from .signals import release_published, release_publishing
 
 
 def unique_slug(model, text: str, *, max_length: int = 120, exclude_pk=None) -> str:
@@ -236,6 +236,7 @@ def publish_release(*, release: Release, by=None) -> Release:
                 setattr(book, name, getattr(release, name))
                 fields.append(name)
         book.save(update_fields=fields)
+        release_publishing.send(sender=Book, book=book, release=release)
         # Robust: the release is committed; if the broker refuses the fan-out now,
         # the author still sees it published and library's sweeper announces it.
         transaction.on_commit(

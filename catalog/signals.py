@@ -9,6 +9,12 @@ from django.dispatch import Signal
 # Arguments: sender=Book, book=Book, release=Release.
 release_published = Signal()
 
+# Sent inside publish_release's transaction, once, when a release becomes
+# current: for rows that must commit or roll back with the publish (an outgoing
+# webhook's outbox row). Receivers write to the database only, no network.
+# Arguments: sender=Book, book=Book, release=Release.
+release_publishing = Signal()
+
 # Sent for every book page shown, for higher apps to add what they show in its
 # buy box (payments: the price bounds and what the author earns, the reader's
 # credits; library: whether the reader owns the book). Each receiver returns a

@@ -11,7 +11,7 @@ from django.utils import timezone
 from catalog.models import Author
 from core.mail import queue_templated_email
 
-from . import ledger
+from . import ledger, signals
 from .models import LedgerEntry, LedgerTransaction, Payout, PayoutAccount, PayoutBatch
 
 
@@ -145,6 +145,7 @@ def mark_sent(*, payout_id: int, reference: str, admin=None) -> bool:
             template="email/payout_sent",
             context={"payout": payout, "author": payout.author},
         )
+        signals.payout_sent.send(sender=Payout, payout=payout)
     return True
 
 

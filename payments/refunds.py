@@ -21,7 +21,7 @@ from django.utils import timezone
 from core.mail import queue_templated_email
 from library.services import grant_entitlement, revoke_entitlement
 
-from . import credits, ledger
+from . import credits, ledger, signals
 from .gateways import GatewayError, get_gateway
 from .models import LedgerTransaction, Order, Refund, RefundAction
 from .payouts import lock_authors
@@ -393,6 +393,8 @@ def complete_refund(
             template="email/refund_done",
             context={"order": order, "book": order.book, "refund": refund, "kept_book": kept_book},
         )
+        if order.book_id and not kept_book:  # a sale was reversed (not a double payment)
+            signals.refund_completed.send(sender=Order, order=order, refund=refund)
     return True
 
 

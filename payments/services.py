@@ -28,7 +28,7 @@ from catalog.models import Book
 from core.mail import queue_templated_email
 from library.services import grant_entitlement, owns
 
-from . import credits, ledger, memberships, refunds, sales_counts
+from . import credits, ledger, memberships, refunds, sales_counts, signals
 from .gateways import GatewayError, PaymentStart, get_gateway
 from .gateways.demo import DemoGateway
 from .models import Order, Refund, RefundAction
@@ -306,6 +306,7 @@ def mark_paid(*, order_id: int, amount_cents: int, reference: str | None = None)
         )
         sales_counts.count_soon(order.book_id)  # off the sale path: no hot row per book
         _queue_receipt(order)
+        signals.sale_completed.send(sender=Order, order=order)
     return True
 
 

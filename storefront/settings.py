@@ -89,6 +89,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI's files, served from our static files
     "api",
+    "webhooks",
     "demo",
 ]
 
@@ -590,6 +591,19 @@ CELERY_BEAT_SCHEDULE["flush-book-views"] = {
 CELERY_BEAT_SCHEDULE["requeue-stuck-emails"] = {
     "task": "core.tasks.requeue_stuck_emails",
     "schedule": 600,
+}
+# Outgoing webhooks (webhooks/): sent by Celery after commit, retried with backoff
+# (doubling from the base, capped, with jitter) for WEBHOOKS_RETRY_FOR_SECONDS; an
+# endpoint failing that long is disabled. Loopback targets (and plain http to them)
+# only when allowed: under DEBUG, in tests, never in production.
+WEBHOOKS_ALLOW_LOOPBACK = env.bool("WEBHOOKS_ALLOW_LOOPBACK", default=DEBUG)
+WEBHOOKS_TIMEOUT_SECONDS = env.float("WEBHOOKS_TIMEOUT_SECONDS", default=5.0)
+WEBHOOKS_RETRY_BASE_SECONDS = env.float("WEBHOOKS_RETRY_BASE_SECONDS", default=30.0)
+WEBHOOKS_RETRY_MAX_SECONDS = env.float("WEBHOOKS_RETRY_MAX_SECONDS", default=6 * 3600.0)
+WEBHOOKS_RETRY_FOR_SECONDS = env.int("WEBHOOKS_RETRY_FOR_SECONDS", default=3 * 24 * 3600)
+CELERY_BEAT_SCHEDULE["send-due-webhooks"] = {
+    "task": "webhooks.tasks.send_due_webhooks",
+    "schedule": 60,
 }
 # Backoff of e-mail retries: 4 s, 8 s, 16 s, ... (tests with a real worker make it short).
 EMAIL_RETRY_BASE_SECONDS = env.float("EMAIL_RETRY_BASE_SECONDS", default=4.0)

@@ -36,6 +36,7 @@ urlpatterns = [
     path("", include("library.urls")),
     path("", include("payments.urls")),
     path("", include("api.urls")),
+    path("", include("webhooks.urls")),
     path("admin/login/", admin_login),
     path("admin/", admin.site.urls),
 ]

@@ -2,7 +2,7 @@
 between any two modules of the project, and no app importing one above it.
 Imports inside functions count: a cycle dodged by a lazy import is still a cycle.
 
-    core  <-  accounts  <-  catalog  <-  library  <-  payments  <-  api  <-  demo, storefront
+    core  <-  accounts  <-  catalog  <-  library  <-  payments  <-  webhooks  <-  api  <-  demo, storefront
 """
 
 import ast
@@ -12,7 +12,7 @@ from django.conf import settings
 
 ROOT = Path(settings.BASE_DIR)
 # Bottom to top; an app may import its own layer and those below it.
-LAYERS = ["core", "accounts", "catalog", "library", "payments", "api", "demo"]
+LAYERS = ["core", "accounts", "catalog", "library", "payments", "webhooks", "api", "demo"]
 PROJECT = "storefront"  # settings, URLs, Celery, gunicorn, home: may import every app
 
 

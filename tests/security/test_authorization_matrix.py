@@ -19,6 +19,8 @@ from catalog.models import Build
 from library.tokens import download_token, unsubscribe_token
 from payments import services as payments
 from tests.factories import AuthorFactory, BookFactory, UserFactory
+from webhooks.models import Delivery, Endpoint, Event
+from webhooks.signing import new_secret
 
 pytestmark = pytest.mark.django_db
 
@@ -54,6 +56,15 @@ INVITEE = {
 }
 # A message's "block this sender" link: only the author it was sent to.
 BLOCK_LINK_OWNER = {
+    "anonymous": LOGIN,
+    "reader": DENY,
+    "other_reader": DENY,
+    "author": OK,
+    "other_author": DENY,
+    "staff": DENY,
+}
+# An author's webhook endpoint: its author only (not even staff, who use the admin).
+ENDPOINT_OWNER = {
     "anonymous": LOGIN,
     "reader": DENY,
     "other_reader": DENY,
@@ -173,6 +184,16 @@ MATRIX = {
     "api:schema": ("get", EVERYONE, lambda o: []),
     "api:docs": ("get", EVERYONE, lambda o: []),
     "api:not_found": ("get", NOWHERE, lambda o: []),
+    "webhooks:endpoints": ("get", ANY_AUTHOR, lambda o: []),
+    "webhooks:endpoint": ("get", ENDPOINT_OWNER, lambda o: [o["endpoint"].pk]),
+    "webhooks:rotate": ("post", ENDPOINT_OWNER, lambda o: [o["endpoint"].pk]),
+    "webhooks:set_enabled": ("post", ENDPOINT_OWNER, lambda o: [o["endpoint"].pk]),
+    "webhooks:delete": ("post", ENDPOINT_OWNER, lambda o: [o["endpoint"].pk]),
+    "webhooks:resend": (
+        "post",
+        ENDPOINT_OWNER,
+        lambda o: [o["endpoint"].pk, o["webhook_delivery"].pk],
+    ),
 }
 
 
@@ -219,7 +240,19 @@ def world():
     invitation = invitations.invite_coauthor(
         book=book, by=author.user, email=other_author.user.email, share=10
     )
+    endpoint = Endpoint.objects.create(
+        author=author,
+        url="https://hooks.example.com/in",
+        event_types=["sale.completed"],
+        secret=new_secret(),
+    )
+    event = Event.objects.create(author=author, type="sale.completed", key="k", payload={})
+    webhook_delivery = Delivery.objects.create(
+        event=event, endpoint=endpoint, status="succeeded", retry_until=event.created_at
+    )
     return {
+        "endpoint": endpoint,
+        "webhook_delivery": webhook_delivery,
         "author": author,
         "other_author": other_author,
         "invitation": invitation,

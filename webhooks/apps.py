@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class WebhooksConfig(AppConfig):
+    name = "webhooks"
+    verbose_name = "Outgoing webhooks"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from . import checks, receivers  # noqa: F401  (deploy check; signal receivers)
