@@ -15,6 +15,11 @@ class EmailDeliveryAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in EmailDelivery._meta.fields]
     actions = ["retry"]
 
+    def has_add_permission(self, request):
+        # Rows are written by the outbox (core.outbox) only: each has the unique key
+        # its sender gave it, which a hand-made row could not have.
+        return False
+
     @admin.action(description="Retry sending the selected e-mails")
     def retry(self, request, queryset):
         # Never touch a row a worker is sending right now: that could send it twice.

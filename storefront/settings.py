@@ -69,7 +69,7 @@ SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 STORE_NAME = env.str("STORE_NAME", default="Storefront")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "storefront.admin_site.StoreAdminConfig",  # django.contrib.admin, safer (admin_site.py)
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
