@@ -12,6 +12,7 @@ import logging
 import zipfile
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from catalog.models import BookFormat, Release, ReleaseFile
 
@@ -86,17 +87,21 @@ def table_of_contents(release: Release) -> list[ReleaseChapter]:
 
 
 def chapter(release: Release, number: int) -> ReleaseChapter | None:
-    ensure_indexed([release.pk])
+    """One chapter with its text (``table_of_contents`` has indexed the release)."""
     return ReleaseChapter.objects.filter(release=release, number=number).first()
 
 
 def remember_position(*, user, book, chapter: ReleaseChapter) -> None:
     """The reader is at this chapter of the book (one row per reader and book; a
     write only when it moves)."""
-    updated = ReadingPosition.objects.filter(user=user, book=book).exclude(
-        chapter_number=chapter.number, chapter_title=chapter.title
-    ).update(chapter_number=chapter.number, chapter_title=chapter.title)
-    if updated:
+    found = ReadingPosition.objects.filter(user=user, book=book).first()
+    if found is not None:
+        if (found.chapter_number, found.chapter_title) != (chapter.number, chapter.title):
+            ReadingPosition.objects.filter(pk=found.pk).update(
+                chapter_number=chapter.number,
+                chapter_title=chapter.title,
+                updated_at=timezone.now(),
+            )
         return
     try:
         with transaction.atomic():

@@ -27,7 +27,11 @@ def _readable_book(request, slug) -> Book:
     """The book, if this reader may read it and it has a published version; else 404
     (the same answer for a book that does not exist, so nothing leaks)."""
     book = get_object_or_404(Book.objects.select_related("current_release"), slug=slug)
-    if not services.can_download(request.user, book) or book.current_release is None:
+    # An owner in one query; the book's authors and staff only when it is not theirs.
+    allowed = services.reader_entitlement(request.user, book.pk) is not None
+    if not allowed and not services.can_download(request.user, book):
+        raise Http404("This book is not in your library.")
+    if book.current_release is None:
         raise Http404("This book is not in your library.")
     return book
 
@@ -56,7 +60,7 @@ def contents(request, slug):
 @login_required
 @cache_control(private=True, no_store=True)
 def resume(request, slug):
-    """"Continue reading": the chapter the reader was at (in the current version),
+    """ "Continue reading": the chapter the reader was at (in the current version),
     or the contents when they have not started."""
     book = _readable_book(request, slug)
     chapters = reader.table_of_contents(book.current_release)

@@ -1,3 +1,4 @@
+import uuid
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -17,7 +18,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from catalog.files import serve_private_file
 from catalog.models import CONTENT_TYPES, Book, BookAuthor, BookFormat, ReleaseFile
 
-from . import caching, changes, services
+from . import caching, changes, ereader, services
 from .models import Entitlement, ReaderPreference, ReadingPosition
 from .tokens import BadToken, read_download_token, read_unsubscribe_token
 
@@ -117,10 +118,19 @@ def entry(request, slug):
         )
         .order_by("-published_at")
     )
+    found = changes.for_entitlements([entitlement]) if entitlement else {}
     return render(
         request,
         "library/entry.html",
-        {"book": book, "entitlement": entitlement, "releases": releases, "now": timezone.now()},
+        {
+            "book": book,
+            "entitlement": entitlement,
+            "releases": releases,
+            "now": timezone.now(),
+            "changes": found.get(entitlement.pk) if entitlement else None,
+            "ereader": ereader.address_of(request.user),
+            "send_token": uuid.uuid4(),
+        },
     )
 
 
