@@ -19,7 +19,7 @@ from django.core.cache import cache
 
 from catalog.models import Release
 
-from .models import ReleaseChapter, ReleaseText
+from .models import ReleaseChapter
 from .reader import ensure_indexed
 
 CACHE_SECONDS = 7 * 24 * 3600
@@ -110,12 +110,7 @@ def between(pairs) -> dict[tuple[int, int], Changes | None]:
     if not missing:
         return result
     ids = {i for p in missing for i in p}
-    ensure_indexed(ids)
-    readable = set(
-        ReleaseText.objects.filter(release_id__in=ids, error="").values_list(
-            "release_id", flat=True
-        )
-    )
+    readable = ensure_indexed(ids)
     chapters = defaultdict(list)
     for release_id, title, digest in (
         ReleaseChapter.objects.filter(release_id__in=ids & readable)

@@ -67,15 +67,16 @@ def index_release(release_id: int) -> ReleaseText:
     return text
 
 
-def ensure_indexed(release_ids) -> None:
+def ensure_indexed(release_ids) -> set[int]:
     """Index whichever of these releases is not indexed yet (normally none: each
-    release is indexed by a task when it is published)."""
+    release is indexed when it is announced). Returns those that can be read."""
     ids = set(release_ids) - {None}
     if not ids:
-        return
-    done = set(ReleaseText.objects.filter(release_id__in=ids).values_list("release_id", flat=True))
-    for release_id in sorted(ids - done):
-        index_release(release_id)
+        return set()
+    errors = dict(ReleaseText.objects.filter(release_id__in=ids).values_list("release_id", "error"))
+    for release_id in sorted(ids - errors.keys()):
+        errors[release_id] = index_release(release_id).error
+    return {release_id for release_id, error in errors.items() if not error}
 
 
 def table_of_contents(release: Release) -> list[ReleaseChapter]:
