@@ -83,20 +83,26 @@ def save_address(*, user, email: str) -> EreaderAddress:
     return row
 
 
-@transaction.atomic
 def verify(*, user, code: str) -> EreaderAddress:
     """Check the code typed back. A wrong one counts; after EREADER_CODE_ATTEMPTS
     wrong tries, or once it expired, only a new code can verify the address."""
+    row, error = _check_code(user, (code or "").strip())
+    if error:  # raised after the commit: the wrong try stays counted
+        raise EreaderError(error)
+    return row
+
+
+@transaction.atomic
+def _check_code(user, code: str) -> tuple[EreaderAddress | None, str]:
     row = EreaderAddress.objects.select_for_update().filter(user=user).first()
     if row is None:
-        raise EreaderError("Save your e-reader's address first.")
+        return None, "Save your e-reader's address first."
     if row.is_verified and not row.code_digest:
-        return row  # verified already (a double click)
-    code = (code or "").strip()
+        return row, ""  # verified already (a double click)
     if not row.code_digest or row.code_expires_at is None or row.code_expires_at < timezone.now():
-        raise EreaderError("This code has expired. Ask for a new one.")
+        return row, "This code has expired. Ask for a new one."
     if row.code_attempts >= settings.EREADER_CODE_ATTEMPTS:
-        raise EreaderError("Too many wrong codes. Ask for a new one.")
+        return row, "Too many wrong codes. Ask for a new one."
     if not (len(code) == 6 and code.isdigit()) or not constant_time_compare(
         _digest(user.pk, row.email, code), row.code_digest
     ):
@@ -104,13 +110,13 @@ def verify(*, user, code: str) -> EreaderAddress:
         row.save(update_fields=["code_attempts", "updated_at"])
         left = settings.EREADER_CODE_ATTEMPTS - row.code_attempts
         if left <= 0:
-            raise EreaderError("Too many wrong codes. Ask for a new one.")
-        raise EreaderError(f"That code is not right. {left} tr{'y' if left == 1 else 'ies'} left.")
+            return row, "Too many wrong codes. Ask for a new one."
+        return row, f"That code is not right. {left} tr{'y' if left == 1 else 'ies'} left."
     row.verified_at = timezone.now()
     row.code_digest = ""
     row.code_expires_at = None
     row.save()
-    return row
+    return row, ""
 
 
 def remove_address(*, user) -> None:
