@@ -4,10 +4,10 @@ import pytest
 from django.core.cache import cache
 from django.urls import reverse
 
+from core.models import EmailDelivery
 from library import changes, reader
 from library.announcements import plan_announcement, queue_chunk
 from library.changes import compare
-from core.models import EmailDelivery
 from tests.factories import AuthorFactory, BookFactory, UserFactory
 from tests.library.reading import FIRST, IMAGES, SECOND, png, publish_epub
 from tests.library.test_library import buy

@@ -126,7 +126,11 @@ def test_one_click_sends_the_epub_once_even_when_clicked_twice(
         first = send(client, book, token)
         second = send(client, book, token)  # the double click
     assert first.status_code == second.status_code == 302
-    sent = [m for m in mailoutbox if m.to == [KINDLE] and m.attachments and "epub" in m.attachments[0][0]]
+    sent = [
+        m
+        for m in mailoutbox
+        if m.to == [KINDLE] and m.attachments and "epub" in m.attachments[0][0]
+    ]
     assert len(sent) == 1
     name, content, mimetype = sent[0].attachments[0]
     assert name == "stack-v1.0.epub" and mimetype == "application/epub+zip"
