@@ -6,6 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.helpers import buy_demo_book, log_in
+from tests.e2e.test_accessibility import axe_source, axe_violations  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -23,7 +24,11 @@ def author_page(browser, live_server, demo_catalog):
 
 
 def test_a_reader_comes_back_to_chapter_two_and_sees_what_the_new_version_changed(
-    live_server, page, author_page, demo_catalog
+    live_server,
+    page,
+    author_page,
+    demo_catalog,
+    axe_source,  # noqa: F811
 ):
     url = live_server.url
     log_in(page, url, "buyer7@example.com")
@@ -31,6 +36,7 @@ def test_a_reader_comes_back_to_chapter_two_and_sees_what_the_new_version_change
     entry = page.locator(".library-entry", has_text=BOOK)
     entry.get_by_role("link", name="Read online").click()
     expect(page.get_by_role("heading", name="Contents")).to_be_visible()
+    assert axe_violations(page, axe_source) == []
     second = page.locator(".toc-list a").nth(1)
     title = second.inner_text()
     second.click()
@@ -44,6 +50,7 @@ def test_a_reader_comes_back_to_chapter_two_and_sees_what_the_new_version_change
     # On a phone the chapter fits the screen: no sideways scrolling.
     page.set_viewport_size({"width": 390, "height": 800})
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert axe_violations(page, axe_source) == []
 
     page.goto(url + "/")  # leaves, and comes back later
     page.goto(url + "/library/")
@@ -67,6 +74,10 @@ def test_a_reader_comes_back_to_chapter_two_and_sees_what_the_new_version_change
     expect(changes).to_contain_text("Since version 0.9: 1 chapter changed")
     changes.locator("summary").click()
     expect(changes.locator("li")).to_have_text([title])
+    assert axe_violations(page, axe_source) == []
+    page.goto(url + "/library/e-reader/")
+    assert axe_violations(page, axe_source) == []
+    page.goto(url + "/library/")
     # The reader's place survives the new version.
     entry.get_by_role("link", name="Continue reading").click()
     expect(page.get_by_test_id("chapter-text")).to_contain_text("Written after the reader's visit.")
