@@ -29,8 +29,18 @@ def render_email(template_prefix: str, context: dict) -> tuple[str, str, str]:
     return subject, text, html
 
 
-def queue_email(*, key: str | None, to: str, subject: str, body: str, html: str = "", headers=None):
-    """Put one e-mail in the outbox (once per ``key``) and send it after commit."""
+def queue_email(
+    *,
+    key: str | None,
+    to: str,
+    subject: str,
+    body: str,
+    html: str = "",
+    headers=None,
+    attachments=None,
+):
+    """Put one e-mail in the outbox (once per ``key``) and send it after commit.
+    ``attachments``: entries made by ``outbox.attachment``."""
     delivery, created = EmailDelivery.objects.get_or_create(
         key=key or f"adhoc:{uuid.uuid4().hex}",
         defaults={
@@ -39,6 +49,7 @@ def queue_email(*, key: str | None, to: str, subject: str, body: str, html: str 
             "body": body,
             "html": html,
             "headers": headers or {},
+            "attachments": attachments or [],
         },
     )
     if created:
@@ -48,6 +59,16 @@ def queue_email(*, key: str | None, to: str, subject: str, body: str, html: str 
     return delivery, created
 
 
-def queue_templated_email(*, key: str, to: str, template: str, context: dict, headers=None):
+def queue_templated_email(
+    *, key: str, to: str, template: str, context: dict, headers=None, attachments=None
+):
     subject, body, html = render_email(template, context)
-    return queue_email(key=key, to=to, subject=subject, body=body, html=html, headers=headers)
+    return queue_email(
+        key=key,
+        to=to,
+        subject=subject,
+        body=body,
+        html=html,
+        headers=headers,
+        attachments=attachments,
+    )

@@ -22,6 +22,10 @@ class EmailDelivery(models.Model):
     body = models.TextField()
     html = models.TextField(blank=True)
     headers = models.JSONField(default=dict, blank=True)
+    # Files to attach when sending (``outbox.attach``): [{"filename", "mimetype",
+    # "storage" + "name"}] read from a storage at send time (a book is not copied
+    # into the table), or [{"filename", "mimetype", "content_b64"}] for small ones.
+    attachments = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
     attempts = models.PositiveSmallIntegerField(default=0)
     claimed_at = models.DateTimeField(null=True, blank=True)

@@ -2,10 +2,12 @@
 
 Called by ``tasks.deliver_email``; ``mail`` is the queuing side."""
 
+import base64
 import logging
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.files.storage import storages
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db.models import F, Q
 from django.utils import timezone
@@ -23,6 +25,34 @@ def plain_subject(text: str) -> str:
     included, becomes one space (a CR/LF would make the mail library refuse the
     header with BadHeaderError; a title may hold one if it bypassed the forms)."""
     return " ".join(str(text).split())[:300]
+
+
+class AttachmentMissing(Exception):
+    """An attachment's file is gone from its storage: retrying will not bring it back."""
+
+
+def attachment(*, filename: str, mimetype: str, storage: str = "", name: str = "", content=b""):
+    """One entry of ``EmailDelivery.attachments``: a file of a storage (``storage``,
+    ``name``), read when the e-mail is sent, or small ``content`` kept in the row."""
+    entry = {"filename": filename, "mimetype": mimetype}
+    if storage:
+        entry.update(storage=storage, name=name)
+    else:
+        entry["content_b64"] = base64.b64encode(content).decode()
+    return entry
+
+
+def _attach(message: EmailMultiAlternatives, entries: list[dict]) -> None:
+    for entry in entries:
+        if "content_b64" in entry:
+            content = base64.b64decode(entry["content_b64"])
+        else:
+            try:
+                with storages[entry["storage"]].open(entry["name"], "rb") as f:
+                    content = f.read()
+            except (FileNotFoundError, KeyError) as exc:
+                raise AttachmentMissing(f"attachment {entry.get('name')!r} is gone") from exc
+        message.attach(entry["filename"], content, entry["mimetype"])
 
 
 def claim(delivery_id: int, by: str = "") -> EmailDelivery | None:
@@ -62,6 +92,7 @@ def send_claimed(delivery: EmailDelivery) -> None:
     if delivery.html:
         message.attach_alternative(delivery.html, "text/html")
     try:
+        _attach(message, delivery.attachments)
         connection.open()  # held open by us: send() does not QUIT
         message.send()
     except Exception as exc:

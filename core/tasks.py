@@ -42,6 +42,9 @@ def deliver_email(self, delivery_id: int):
         return "skipped"  # sent already, or another task is sending it
     try:
         outbox.send_claimed(delivery)
+    except outbox.AttachmentMissing as exc:
+        outbox.give_up(delivery_id, str(exc))
+        return "failed"
     except (smtplib.SMTPException, OSError) as exc:
         if is_permanent(exc) or self.request.retries >= self.max_retries:
             outbox.give_up(delivery_id, str(exc))

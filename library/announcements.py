@@ -15,7 +15,8 @@ from catalog.models import Release
 from core.models import EmailDelivery
 from core.outbox import plain_subject
 
-from .models import ReleaseAnnouncement
+from . import changes, reader
+from .models import Entitlement, ReleaseAnnouncement
 from .services import update_recipients
 from .tokens import download_token, unsubscribe_token
 
@@ -48,6 +49,7 @@ def plan_announcement(release_id: int) -> list[list[int]]:
     if not release.is_published or release.book.current_release_id != release.pk:
         return []  # a newer version came out first: that one is announced instead
     ReleaseAnnouncement.objects.get_or_create(release=release)
+    reader.index_release(release.pk)  # once, before the chunks compare against it
     user_ids = list(update_recipients(release.book).values_list("user_id", flat=True))
     ReleaseAnnouncement.objects.filter(release=release).update(recipients=len(user_ids))
     size = settings.UPDATE_EMAIL_CHUNK
@@ -75,6 +77,12 @@ def queue_chunk(release_id: int, user_ids: list[int]) -> list[int]:
         "library_url": f"{site}{reverse('library:entry', args=[book.slug])}",
         "formats": [f.format for f in release.files.all()],
     }
+    # What changed since each reader's version: one diff per version readers hold.
+    entitlements = Entitlement.objects.filter(book=book, user_id__in=keys).only(
+        "pk", "user_id", "book_id", "granted_at", "last_downloaded_release_id"
+    )
+    by_user = {e.user_id: e.pk for e in entitlements}
+    found = changes.for_entitlements(list(entitlements), to_release_id=release_id)
     rows = []
     for user in users:
         if keys[user.pk] in existing:
@@ -85,6 +93,7 @@ def queue_chunk(release_id: int, user_ids: list[int]) -> list[int]:
         context = {
             **shared,
             "reader": user,
+            "changes": found.get(by_user.get(user.pk)),
             "downloads": [
                 (fmt.upper(), f"{site}{reverse('library:download_link', args=[token, fmt])}")
                 for fmt in shared["formats"]

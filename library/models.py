@@ -91,3 +91,85 @@ class ReleaseAnnouncement(models.Model):
 
     def __str__(self):
         return f"Announcement of {self.release}"
+
+
+class ReleaseText(models.Model):
+    """A release's text, read out of its EPUB once (``library.reader.index_release``):
+    the row says it was read, its chapters are ``ReleaseChapter`` rows. ``error``
+    says why a release has none (no EPUB, or one we could not read)."""
+
+    release = models.OneToOneField(
+        "catalog.Release", on_delete=models.CASCADE, related_name="reader_text"
+    )
+    error = models.CharField(max_length=300, blank=True)
+    indexed_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"Text of {self.release}"
+
+
+class ReleaseChapter(models.Model):
+    """One chapter of a release as readers read it online: sanitised HTML, its
+    title, and a digest of its content (with its images) to tell what changed."""
+
+    release = models.ForeignKey(
+        "catalog.Release", on_delete=models.CASCADE, related_name="reader_chapters"
+    )
+    number = models.PositiveIntegerField(help_text="Reading order, from 1.")
+    title = models.CharField(max_length=300)
+    part = models.CharField(max_length=300, blank=True)
+    href = models.CharField(max_length=500, help_text="The document's path inside the EPUB.")
+    html = models.TextField()
+    digest = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["release", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["release", "number"], name="releasechapter_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.release} · {self.number}. {self.title}"
+
+
+class ReadingPosition(models.Model):
+    """Where a reader is in a book: the chapter they last opened online. Kept by
+    number and title, so a new release brings them back to the same chapter."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reading_positions"
+    )
+    book = models.ForeignKey("catalog.Book", on_delete=models.CASCADE, related_name="+")
+    chapter_number = models.PositiveIntegerField()
+    chapter_title = models.CharField(max_length=300)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "book"], name="readingposition_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.user} at {self.chapter_number} of {self.book}"
+
+
+class EreaderAddress(models.Model):
+    """A reader's Kindle or e-reader address, usable once verified by a code
+    e-mailed to it. Only a digest of the code is kept."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ereader_address"
+    )
+    email = models.EmailField()
+    verified_at = models.DateTimeField(null=True, blank=True)
+    code_digest = models.CharField(max_length=64, blank=True)
+    code_expires_at = models.DateTimeField(null=True, blank=True)
+    code_attempts = models.PositiveSmallIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"E-reader of {self.user}: {self.email}"
+
+    @property
+    def is_verified(self) -> bool:
+        return self.verified_at is not None

@@ -1,3 +1,4 @@
+import uuid
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -17,8 +18,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 from catalog.files import serve_private_file
 from catalog.models import CONTENT_TYPES, Book, BookAuthor, BookFormat, ReleaseFile
 
-from . import caching, services
-from .models import Entitlement, ReaderPreference
+from . import caching, changes, ereader, services
+from .models import Entitlement, ReaderPreference, ReadingPosition
 from .tokens import BadToken, read_download_token, read_unsubscribe_token
 
 SORTS = {
@@ -65,6 +66,7 @@ def index(request):
             ).distinct()
         entries = entries.order_by(*SORTS[sort][1])
         page = Paginator(entries, settings.LIBRARY_PAGE_SIZE).get_page(page_number)
+        _add_changes_and_positions(request.user, page.object_list)
         list_html = render_to_string(
             "library/_list.html",
             {
@@ -79,6 +81,20 @@ def index(request):
         expiring = [e.refundable_until for e in page.object_list if e.refundable_until]
         caching.store(cached, list_html, now=now, expiring=expiring)
     return render(request, "library/index.html", {"list_html": mark_safe(list_html)})
+
+
+def _add_changes_and_positions(user, entries) -> None:
+    """What changed since the reader's version, and whether they started reading
+    online: a fixed number of queries for the whole page (library.changes)."""
+    found = changes.for_entitlements(entries)
+    reading = set(
+        ReadingPosition.objects.filter(
+            user=user, book_id__in=[e.book_id for e in entries]
+        ).values_list("book_id", flat=True)
+    )
+    for entry in entries:
+        entry.changes = found.get(entry.pk)
+        entry.reading = entry.book_id in reading
 
 
 def _book_for_reader(request, slug) -> Book:
@@ -102,10 +118,19 @@ def entry(request, slug):
         )
         .order_by("-published_at")
     )
+    found = changes.for_entitlements([entitlement]) if entitlement else {}
     return render(
         request,
         "library/entry.html",
-        {"book": book, "entitlement": entitlement, "releases": releases, "now": timezone.now()},
+        {
+            "book": book,
+            "entitlement": entitlement,
+            "releases": releases,
+            "now": timezone.now(),
+            "changes": found.get(entitlement.pk) if entitlement else None,
+            "ereader": ereader.address_of(request.user),
+            "send_token": uuid.uuid4(),
+        },
     )
 
 

@@ -325,6 +325,10 @@ RATE_LIMITS = {
     "contact_author": _rates(
         env.str("RATE_LIMIT_CONTACT_AUTHOR", default="5/h/account,20/d/account,20/h/ip")
     ),
+    # Books sent to a reader's e-reader (library/ereader.py): each is a large e-mail.
+    "ereader_send": _rates(env.str("RATE_LIMIT_EREADER_SEND", default="10/h/account,30/h/ip")),
+    # Verification codes e-mailed to an e-reader address (saving or re-sending one).
+    "ereader_code": _rates(env.str("RATE_LIMIT_EREADER_CODE", default="5/h/account,20/h/ip")),
 }
 
 # --- E-mail -----------------------------------------------------------------
@@ -507,6 +511,14 @@ PRIVATE_FILES_ACCEL_PREFIX = env.str("PRIVATE_FILES_ACCEL_PREFIX", default="/_pr
 DOWNLOAD_LINK_MAX_AGE = env.int("DOWNLOAD_LINK_MAX_AGE", default=14 * 24 * 3600)
 UPDATE_EMAIL_CHUNK = env.int("UPDATE_EMAIL_CHUNK", default=500)
 LIBRARY_PAGE_SIZE = 24
+# Send to e-reader (library/ereader.py): the largest EPUB we e-mail. Amazon's
+# Send-to-Kindle takes e-mails up to 50 MB; the attachment grows by a third in
+# base64, so the file itself must stay under about 36 MB to fit.
+EREADER_MAX_BYTES = env.int("EREADER_MAX_BYTES", default=36 * 1024 * 1024)
+# A verification code for an e-reader address: how long it is good, and how many
+# wrong tries it takes before a new one must be asked for.
+EREADER_CODE_MINUTES = env.int("EREADER_CODE_MINUTES", default=30)
+EREADER_CODE_ATTEMPTS = env.int("EREADER_CODE_ATTEMPTS", default=5)
 
 # --- Refunds ----------------------------------------------------------------
 

@@ -16,13 +16,19 @@ from api import keys
 from catalog import contact, invitations, manuscript
 from catalog import services as catalog
 from catalog.models import Build
+from library.epub_text import read_chapters
 from library.tokens import download_token, unsubscribe_token
 from payments import services as payments
 from tests.factories import AuthorFactory, BookFactory, UserFactory
+from tests.library.reading import FIRST, IMAGES, epub_of
 from webhooks.models import Delivery, Endpoint, Event
 from webhooks.signing import new_secret
 
 pytestmark = pytest.mark.django_db
+
+# A release readers can read online, with an image a chapter shows.
+EPUB = epub_of(FIRST, images=IMAGES)
+IMAGE_PATH = read_chapters(EPUB)[1].html.split('src="../files/')[1].split('"')[0]
 
 PERSONAS = ["anonymous", "reader", "other_reader", "author", "other_author", "staff"]
 OK, LOGIN, DENY = "ok", "login", "deny"
@@ -147,6 +153,12 @@ MATRIX = {
     "library:book_updates": ("post", BUYER, lambda o: [o["book"].slug]),
     "library:remove": ("post", BUYER, lambda o: [o["book"].slug]),
     "library:download": ("get", CAN_DOWNLOAD, lambda o: [o["book"].slug, o["release"].pk, "pdf"]),
+    "library:read": ("get", CAN_DOWNLOAD, lambda o: [o["book"].slug]),
+    "library:read_resume": ("get", CAN_DOWNLOAD, lambda o: [o["book"].slug]),
+    "library:read_chapter": ("get", CAN_DOWNLOAD, lambda o: [o["book"].slug, 2]),
+    "library:read_image": ("get", CAN_DOWNLOAD, lambda o: [o["book"].slug, o["image_path"]]),
+    "library:send_to_ereader": ("post", CAN_DOWNLOAD, lambda o: [o["book"].slug]),
+    "library:ereader": ("get", LOGGED_IN, lambda o: []),
     "payments:checkout": ("get", LOGGED_IN, lambda o: [o["book"].slug]),
     "payments:pay": ("post", LOGGED_IN, lambda o: [o["book"].slug]),
     "payments:orders": ("get", LOGGED_IN, lambda o: []),
@@ -217,7 +229,12 @@ def world():
     author, other_author = AuthorFactory(), AuthorFactory()
     book = BookFactory(authors=[author])
     release = catalog.create_release(
-        book=book, version="1.0", files={"pdf": ContentFile(b"%PDF-1.4 %%EOF", name="b.pdf")}
+        book=book,
+        version="1.0",
+        files={
+            "pdf": ContentFile(b"%PDF-1.4 %%EOF", name="b.pdf"),
+            "epub": ContentFile(EPUB, name="b.epub"),
+        },
     )
     catalog.publish_release(release=release)
     catalog.set_sample_file(
@@ -258,6 +275,7 @@ def world():
         "invitation": invitation,
         "book": book,
         "release": release,
+        "image_path": IMAGE_PATH,
         "chapter": chapter,
         "build": build,
         "reader": reader,
