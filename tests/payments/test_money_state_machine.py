@@ -106,12 +106,13 @@ class GatewayRecord:
             self.charges += succeeded
             return succeeded, message
 
-        def recorded_refund(gateway, *, reference, amount_cents, idempotency_key):
+        def recorded_refund(gateway, *, reference, amount_cents, idempotency_key, whole=True):
             outcome = refund(
                 gateway,
                 reference=reference,
                 amount_cents=amount_cents,
                 idempotency_key=idempotency_key,
+                whole=whole,
             )
             if outcome.succeeded:
                 self.refunds.setdefault(idempotency_key, (reference, outcome.amount_cents))

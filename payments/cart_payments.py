@@ -1,0 +1,215 @@
+"""One gateway payment for many book orders: paying a cart.
+
+A ``Payment`` is one PaymentIntent (one demo card page) whose amount is the sum
+of its orders. Each order stays one book at its own price and goes through the
+one-book order path: ``services.mark_paid`` books its own sale, grants its book
+and queues its receipt line; ``refunds`` refunds it alone, as a partial refund of
+the payment. The payment's own moves are locked and idempotent like an order's:
+a replayed or reordered event finds nothing to do.
+
+Lock order: the payment row, then each order (by id), then the reader: the same
+order ``mark_paid`` takes for a one-book payment after its order.
+"""
+
+import uuid
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from catalog.models import Book
+from library.services import owns
+
+from . import credits, services
+from .gateways import GatewayError, PaymentStart, get_gateway
+from .gateways.demo import DemoGateway
+from .models import Order, Payment
+from .pricing import amount_error
+from .royalties import royalty_for
+
+CheckoutError = services.CheckoutError
+
+
+@dataclass(frozen=True)
+class LineChoice:
+    """What the reader asked for on the cart page: a book at an amount."""
+
+    book: Book
+    amount_cents: int
+
+
+def line_token(checkout_token: uuid.UUID, book_id: int) -> uuid.UUID:
+    """The checkout token of one line's order: derived from the cart page's token, so
+    a double click finds the same orders, and unique per book within the payment."""
+    return uuid.uuid5(checkout_token, f"book-{book_id}")
+
+
+def line_error(buyer, line: LineChoice) -> str | None:
+    """Why this line cannot be bought now, naming its book; None when it can."""
+    book = line.book
+    if not book.is_listed:
+        return f"“{book.title}” is no longer for sale: remove it from your cart."
+    error = amount_error(book, line.amount_cents)
+    if error:
+        return f"“{book.title}”: {error}"
+    if owns(buyer, book):
+        return f"You own “{book.title}” already: it is in your library."
+    return None
+
+
+def place_cart_payment(*, buyer, lines: list[LineChoice], checkout_token: uuid.UUID) -> Payment:
+    """The payment of one cart checkout page, with one pending order per paid line,
+    or the payment this page placed already (a double click, a reload).
+
+    Every line is checked again here (listed, amount, not owned) under the reader's
+    lock; one bad line refuses the whole cart and nothing is created. Free ($0)
+    lines are not part of a payment: take them with ``services.place_order``.
+    """
+    if not lines:
+        raise CheckoutError("Your cart is empty.")
+    if len({line.book.pk for line in lines}) != len(lines):
+        raise CheckoutError("A book is twice in your cart.")
+    if any(line.amount_cents == 0 for line in lines):
+        raise CheckoutError("Free books are taken one by one, not paid for in a cart.")
+    with transaction.atomic():
+        existing = _payment_of_page(buyer, checkout_token)
+        if existing is not None:
+            return existing
+        credits.lock_reader(buyer)
+        for line in lines:
+            error = line_error(buyer, line)
+            if error:
+                raise CheckoutError(error)
+            if Order.objects.charged_for(buyer, line.book).exists():
+                raise services.AlreadyOwned(
+                    f"You paid for “{line.book.title}” already: see your orders."
+                )
+        try:
+            with transaction.atomic():
+                payment = Payment.objects.create(
+                    buyer=buyer,
+                    currency=lines[0].book.currency,
+                    amount_cents=sum(line.amount_cents for line in lines),
+                    gateway=settings.PAYMENT_GATEWAY,
+                    checkout_token=checkout_token,
+                )
+        except IntegrityError:  # the same page posted twice at once: the other won
+            existing = _payment_of_page(buyer, checkout_token)
+            if existing is None:
+                raise
+            return existing
+        Order.objects.bulk_create(
+            [
+                Order(
+                    buyer=buyer,
+                    book=line.book,
+                    payment=payment,
+                    amount_cents=line.amount_cents,
+                    royalty_cents=royalty_for(line.amount_cents),
+                    currency=line.book.currency,
+                    gateway=payment.gateway,
+                    checkout_token=line_token(checkout_token, line.book.pk),
+                )
+                for line in lines
+            ]
+        )
+    return payment
+
+
+def _payment_of_page(buyer, checkout_token) -> Payment | None:
+    return (
+        Payment.objects.select_for_update()
+        .filter(buyer=buyer, checkout_token=checkout_token)
+        .first()
+    )
+
+
+def start_payment(payment: Payment):
+    """The payment's session at its gateway: the one it has, or a new one.
+
+    Outside any transaction (network). One idempotency key per payment; the
+    conditional updates keep one reference for the payment and its orders."""
+    gateway = get_gateway(payment.gateway)
+    if payment.gateway_reference:
+        return gateway.resume_payment(payment.gateway_reference)
+    titles = list(payment.orders.order_by("pk").values_list("book__title", flat=True))
+    session = gateway.start_payment(
+        PaymentStart(
+            order_id=payment.pk,
+            public_id=str(payment.public_id),
+            amount_cents=payment.amount_cents,
+            currency=payment.currency,
+            description=f"{len(titles)} books: {', '.join(titles)}"[:300]
+            + f" ({settings.STORE_NAME})",
+            idempotency_key=f"payment-{payment.public_id}-pay",
+            customer_email=payment.buyer.email,
+            metadata={"payment_id": str(payment.pk), "lines": str(len(titles))},
+        )
+    )
+    with transaction.atomic():
+        Payment.objects.filter(pk=payment.pk, gateway_reference="").update(
+            gateway_reference=session.reference
+        )
+        payment.refresh_from_db(fields=["gateway_reference"])
+        if payment.gateway_reference != session.reference:
+            raise GatewayError("This cart is already linked to another payment.")
+        payment.orders.filter(gateway_reference="").update(gateway_reference=session.reference)
+    return session
+
+
+def mark_payment_paid(*, payment_id: int, amount_cents: int, reference: str | None = None) -> bool:
+    """The gateway captured ``amount_cents`` for the whole cart: fulfil every line,
+    once. Each line is ``services.mark_paid`` (its own sale, book, receipt line; a
+    line for a book the reader got meanwhile becomes a duplicate, refunded alone).
+    False, and nothing changed, when the payment was settled already or the amount
+    is not the cart's."""
+    with transaction.atomic():
+        payment = Payment.objects.select_for_update().get(pk=payment_id)
+        if reference and payment.gateway_reference and payment.gateway_reference != reference:
+            return False
+        if payment.status == Payment.Status.PAID:
+            return False  # a replay
+        if amount_cents != payment.amount_cents:
+            payment.failure_reason = (
+                f"Captured {amount_cents}¢ but the cart is for {payment.amount_cents}¢."
+            )
+            payment.save(update_fields=["failure_reason"])
+            return False
+        payment.status = Payment.Status.PAID
+        payment.paid_at = timezone.now()
+        payment.failure_reason = ""
+        payment.save(update_fields=["status", "paid_at", "failure_reason"])
+        for order_id, line_amount in payment.orders.order_by("pk").values_list(
+            "pk", "amount_cents"
+        ):
+            services.mark_paid(order_id=order_id, amount_cents=line_amount, reference=reference)
+    return True
+
+
+def mark_payment_failed(*, payment_id: int, reason: str, reference: str | None = None) -> bool:
+    """The cart's payment was declined: the payment and its pending orders fail."""
+    with transaction.atomic():
+        payment = Payment.objects.select_for_update().get(pk=payment_id)
+        if reference and payment.gateway_reference != reference:
+            return False
+        if payment.status != Payment.Status.PENDING:
+            return False
+        payment.status = Payment.Status.FAILED
+        payment.failure_reason = reason[:300]
+        payment.save(update_fields=["status", "failure_reason"])
+        for order_id in payment.orders.order_by("pk").values_list("pk", flat=True):
+            services.mark_failed(order_id=order_id, reason=reason, reference=reference)
+    return True
+
+
+def pay_with_test_card(payment: Payment, *, card_number: str, reference: str) -> tuple[bool, str]:
+    """The demo card fields of the cart checkout: the same path a webhook takes."""
+    succeeded, message = DemoGateway.charge(card_number)
+    if succeeded:
+        mark_payment_paid(
+            payment_id=payment.pk, amount_cents=payment.amount_cents, reference=reference
+        )
+    else:
+        mark_payment_failed(payment_id=payment.pk, reason=message, reference=reference)
+    return succeeded, message

@@ -1,0 +1,196 @@
+"""The cart page (/cart/): its lines, and one payment for all of them on the page.
+
+Thin: parse with a form, call ``payments.cart`` (the lines) or
+``payments.cart_payments`` (the payment), render.
+"""
+
+import uuid
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from core.fields import PriceField
+
+from . import cart, cart_payments, services
+from .forms import AmountForm, CardForm
+from .gateways import GatewayError
+from .models import Payment
+from .views import book_for_sale
+
+
+def _page(request, *, status=200, card_form=None, checkout_token=None, contents=None):
+    contents = contents or cart.contents(request)
+    for note in contents.notes:
+        messages.info(request, note)
+    return render(
+        request,
+        "payments/cart.html",
+        {
+            "contents": contents,
+            "card_form": card_form or CardForm(),
+            "demo_card": settings.PAYMENT_GATEWAY == "demo",
+            "checkout_token": checkout_token or uuid.uuid4(),
+            "refund_days": settings.REFUND_WINDOW_DAYS,
+        },
+        status=status,
+    )
+
+
+@require_GET
+def cart_page(request):
+    return _page(request)
+
+
+# No CSRF token: the button sits in the book page's buy box, which anonymous
+# visitors get from the whole-page cache. The session cookie is SameSite=Lax, so
+# another site's POST carries none and cannot touch anyone's cart.
+@csrf_exempt
+@require_POST
+def add(request, slug):
+    """ "Add to cart" on the book page: the amount on its slider, checked here."""
+    book = book_for_sale(request, slug)
+    form = AmountForm(request.POST, book=book)
+    if not form.is_valid():
+        messages.error(request, " ".join(form.errors.get("amount", ["Enter an amount."])))
+        return redirect(book)
+    try:
+        cart.add(request, book, form.cleaned_data["amount"])
+    except cart.CartError as exc:
+        messages.error(request, str(exc))
+        return redirect(book)
+    messages.success(request, f"“{book.title}” is in your cart.")
+    return redirect("payments:cart")
+
+
+def _line_id(request) -> int | None:
+    value = request.POST.get("book", "")
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 12 else None
+
+
+@require_POST
+def update(request):
+    """Change a line's amount, or remove it ("remove" button)."""
+    book_id = _line_id(request)
+    if book_id is None:
+        messages.error(request, "That book is not in your cart: nothing was changed.")
+        return _page(request, status=400)
+    if "remove" in request.POST:
+        cart.remove(request, [book_id])
+        messages.success(request, "Removed from your cart.")
+        return redirect("payments:cart")
+    field = PriceField()
+    try:
+        cents = field.clean(request.POST.get("amount", ""))
+        if cents is None:
+            raise cart.CartError("Enter the amount you want to pay.")
+        cart.change_amount(request, book_id, cents)
+    except cart.CartError as exc:
+        messages.error(request, str(exc))
+        return _page(request, status=400)
+    except ValidationError as exc:  # the price parser's
+        messages.error(request, " ".join(exc.messages))
+        return _page(request, status=400)
+    messages.success(request, "Amount changed.")
+    return redirect("payments:cart")
+
+
+def _token(request) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(request.POST.get("checkout_token", ""))
+    except ValueError:
+        return None
+
+
+@login_required
+@require_POST
+def checkout(request):
+    """Pay the whole cart as the page showed it: one payment, one order per line.
+
+    Refused, with nothing charged, when the page is stale (the cart changed in
+    another tab since), a line is not payable, or the card form is wrong."""
+    contents = cart.contents(request)
+    token = _token(request)
+    if token is None or request.POST.get("version") != contents.version:
+        messages.error(
+            request,
+            "Your cart changed since this page was shown (another tab?). "
+            "Nothing was charged: check the cart below and pay again.",
+        )
+        return _page(request, status=409, contents=contents)
+    if not contents.payable:
+        messages.error(request, "Fix the lines marked below first: nothing was charged.")
+        return _page(request, status=400, contents=contents)
+    demo = settings.PAYMENT_GATEWAY == "demo"
+    card_form = CardForm(request.POST) if demo else None
+    if demo and not card_form.is_valid():
+        return _page(
+            request, status=400, card_form=card_form, checkout_token=token, contents=contents
+        )
+    lines = [cart_payments.LineChoice(line.book, line.amount_cents) for line in contents.lines]
+    try:
+        payment = cart_payments.place_cart_payment(
+            buyer=request.user, lines=lines, checkout_token=token
+        )
+        session = cart_payments.start_payment(payment)
+    except services.CheckoutError as exc:
+        messages.error(request, f"{exc} Nothing was charged.")
+        return _page(request, status=400, contents=contents)
+    except GatewayError as exc:
+        messages.error(request, str(exc))
+        return _page(request, status=502, contents=contents)
+    if session.page == "stripe":
+        return redirect(payment)
+    if payment.status != Payment.Status.PAID:
+        succeeded, message = cart_payments.pay_with_test_card(
+            payment, card_number=card_form.cleaned_data["card_number"], reference=session.reference
+        )
+        if not succeeded:
+            messages.error(request, f"{message} Nothing was charged.")
+            return _page(
+                request, status=402, card_form=card_form, checkout_token=token, contents=contents
+            )
+    return _paid(request, payment)
+
+
+def _paid(request, payment):
+    paid = list(payment.orders.filter(status="paid").select_related("book"))
+    cart.forget(request, [order.book_id for order in payment.orders.all()])
+    titles = ", ".join(f"“{order.book.title}”" for order in paid)
+    if paid:
+        messages.success(
+            request, f"Thank you! {titles} {'is' if len(paid) == 1 else 'are'} in your library."
+        )
+    if len(paid) != payment.orders.count():
+        messages.info(request, "A book you owned already was refunded in full: see your orders.")
+    return redirect("library:index")
+
+
+@login_required
+def payment_page(request, public_id):
+    """A cart payment: Stripe's Payment Element while pending, then its lines."""
+    try:
+        payment = Payment.objects.get(public_id=public_id, buyer=request.user)
+    except (Payment.DoesNotExist, ValueError) as exc:
+        raise Http404("No such payment.") from exc
+    orders = list(payment.orders.select_related("book").order_by("pk"))
+    context = {"payment": payment, "orders": orders}
+    if payment.status == Payment.Status.PENDING and payment.gateway == "stripe":
+        try:
+            session = cart_payments.start_payment(payment)
+        except GatewayError as exc:
+            messages.error(request, str(exc))
+            return redirect("payments:cart")
+        context.update(
+            client_secret=session.client_secret,
+            publishable_key=settings.STRIPE_PUBLISHABLE_KEY,
+            return_url=request.build_absolute_uri(payment.get_absolute_url()),
+        )
+    elif payment.status == Payment.Status.PAID:
+        cart.forget(request, [order.book_id for order in orders])
+    return render(request, "payments/cart_payment.html", context)
