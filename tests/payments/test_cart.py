@@ -272,7 +272,7 @@ def test_amounts_below_a_lines_minimum_are_refused(client, books):
 
 
 def test_an_author_raising_the_minimum_blocks_the_line_until_changed(client, books, charges):
-    solo, duo = books
+    solo, _duo = books
     client.force_login(UserFactory())
     add(client, solo, "12.00")
     solo.minimum_price_cents = 1500
@@ -332,7 +332,7 @@ def test_a_tampered_line_id_changes_nothing(client, books):
 
 
 def test_a_declined_card_charges_nothing_and_the_same_page_can_pay_again(client, books, charges):
-    solo, duo = books
+    solo, _duo = books
     client.force_login(UserFactory())
     add(client, solo, "12.00")
     form = cart_form(client)
