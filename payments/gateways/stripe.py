@@ -352,6 +352,14 @@ def _subscription_state(subscription) -> SubscriptionState:
     )
 
 
+def _metadata(obj) -> dict:
+    """An object's metadata as a plain dict (a StripeObject is not one)."""
+    metadata = getattr(obj, "metadata", None)
+    if metadata is None:
+        return {}
+    return metadata.to_dict() if hasattr(metadata, "to_dict") else dict(metadata)
+
+
 def _refund_outcome(refund) -> RefundOutcome:
     return RefundOutcome(
         refund_id=refund.id,
@@ -359,5 +367,5 @@ def _refund_outcome(refund) -> RefundOutcome:
         amount_cents=refund.amount,
         status=refund.status,
         payment=_id(getattr(refund, "payment_intent", None)) or "",
-        key=((getattr(refund, "metadata", None) or {}).get("refund_key") or ""),
+        key=_metadata(refund).get("refund_key") or "",
     )
