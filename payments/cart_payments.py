@@ -73,7 +73,7 @@ def place_cart_payment(*, buyer, lines: list[LineChoice], checkout_token: uuid.U
     if any(line.amount_cents == 0 for line in lines):
         raise CheckoutError("Free books are taken one by one, not paid for in a cart.")
     with transaction.atomic():
-        existing = _payment_of_page(buyer, checkout_token)
+        existing = payment_of_page(buyer, checkout_token)
         if existing is not None:
             return existing
         credits.lock_reader(buyer)
@@ -85,39 +85,48 @@ def place_cart_payment(*, buyer, lines: list[LineChoice], checkout_token: uuid.U
                 raise services.AlreadyOwned(
                     f"You paid for “{line.book.title}” already: see your orders."
                 )
-        try:
-            with transaction.atomic():
-                payment = Payment.objects.create(
-                    buyer=buyer,
-                    currency=lines[0].book.currency,
-                    amount_cents=sum(line.amount_cents for line in lines),
-                    gateway=settings.PAYMENT_GATEWAY,
-                    checkout_token=checkout_token,
-                )
-        except IntegrityError:  # the same page posted twice at once: the other won
-            existing = _payment_of_page(buyer, checkout_token)
-            if existing is None:
-                raise
-            return existing
-        Order.objects.bulk_create(
-            [
-                Order(
-                    buyer=buyer,
-                    book=line.book,
-                    payment=payment,
-                    amount_cents=line.amount_cents,
-                    royalty_cents=royalty_for(line.amount_cents),
-                    currency=line.book.currency,
-                    gateway=payment.gateway,
-                    checkout_token=line_token(checkout_token, line.book.pk),
-                )
-                for line in lines
-            ]
-        )
+        payment = create_payment(buyer=buyer, lines=lines, checkout_token=checkout_token)
     return payment
 
 
-def _payment_of_page(buyer, checkout_token) -> Payment | None:
+def create_payment(*, buyer, lines: list[LineChoice], checkout_token: uuid.UUID, **order_fields):
+    """The payment and one pending order per line, inside the caller's transaction,
+    once the caller checked the lines under the reader's lock; or the payment the
+    same page created meanwhile. ``order_fields`` go on every order (a bundle's)."""
+    try:
+        with transaction.atomic():
+            payment = Payment.objects.create(
+                buyer=buyer,
+                currency=lines[0].book.currency,
+                amount_cents=sum(line.amount_cents for line in lines),
+                gateway=settings.PAYMENT_GATEWAY,
+                checkout_token=checkout_token,
+            )
+    except IntegrityError:  # the same page posted twice at once: the other won
+        existing = payment_of_page(buyer, checkout_token)
+        if existing is None:
+            raise
+        return existing
+    Order.objects.bulk_create(
+        [
+            Order(
+                buyer=buyer,
+                book=line.book,
+                payment=payment,
+                amount_cents=line.amount_cents,
+                royalty_cents=royalty_for(line.amount_cents),
+                currency=line.book.currency,
+                gateway=payment.gateway,
+                checkout_token=line_token(checkout_token, line.book.pk),
+                **order_fields,
+            )
+            for line in lines
+        ]
+    )
+    return payment
+
+
+def payment_of_page(buyer, checkout_token) -> Payment | None:
     return (
         Payment.objects.select_for_update()
         .filter(buyer=buyer, checkout_token=checkout_token)

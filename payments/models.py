@@ -168,6 +168,12 @@ class Order(models.Model):
     payment = models.ForeignKey(
         Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
     )
+    # A bundle's book: the bundle it was sold in, and the sale it is part of (the
+    # orders of one bundle purchase share it: one receipt line, refunded together).
+    bundle = models.ForeignKey(
+        "catalog.Bundle", null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
+    )
+    bundle_sale = models.UUIDField(null=True, blank=True, db_index=True)
     currency = models.CharField(max_length=3, default="USD")
     amount_cents = models.PositiveIntegerField()
     # Snapshots at the time of sale: later changes to the rule or shares never rewrite history.

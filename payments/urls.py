@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import cart_views, credit_views, earnings_views, insights_views, views
+from . import bundle_views, cart_views, credit_views, earnings_views, insights_views, views
 
 app_name = "payments"
 
@@ -13,6 +13,9 @@ urlpatterns = [
     path("cart/lines/", cart_views.update, name="cart_update"),
     path("cart/checkout/", cart_views.checkout, name="cart_checkout"),
     path("cart/pay/<uuid:public_id>/", cart_views.payment_page, name="cart_payment"),
+    path("bundles/<slug:slug>/", bundle_views.bundle_page, name="bundle"),
+    path("bundles/<slug:slug>/checkout/", bundle_views.bundle_checkout, name="bundle_checkout"),
+    path("orders/bundles/<uuid:sale>/refund/", bundle_views.bundle_refund, name="bundle_refund"),
     path("credits/", credit_views.credits_page, name="credits"),
     path("credits/packs/", credit_views.buy_pack, name="buy_pack"),
     path("credits/membership/", credit_views.join_membership, name="join_membership"),
