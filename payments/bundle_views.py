@@ -25,12 +25,18 @@ from .models import Payment
 from .views import _say_refund_outcome
 
 
-def _offer(request, slug) -> bundle_purchases.Offer:
-    """The listed bundle at ``slug`` as this reader would buy it; 404 unless listed."""
+def _offer(request, slug, *, buying=False) -> bundle_purchases.Offer:
+    """The bundle at ``slug`` as this reader would buy it; 404 unless listed.
+
+    ``buying``: a bundle whose authors all consented but one of whose books was
+    retired since the page was shown is not a 404 at checkout: the checkout says
+    why it cannot be bought (and charges nothing)."""
     try:
-        bundle = bundles.listed_bundle(slug)
+        bundle = bundles.with_books(Bundle.objects.filter(slug=slug)).get()
     except Bundle.DoesNotExist as exc:
         raise Http404("No such bundle.") from exc
+    if bundles.missing_consents(bundle) or not (buying or bundles.is_listed(bundle)):
+        raise Http404("No such bundle.")
     return bundle_purchases.offer_for(bundle, request.user)
 
 
@@ -110,7 +116,18 @@ def _checkout_page(request, offer, form, *, status=200, card_form=None, token=No
 def bundle_checkout(request, slug):
     """GET: the summary for the chosen amount (what each book and author gets) and
     the card fields. POST: one payment for the books the reader does not own."""
-    offer = _offer(request, slug)
+    offer = _offer(request, slug, buying=True)
+    problems = bundles.listing_problems(offer.bundle)
+    if problems:
+        messages.error(
+            request, f"This bundle cannot be bought now: {' '.join(problems)} Nothing was charged."
+        )
+        return render(
+            request,
+            "catalog/bundle_checkout.html",
+            {"bundle": offer.bundle, "unavailable": True},
+            status=409,
+        )
     if not offer.books:
         messages.info(request, "You own every book of this bundle already.")
         return redirect("library:index")
