@@ -138,7 +138,7 @@ def test_a_retired_book_or_a_new_co_author_unlists_the_bundle(client, author, sh
 
 
 def test_changing_the_price_asks_the_other_authors_again(client, author, shelf):
-    mine, theirs, others = shelf
+    mine, theirs, _others = shelf
     bundle = listed_bundle([mine, theirs], by=author)
     edit = reverse("catalog:bundle_edit", args=[bundle.slug])
     assert client.get(edit).status_code == 200

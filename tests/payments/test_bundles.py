@@ -72,7 +72,7 @@ def author_entries(order) -> dict[str, int]:
 def test_a_bundle_with_co_authors_is_one_payment_and_a_sale_per_book_to_the_cent(
     client, trio, django_capture_on_commit_callbacks
 ):
-    bundle, solo, duo, cheap = trio
+    bundle, _solo, duo, cheap = trio
     reader = UserFactory()
     client.force_login(reader)
     page = client.get(bundle.get_absolute_url())
@@ -80,7 +80,7 @@ def test_a_bundle_with_co_authors_is_one_payment_and_a_sale_per_book_to_the_cent
     assert "Solo" in html and "Duo" in html and "Cheap" in html
     # At the suggested $30: parts 10.91 / 13.64 / 5.45 (by 19.99 : 24.99 : 9.99, largest
     # remainder); royalties 8.73 / 10.91 (Ann 6.55, Bob 4.36) / 3.86 (80% − 50¢).
-    assert dict((a.display_name, c) for a, c in page.context["earnings"])["Ann"] == 655
+    assert {a.display_name: c for a, c in page.context["earnings"]}["Ann"] == 655
     assert "$6.55" in html and "$4.36" in html and "$23.50" in html
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -167,7 +167,7 @@ def test_someone_elses_bundle_purchase_is_a_404(client, trio):
 
 
 def test_a_reader_who_owns_a_book_pays_only_for_the_rest(client, trio):
-    bundle, solo, duo, cheap = trio
+    bundle, _solo, duo, _cheap = trio
     reader = UserFactory()
     owned = services.place_order(
         buyer=reader, book=duo, amount_cents=2499, checkout_token=uuid.uuid4()
@@ -240,7 +240,7 @@ def test_a_bad_amount_is_refused_and_nothing_charged(client, trio, amount, messa
 
 
 def test_a_book_retired_after_the_page_was_shown_is_named_and_nothing_charged(client, trio):
-    bundle, solo, duo, cheap = trio
+    bundle, _solo, _duo, cheap = trio
     client.force_login(UserFactory())
     form = checkout_form(client, bundle, "30")
     cheap.status = "retired"
