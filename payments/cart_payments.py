@@ -92,7 +92,15 @@ def place_cart_payment(*, buyer, lines: list[LineChoice], checkout_token: uuid.U
 def create_payment(*, buyer, lines: list[LineChoice], checkout_token: uuid.UUID, **order_fields):
     """The payment and one pending order per line, inside the caller's transaction,
     once the caller checked the lines under the reader's lock; or the payment the
-    same page created meanwhile. ``order_fields`` go on every order (a bundle's)."""
+    same page created meanwhile. ``order_fields`` go on every order (a bundle's).
+
+    Under the reader's lock, a click that waited for another click of the same page
+    finds its committed payment with a plain read: inserting the same token again
+    would wait on the other click's payment row while holding the reader, which
+    that click's fulfilment (payment, orders, then reader) needs: a deadlock."""
+    existing = Payment.objects.filter(buyer=buyer, checkout_token=checkout_token).first()
+    if existing is not None:
+        return existing
     try:
         with transaction.atomic():
             payment = Payment.objects.create(

@@ -6,6 +6,8 @@ input refused with a clear message and nothing charged."""
 import uuid
 
 import pytest
+from django.db import connection
+from django.test import Client
 from django.urls import reverse
 
 from catalog.models import BookAuthor
@@ -14,6 +16,8 @@ from library.models import Entitlement
 from payments import bundle_purchases, cart_payments, services
 from payments.ledger import audit
 from payments.models import LedgerEntry, LedgerTransaction, Order, Payment, Refund
+from tests.concurrency import at_once
+from tests.conftest import require
 from tests.factories import AuthorFactory, BookFactory, UserFactory, listed_bundle
 from tests.payments.conftest import DECLINED, VISA
 
@@ -322,3 +326,56 @@ def test_the_bundle_page_costs_the_same_queries_for_2_or_8_books(
     for bundle in (small, big):
         with django_assert_max_num_queries(9):
             assert client.get(bundle.get_absolute_url()).status_code == 200
+
+
+# Two tabs, two clicks at the same instant (PostgreSQL) ---------------------------------
+
+
+def test_a_double_clicked_bundle_checkout_makes_one_payment(transactional_db):
+    require(connection.vendor == "postgresql", "concurrent inserts need PostgreSQL")
+    bundle = listed_bundle([BookFactory(), BookFactory()], slug="pair")
+    reader = UserFactory()
+    setup = Client()
+    setup.force_login(reader)
+    form = checkout_form(setup, bundle, "25")
+
+    def click():
+        client = Client()
+        client.force_login(reader)
+        return pay(client, bundle, form).status_code
+
+    statuses = at_once(*[click] * 4)
+
+    assert set(statuses) <= {302, 402}  # a click finding the payment being paid says so
+    assert Payment.objects.count() == 1
+    assert LedgerTransaction.objects.filter(kind="sale").count() == 2
+    assert audit().ok, audit().problems
+
+
+def test_two_tabs_paying_the_bundle_at_once_sell_each_book_once(transactional_db):
+    require(connection.vendor == "postgresql", "row locks need PostgreSQL")
+    books = [BookFactory(), BookFactory()]
+    bundle = listed_bundle(books, slug="pair")
+    reader = UserFactory()
+    payments = [
+        bundle_purchases.place_bundle_payment(
+            buyer=reader, bundle_id=bundle.pk, amount_cents=2500, checkout_token=uuid.uuid4()
+        )
+        for _ in range(2)
+    ]
+    refs = [cart_payments.start_payment(p).reference for p in payments]
+
+    at_once(
+        *(
+            lambda p=p, r=r: cart_payments.mark_payment_paid(
+                payment_id=p.pk, amount_cents=2500, reference=r
+            )
+            for p, r in zip(payments, refs, strict=True)
+        )
+    )
+
+    for book in books:
+        assert Order.objects.charged_for(reader, book).count() == 1
+        assert LedgerTransaction.objects.filter(order__book=book, kind="sale").count() == 1
+    assert Order.objects.filter(status="refunded").count() == 2  # the other tab's, in full
+    assert audit().ok, audit().problems
