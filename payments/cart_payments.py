@@ -16,9 +16,12 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 
+from accounts.login_links import login_link_url
 from catalog.models import Book
+from core.mail import queue_templated_email
 from library.services import owns
 
 from . import credits, services
@@ -26,6 +29,7 @@ from .gateways import GatewayError, PaymentStart, get_gateway
 from .gateways.demo import DemoGateway
 from .models import Order, Payment
 from .pricing import amount_error
+from .refunds import refund_deadline
 from .royalties import royalty_for
 
 CheckoutError = services.CheckoutError
@@ -46,25 +50,39 @@ def line_token(checkout_token: uuid.UUID, book_id: int) -> uuid.UUID:
 
 
 def line_error(buyer, line: LineChoice) -> str | None:
-    """Why this line cannot be bought now, naming its book; None when it can."""
+    """Why this line cannot be bought now, naming its book; None when it can
+    (``buyer`` None: ownership is not asked, see ``place_cart_payment``)."""
     book = line.book
     if not book.is_listed:
         return f"“{book.title}” is no longer for sale: remove it from your cart."
     error = amount_error(book, line.amount_cents)
     if error:
         return f"“{book.title}”: {error}"
-    if owns(buyer, book):
+    if buyer is not None and owns(buyer, book):
         return f"You own “{book.title}” already: it is in your library."
     return None
 
 
-def place_cart_payment(*, buyer, lines: list[LineChoice], checkout_token: uuid.UUID) -> Payment:
+def place_cart_payment(
+    *,
+    buyer,
+    lines: list[LineChoice],
+    checkout_token: uuid.UUID,
+    guest: bool = False,
+    account_created: bool = False,
+) -> Payment:
     """The payment of one cart checkout page, with one pending order per paid line,
     or the payment this page placed already (a double click, a reload).
 
     Every line is checked again here (listed, amount, not owned) under the reader's
     lock; one bad line refuses the whole cart and nothing is created. Free ($0)
     lines are not part of a payment: take them with ``services.place_order``.
+
+    ``guest``: paid with only an e-mail address by a visitor who is not signed in.
+    Then ownership is not checked here: refusing would tell the visitor that the
+    address has an account and what it owns. A line for a book the account owns
+    becomes a duplicate when the money comes in, refunded in full at once, and the
+    receipt (sent to the address, not shown on a page) says so.
     """
     if not lines:
         raise CheckoutError("Your cart is empty.")
@@ -78,10 +96,10 @@ def place_cart_payment(*, buyer, lines: list[LineChoice], checkout_token: uuid.U
             return existing
         credits.lock_reader(buyer)
         for line in lines:
-            error = line_error(buyer, line)
+            error = line_error(None if guest else buyer, line)
             if error:
                 raise CheckoutError(error)
-            if Order.objects.charged_for(buyer, line.book).exists():
+            if not guest and Order.objects.charged_for(buyer, line.book).exists():
                 raise services.AlreadyOwned(
                     f"You paid for “{line.book.title}” already: see your orders."
                 )
@@ -93,6 +111,8 @@ def place_cart_payment(*, buyer, lines: list[LineChoice], checkout_token: uuid.U
                     amount_cents=sum(line.amount_cents for line in lines),
                     gateway=settings.PAYMENT_GATEWAY,
                     checkout_token=checkout_token,
+                    guest_checkout=guest,
+                    account_created=account_created,
                 )
         except IntegrityError:  # the same page posted twice at once: the other won
             existing = _payment_of_page(buyer, checkout_token)
@@ -184,7 +204,38 @@ def mark_payment_paid(*, payment_id: int, amount_cents: int, reference: str | No
             "pk", "amount_cents"
         ):
             services.mark_paid(order_id=order_id, amount_cents=line_amount, reference=reference)
+        _queue_receipt(payment)
     return True
+
+
+def _queue_receipt(payment: Payment) -> None:
+    """One receipt for the cart, a line per order: its price, what its author earns,
+    its own refund link and deadline. A guest's carries one one-time sign-in link to
+    the library (a second would die with the first's use: the fingerprint holds the
+    last login); the link's page invites a reader without a password to set one."""
+    site = settings.SITE_URL
+    orders = list(payment.orders.select_related("book").order_by("pk"))
+    for order in orders:
+        order.refund_until = refund_deadline(order)
+    context = {
+        "payment": payment,
+        "orders": orders,
+        "paid": [o for o in orders if o.status == Order.Status.PAID],
+        "duplicates": [o for o in orders if o.status == Order.Status.DUPLICATE],
+        "library_url": f"{site}/library/",
+        "site_url": site,
+    }
+    if payment.guest_checkout:
+        context["sign_in_url"] = site + login_link_url(
+            payment.buyer, next_url=reverse("library:index")
+        )
+        context["max_age_days"] = max(1, settings.LOGIN_LINK_MAX_AGE // 86400)
+    queue_templated_email(
+        key=f"receipt:payment-{payment.pk}",
+        to=payment.buyer.email,
+        template="email/cart_receipt",
+        context=context,
+    )
 
 
 def mark_payment_failed(*, payment_id: int, reason: str, reference: str | None = None) -> bool:

@@ -108,8 +108,15 @@ def test_a_reader_pays_two_books_at_their_own_amounts_in_one_payment(
     assert sum(e.amount_cents for e in duo_sale.entries.all()) == 0
     assert LedgerTransaction.objects.filter(kind="sale").count() == 2
     assert Entitlement.objects.filter(user=reader, revoked_at=None).count() == 2
-    # One receipt line each.
-    assert EmailDelivery.objects.filter(key__startswith="receipt:order-").count() == 2
+    # One receipt for the payment, a line each with its own refund; no sign-in link
+    # for a signed-in reader.
+    receipt = EmailDelivery.objects.get(key__startswith="receipt:")
+    assert receipt.key == f"receipt:payment-{payment.pk}" and receipt.to == reader.email
+    assert receipt.subject == "Your receipt for 2 books"
+    assert "- Solo Book: $12.00 (the author earns $9.60)" in receipt.body
+    assert "- Duo Book: $24.99 (the author earns $19.99)" in receipt.body
+    assert receipt.body.count("100% refund of this book alone") == 2
+    assert "sign-in link" not in receipt.body
     assert audit().ok, audit().problems
     # The cart is empty afterwards, and the header says so.
     assert not CartLine.objects.filter(owner=reader).exists()
