@@ -7,8 +7,12 @@ and queues its receipt line; ``refunds`` refunds it alone, as a partial refund o
 the payment. The payment's own moves are locked and idempotent like an order's:
 a replayed or reordered event finds nothing to do.
 
-Lock order: the payment row, then each order (by id), then the reader: the same
-order ``mark_paid`` takes for a one-book payment after its order.
+Lock order: the reader first (``credits.lock_reader``), then the payment, then
+each of its orders by id (``mark_paid`` asks for the reader again: held already).
+Placing a cart takes the reader before it inserts the payment; fulfilling one
+takes the reader before the payment. Either way round, two requests of one reader
+(a double click: one fulfilling, one placing the same page) deadlocked on
+PostgreSQL (test_two_tabs_paying_the_same_cart_at_once...).
 """
 
 import uuid
@@ -91,10 +95,10 @@ def place_cart_payment(
     if any(line.amount_cents == 0 for line in lines):
         raise CheckoutError("Free books are taken one by one, not paid for in a cart.")
     with transaction.atomic():
+        credits.lock_reader(buyer)
         existing = _payment_of_page(buyer, checkout_token)
         if existing is not None:
             return existing
-        credits.lock_reader(buyer)
         for line in lines:
             error = line_error(None if guest else buyer, line)
             if error:
@@ -185,6 +189,7 @@ def mark_payment_paid(*, payment_id: int, amount_cents: int, reference: str | No
     False, and nothing changed, when the payment was settled already or the amount
     is not the cart's."""
     with transaction.atomic():
+        credits.lock_reader(Payment.objects.select_related("buyer").get(pk=payment_id).buyer)
         payment = Payment.objects.select_for_update().get(pk=payment_id)
         if reference and payment.gateway_reference and payment.gateway_reference != reference:
             return False

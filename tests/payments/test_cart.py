@@ -16,6 +16,8 @@ from payments import cart_payments, services
 from payments.gateways.demo import DemoGateway
 from payments.ledger import audit
 from payments.models import CartLine, LedgerEntry, LedgerTransaction, Order, Payment, Refund
+from tests.concurrency import at_once
+from tests.conftest import require
 from tests.factories import PASSWORD, AuthorFactory, BookFactory, UserFactory
 from tests.payments.conftest import VISA
 
@@ -380,3 +382,48 @@ def test_anonymous_pages_with_a_cart_are_not_served_from_the_page_cache(books):
 
     assert 'data-testid="cart-link"' in html
     assert 'data-testid="cart-link"' not in stranger.get(solo.get_absolute_url()).content.decode()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_tabs_paying_the_same_cart_at_once_charge_once_on_postgresql(books, charges):
+    """Two tabs of one cart page post at the same instant (a double click the browser
+    sent twice): one payment, each line sold once."""
+    require(connection.vendor == "postgresql", "concurrent inserts need PostgreSQL")
+    solo, duo = books
+    reader = UserFactory()
+    tabs = [Client(), Client()]
+    for tab in tabs:
+        tab.force_login(reader)
+    add(tabs[0], solo, "12.00")
+    add(tabs[0], duo, "24.99")
+    form = cart_form(tabs[0])
+
+    responses = at_once(*(lambda tab=tab: pay_cart(tab, form) for tab in tabs))
+
+    assert all(r.status_code < 500 for r in responses), [r.status_code for r in responses]
+    assert Payment.objects.count() == 1 and Order.objects.count() == 2
+    assert LedgerTransaction.objects.filter(kind="sale").count() == 2
+    assert len(charges) <= 2  # the demo "card" may be asked twice; the money is booked once
+    assert audit().ok, audit().problems
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_cart_webhook_and_a_replay_at_once_fulfil_once_on_postgresql(books):
+    require(connection.vendor == "postgresql", "row locks need PostgreSQL")
+    solo, duo = books
+    reader = UserFactory()
+    lines = [cart_payments.LineChoice(solo, 1200), cart_payments.LineChoice(duo, 2499)]
+    payment = cart_payments.place_cart_payment(
+        buyer=reader, lines=lines, checkout_token=uuid.uuid4()
+    )
+    ref = cart_payments.start_payment(payment).reference
+
+    def paid():
+        return cart_payments.mark_payment_paid(
+            payment_id=payment.pk, amount_cents=3699, reference=ref
+        )
+
+    assert sorted(at_once(paid, paid)) == [False, True]
+    assert LedgerTransaction.objects.filter(kind="sale").count() == 2
+    assert EmailDelivery.objects.filter(key=f"receipt:payment-{payment.pk}").count() == 1
+    assert audit().ok, audit().problems
