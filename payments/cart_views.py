@@ -15,6 +15,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.services import account_for_email
+from core import ratelimit
 from core.fields import PriceField
 
 from . import cart, cart_payments, services
@@ -147,7 +148,10 @@ def checkout(request):
             contents=contents,
         )
     if guest:
-        buyer, created = account_for_email(email_form.cleaned_data["email"])
+        email = email_form.cleaned_data["email"]
+        if not ratelimit.consume(request, "guest_checkout", account=email.lower()).allowed:
+            return ratelimit.too_many_requests(request)
+        buyer, created = account_for_email(email)
     else:
         buyer, created = request.user, False
     lines = [cart_payments.LineChoice(line.book, line.amount_cents) for line in contents.lines]

@@ -42,6 +42,8 @@ def test_a_new_visitor_buys_two_books_with_an_email_and_refunds_one(live_server,
     page.get_by_role("button", name="Add to cart").click()
     expect(page.get_by_test_id("cart-line")).to_have_count(2)
     expect(page.get_by_test_id("cart-total")).to_have_text("$19.50")
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone: nothing wider
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
     # One form: the e-mail address and the card, on the cart page itself.
     form = page.get_by_test_id("checkout-form")
     form.get_by_label("Your e-mail address").fill("cart.visitor@example.com")

@@ -138,3 +138,15 @@ def test_another_visitor_cannot_see_a_guests_payment(client, books):
     assert stranger.get(response["Location"]).status_code == 404
     stranger.force_login(UserFactory())
     assert stranger.get(response["Location"]).status_code == 404
+
+
+def test_guest_checkouts_are_limited_per_address(client, books, settings):
+    settings.RATE_LIMITS = {**settings.RATE_LIMITS, "guest_checkout": "2/h/account"}
+    fill_cart(client, books)
+    for _ in range(2):
+        assert (
+            pay_as_guest(client, "many@example.com", card="4000 0000 0000 0002").status_code == 402
+        )
+
+    assert pay_as_guest(client, "Many@Example.com").status_code == 429
+    assert not Order.objects.filter(status="paid").exists()
