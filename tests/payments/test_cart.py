@@ -427,3 +427,28 @@ def test_a_cart_webhook_and_a_replay_at_once_fulfil_once_on_postgresql(books):
     assert LedgerTransaction.objects.filter(kind="sale").count() == 2
     assert EmailDelivery.objects.filter(key=f"receipt:payment-{payment.pk}").count() == 1
     assert audit().ok, audit().problems
+
+
+def test_the_header_count_costs_no_query(client, books):
+    solo, duo = books
+    client.force_login(UserFactory())
+    client.get(reverse("payments:orders"))  # the first request after login fills caches
+    with CaptureQueriesContext(connection) as empty:
+        client.get(reverse("payments:orders"))
+    without_cart = len(empty.captured_queries)
+    add(client, solo, "12.00")
+    add(client, duo, "24.99")
+
+    with CaptureQueriesContext(connection) as full:
+        html = client.get(reverse("payments:orders")).content.decode()
+
+    assert 'data-testid="cart-link"' in html and ">2<" in html
+    assert len(full.captured_queries) == without_cart
+
+
+def test_the_book_page_offers_add_to_cart_in_the_shared_cached_page(client, books):
+    solo, _duo = books
+    html = client.get(solo.get_absolute_url()).content.decode()
+    assert 'data-testid="add-to-cart"' in html
+    assert f'formaction="{reverse("payments:cart_add", args=[solo.slug])}"' in html
+    assert "csrfmiddlewaretoken" not in html  # still one page for every anonymous visitor
