@@ -1,5 +1,6 @@
 from allauth.account.forms import LoginForm as AllauthLoginForm
 from allauth.account.forms import SignupForm as AllauthSignupForm
+from django import forms
 from django.contrib.auth.hashers import make_password
 
 from core import ratelimit
@@ -34,3 +35,10 @@ class LoginForm(AllauthLoginForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["password"].help_text = ""
+
+
+class LoginLinkRequestForm(forms.Form):
+    """Ask for a new one-time sign-in link (the page of an expired or used one)."""
+
+    email = forms.EmailField(label="Your e-mail address", max_length=254)
+    next = forms.CharField(required=False, widget=forms.HiddenInput, max_length=2000)

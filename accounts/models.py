@@ -70,3 +70,18 @@ class User(AbstractUser):
         answer on the cached row, so the header asks it without a query."""
         flag = self.__dict__.get("_is_author")
         return hasattr(self, "author_profile") if flag is None else flag
+
+
+class UsedLoginLink(models.Model):
+    """A one-time sign-in link that was used: its token's SHA-256, unique, so a link
+    works once across tabs, replays and processes (``accounts.login_links``). Rows
+    older than ``LOGIN_LINK_MAX_AGE`` are deleted: their links have expired anyway."""
+
+    digest = models.CharField(max_length=64, unique=True)
+    used_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = "used sign-in link"
+
+    def __str__(self):
+        return f"{self.digest[:12]}… used {self.used_at:%Y-%m-%d %H:%M}"

@@ -98,10 +98,10 @@ def place_bundle_payment(
     (its books for sale, its authors' consent), the amount fits what the reader
     owns now, and no book is already paid for. Refused: nothing is created."""
     with transaction.atomic():
+        credits.lock_reader(buyer)  # the cart's lock order: the reader, then the payment
         existing = cart_payments.payment_of_page(buyer, checkout_token)
         if existing is not None:
             return existing
-        credits.lock_reader(buyer)
         bundle = bundles.with_books(Bundle.objects.filter(pk=bundle_id)).get()
         problems = bundles.listing_problems(bundle)
         if problems:
@@ -125,8 +125,7 @@ def place_bundle_payment(
             buyer=buyer,
             lines=lines,
             checkout_token=checkout_token,
-            bundle=bundle,
-            bundle_sale=sale_id(checkout_token),
+            order_fields={"bundle": bundle, "bundle_sale": sale_id(checkout_token)},
         )
 
 

@@ -124,7 +124,11 @@ def change_amount(request, book_id: int, amount_cents: int) -> None:
     lines = _stored(request)
     if book_id not in lines:
         raise CartError("That book is not in your cart (any more): nothing was changed.")
-    add(request, Book.objects.get(pk=book_id), amount_cents)
+    book = Book.objects.filter(pk=book_id).first()
+    if book is None:
+        remove(request, [book_id])
+        raise CartError("That book is no longer in the store: it left your cart.")
+    add(request, book, amount_cents)
 
 
 def remove(request, book_ids) -> None:

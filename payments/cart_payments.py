@@ -7,8 +7,12 @@ and queues its receipt line; ``refunds`` refunds it alone, as a partial refund o
 the payment. The payment's own moves are locked and idempotent like an order's:
 a replayed or reordered event finds nothing to do.
 
-Lock order: the payment row, then each order (by id), then the reader: the same
-order ``mark_paid`` takes for a one-book payment after its order.
+Lock order: the reader first (``credits.lock_reader``), then the payment, then
+each of its orders by id (``mark_paid`` asks for the reader again: held already).
+Placing a cart takes the reader before it inserts the payment; fulfilling one
+takes the reader before the payment. Either way round, two requests of one reader
+(a double click: one fulfilling, one placing the same page) deadlocked on
+PostgreSQL (test_two_tabs_paying_the_same_cart_at_once...).
 """
 
 import uuid
@@ -16,9 +20,12 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 
+from accounts.login_links import login_link_url
 from catalog.models import Book
+from core.mail import queue_templated_email
 from library.services import owns
 
 from . import credits, services
@@ -26,6 +33,7 @@ from .gateways import GatewayError, PaymentStart, get_gateway
 from .gateways.demo import DemoGateway
 from .models import Order, Payment
 from .pricing import amount_error
+from .refunds import refund_deadline
 from .royalties import royalty_for
 
 CheckoutError = services.CheckoutError
@@ -46,25 +54,39 @@ def line_token(checkout_token: uuid.UUID, book_id: int) -> uuid.UUID:
 
 
 def line_error(buyer, line: LineChoice) -> str | None:
-    """Why this line cannot be bought now, naming its book; None when it can."""
+    """Why this line cannot be bought now, naming its book; None when it can
+    (``buyer`` None: ownership is not asked, see ``place_cart_payment``)."""
     book = line.book
     if not book.is_listed:
         return f"“{book.title}” is no longer for sale: remove it from your cart."
     error = amount_error(book, line.amount_cents)
     if error:
         return f"“{book.title}”: {error}"
-    if owns(buyer, book):
+    if buyer is not None and owns(buyer, book):
         return f"You own “{book.title}” already: it is in your library."
     return None
 
 
-def place_cart_payment(*, buyer, lines: list[LineChoice], checkout_token: uuid.UUID) -> Payment:
+def place_cart_payment(
+    *,
+    buyer,
+    lines: list[LineChoice],
+    checkout_token: uuid.UUID,
+    guest: bool = False,
+    account_created: bool = False,
+) -> Payment:
     """The payment of one cart checkout page, with one pending order per paid line,
     or the payment this page placed already (a double click, a reload).
 
     Every line is checked again here (listed, amount, not owned) under the reader's
     lock; one bad line refuses the whole cart and nothing is created. Free ($0)
     lines are not part of a payment: take them with ``services.place_order``.
+
+    ``guest``: paid with only an e-mail address by a visitor who is not signed in.
+    Then ownership is not checked here: refusing would tell the visitor that the
+    address has an account and what it owns. A line for a book the account owns
+    becomes a duplicate when the money comes in, refunded in full at once, and the
+    receipt (sent to the address, not shown on a page) says so.
     """
     if not lines:
         raise CheckoutError("Your cart is empty.")
@@ -73,32 +95,39 @@ def place_cart_payment(*, buyer, lines: list[LineChoice], checkout_token: uuid.U
     if any(line.amount_cents == 0 for line in lines):
         raise CheckoutError("Free books are taken one by one, not paid for in a cart.")
     with transaction.atomic():
-        existing = payment_of_page(buyer, checkout_token)
+        credits.lock_reader(buyer)
+        existing = _payment_of_page(buyer, checkout_token)
         if existing is not None:
             return existing
-        credits.lock_reader(buyer)
         for line in lines:
-            error = line_error(buyer, line)
+            error = line_error(None if guest else buyer, line)
             if error:
                 raise CheckoutError(error)
-            if Order.objects.charged_for(buyer, line.book).exists():
+            if not guest and Order.objects.charged_for(buyer, line.book).exists():
                 raise services.AlreadyOwned(
                     f"You paid for “{line.book.title}” already: see your orders."
                 )
-        payment = create_payment(buyer=buyer, lines=lines, checkout_token=checkout_token)
+        payment = create_payment(
+            buyer=buyer,
+            lines=lines,
+            checkout_token=checkout_token,
+            payment_fields={"guest_checkout": guest, "account_created": account_created},
+        )
     return payment
 
 
-def create_payment(*, buyer, lines: list[LineChoice], checkout_token: uuid.UUID, **order_fields):
+def create_payment(
+    *,
+    buyer,
+    lines: list[LineChoice],
+    checkout_token: uuid.UUID,
+    payment_fields: dict | None = None,
+    order_fields: dict | None = None,
+) -> Payment:
     """The payment and one pending order per line, inside the caller's transaction,
-    once the caller checked the lines under the reader's lock; or the payment the
-    same page created meanwhile. ``order_fields`` go on every order (a bundle's).
-
-    Under the reader's lock, a click that waited for another click of the same page
-    finds its committed payment with a plain read: inserting the same token again
-    would wait on the other click's payment row while holding the reader, which
-    that click's fulfilment (payment, orders, then reader) needs: a deadlock."""
-    existing = Payment.objects.filter(buyer=buyer, checkout_token=checkout_token).first()
+    once the caller took the reader's lock and checked the lines; or the payment the
+    same page placed meanwhile. ``order_fields`` go on every order (a bundle's)."""
+    existing = _payment_of_page(buyer, checkout_token)
     if existing is not None:
         return existing
     try:
@@ -109,9 +138,10 @@ def create_payment(*, buyer, lines: list[LineChoice], checkout_token: uuid.UUID,
                 amount_cents=sum(line.amount_cents for line in lines),
                 gateway=settings.PAYMENT_GATEWAY,
                 checkout_token=checkout_token,
+                **(payment_fields or {}),
             )
     except IntegrityError:  # the same page posted twice at once: the other won
-        existing = payment_of_page(buyer, checkout_token)
+        existing = _payment_of_page(buyer, checkout_token)
         if existing is None:
             raise
         return existing
@@ -126,7 +156,7 @@ def create_payment(*, buyer, lines: list[LineChoice], checkout_token: uuid.UUID,
                 currency=line.book.currency,
                 gateway=payment.gateway,
                 checkout_token=line_token(checkout_token, line.book.pk),
-                **order_fields,
+                **(order_fields or {}),
             )
             for line in lines
         ]
@@ -135,6 +165,11 @@ def create_payment(*, buyer, lines: list[LineChoice], checkout_token: uuid.UUID,
 
 
 def payment_of_page(buyer, checkout_token) -> Payment | None:
+    """The payment a checkout page placed already, locked (after the reader's lock)."""
+    return _payment_of_page(buyer, checkout_token)
+
+
+def _payment_of_page(buyer, checkout_token) -> Payment | None:
     return (
         Payment.objects.select_for_update()
         .filter(buyer=buyer, checkout_token=checkout_token)
@@ -182,6 +217,7 @@ def mark_payment_paid(*, payment_id: int, amount_cents: int, reference: str | No
     False, and nothing changed, when the payment was settled already or the amount
     is not the cart's."""
     with transaction.atomic():
+        credits.lock_reader(Payment.objects.select_related("buyer").get(pk=payment_id).buyer)
         payment = Payment.objects.select_for_update().get(pk=payment_id)
         if reference and payment.gateway_reference and payment.gateway_reference != reference:
             return False
@@ -201,7 +237,38 @@ def mark_payment_paid(*, payment_id: int, amount_cents: int, reference: str | No
             "pk", "amount_cents"
         ):
             services.mark_paid(order_id=order_id, amount_cents=line_amount, reference=reference)
+        _queue_receipt(payment)
     return True
+
+
+def _queue_receipt(payment: Payment) -> None:
+    """One receipt for the cart, a line per order: its price, what its author earns,
+    its own refund link and deadline. A guest's carries one one-time sign-in link to
+    the library (a second would die with the first's use: the fingerprint holds the
+    last login); the link's page invites a reader without a password to set one."""
+    site = settings.SITE_URL
+    orders = list(payment.orders.select_related("book").order_by("pk"))
+    for order in orders:
+        order.refund_until = refund_deadline(order)
+    context = {
+        "payment": payment,
+        "orders": orders,
+        "paid": [o for o in orders if o.status == Order.Status.PAID],
+        "duplicates": [o for o in orders if o.status == Order.Status.DUPLICATE],
+        "library_url": f"{site}/library/",
+        "site_url": site,
+    }
+    if payment.guest_checkout:
+        context["sign_in_url"] = site + login_link_url(
+            payment.buyer, next_url=reverse("library:index")
+        )
+        context["max_age_days"] = max(1, settings.LOGIN_LINK_MAX_AGE // 86400)
+    queue_templated_email(
+        key=f"receipt:payment-{payment.pk}",
+        to=payment.buyer.email,
+        template="email/cart_receipt",
+        context=context,
+    )
 
 
 def mark_payment_failed(*, payment_id: int, reason: str, reference: str | None = None) -> bool:

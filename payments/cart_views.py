@@ -8,23 +8,28 @@ import uuid
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.services import account_for_email
+from core import ratelimit
 from core.fields import PriceField
 
 from . import cart, cart_payments, services
-from .forms import AmountForm, CardForm
+from .forms import AmountForm, CardForm, CheckoutEmailForm
 from .gateways import GatewayError
 from .models import Payment
 from .views import book_for_sale
 
+GUEST_PAYMENTS_KEY = "guest_payments"  # the cart payments this visitor made without signing in
 
-def _page(request, *, status=200, card_form=None, checkout_token=None, contents=None):
+
+def _page(
+    request, *, status=200, card_form=None, checkout_token=None, contents=None, email_form=None
+):
     contents = contents or cart.contents(request)
     for note in contents.notes:
         messages.info(request, note)
@@ -34,6 +39,7 @@ def _page(request, *, status=200, card_form=None, checkout_token=None, contents=
         {
             "contents": contents,
             "card_form": card_form or CardForm(),
+            "email_form": email_form or CheckoutEmailForm(),
             "demo_card": settings.PAYMENT_GATEWAY == "demo",
             "checkout_token": checkout_token or uuid.uuid4(),
             "refund_days": settings.REFUND_WINDOW_DAYS,
@@ -107,13 +113,14 @@ def _token(request) -> uuid.UUID | None:
         return None
 
 
-@login_required
 @require_POST
 def checkout(request):
     """Pay the whole cart as the page showed it: one payment, one order per line.
+    A visitor who is not signed in types an e-mail address on the same form: the
+    account behind it (new, or existing and never revealed) gets the books.
 
     Refused, with nothing charged, when the page is stale (the cart changed in
-    another tab since), a line is not payable, or the card form is wrong."""
+    another tab since), a line is not payable, or the form is wrong."""
     contents = cart.contents(request)
     token = _token(request)
     if token is None or request.POST.get("version") != contents.version:
@@ -126,16 +133,31 @@ def checkout(request):
     if not contents.payable:
         messages.error(request, "Fix the lines marked below first: nothing was charged.")
         return _page(request, status=400, contents=contents)
+    guest = not request.user.is_authenticated
+    email_form = CheckoutEmailForm(request.POST) if guest else None
     demo = settings.PAYMENT_GATEWAY == "demo"
     card_form = CardForm(request.POST) if demo else None
-    if demo and not card_form.is_valid():
+    forms_valid = [form.is_valid() for form in (email_form, card_form) if form is not None]
+    if not all(forms_valid):
         return _page(
-            request, status=400, card_form=card_form, checkout_token=token, contents=contents
+            request,
+            status=400,
+            card_form=card_form,
+            email_form=email_form,
+            checkout_token=token,
+            contents=contents,
         )
+    if guest:
+        email = email_form.cleaned_data["email"]
+        if not ratelimit.consume(request, "guest_checkout", account=email.lower()).allowed:
+            return ratelimit.too_many_requests(request)
+        buyer, created = account_for_email(email)
+    else:
+        buyer, created = request.user, False
     lines = [cart_payments.LineChoice(line.book, line.amount_cents) for line in contents.lines]
     try:
         payment = cart_payments.place_cart_payment(
-            buyer=request.user, lines=lines, checkout_token=token
+            buyer=buyer, lines=lines, checkout_token=token, guest=guest, account_created=created
         )
         session = cart_payments.start_payment(payment)
     except services.CheckoutError as exc:
@@ -144,6 +166,10 @@ def checkout(request):
     except GatewayError as exc:
         messages.error(request, str(exc))
         return _page(request, status=502, contents=contents)
+    if guest:
+        remembered = request.session.get(GUEST_PAYMENTS_KEY, [])[-9:]
+        if str(payment.public_id) not in remembered:
+            request.session[GUEST_PAYMENTS_KEY] = [*remembered, str(payment.public_id)]
     if session.page == "stripe":
         return redirect(payment)
     if payment.status != Payment.Status.PAID:
@@ -153,14 +179,22 @@ def checkout(request):
         if not succeeded:
             messages.error(request, f"{message} Nothing was charged.")
             return _page(
-                request, status=402, card_form=card_form, checkout_token=token, contents=contents
+                request,
+                status=402,
+                card_form=card_form,
+                email_form=email_form,
+                checkout_token=token,
+                contents=contents,
             )
     return _paid(request, payment)
 
 
 def _paid(request, payment):
-    paid = list(payment.orders.filter(status="paid").select_related("book"))
     cart.forget(request, [order.book_id for order in payment.orders.all()])
+    if not request.user.is_authenticated:
+        # Never what the account owns (that would reveal it): the e-mail tells.
+        return redirect(payment)
+    paid = list(payment.orders.filter(status="paid").select_related("book"))
     titles = ", ".join(f"“{order.book.title}”" for order in paid)
     if paid:
         messages.success(
@@ -171,15 +205,26 @@ def _paid(request, payment):
     return redirect("library:index")
 
 
-@login_required
-def payment_page(request, public_id):
-    """A cart payment: Stripe's Payment Element while pending, then its lines."""
+def _get_payment_for_request(request, public_id) -> Payment:
+    """The buyer's payment, or one this visitor made here without signing in; 404 else."""
     try:
-        payment = Payment.objects.get(public_id=public_id, buyer=request.user)
-    except (Payment.DoesNotExist, ValueError) as exc:
+        payment = Payment.objects.select_related("buyer").get(public_id=public_id)
+    except Payment.DoesNotExist as exc:
         raise Http404("No such payment.") from exc
-    orders = list(payment.orders.select_related("book").order_by("pk"))
-    context = {"payment": payment, "orders": orders}
+    if request.user.is_authenticated and payment.buyer_id == request.user.pk:
+        return payment
+    if payment.guest_checkout and str(public_id) in request.session.get(GUEST_PAYMENTS_KEY, []):
+        return payment
+    raise Http404("No such payment.")
+
+
+def payment_page(request, public_id):
+    """A cart payment: Stripe's Payment Element while pending, then its lines (for
+    a guest: where the sign-in link went, nothing of what the account holds)."""
+    payment = _get_payment_for_request(request, public_id)
+    guest_view = payment.buyer_id != request.user.pk
+    orders = [] if guest_view else list(payment.orders.select_related("book").order_by("pk"))
+    context = {"payment": payment, "orders": orders, "guest_view": guest_view}
     if payment.status == Payment.Status.PENDING and payment.gateway == "stripe":
         try:
             session = cart_payments.start_payment(payment)
@@ -192,5 +237,5 @@ def payment_page(request, public_id):
             return_url=request.build_absolute_uri(payment.get_absolute_url()),
         )
     elif payment.status == Payment.Status.PAID:
-        cart.forget(request, [order.book_id for order in orders])
+        cart.forget(request, list(payment.orders.values_list("book_id", flat=True)))
     return render(request, "payments/cart_payment.html", context)

@@ -30,6 +30,17 @@ class AmountForm(forms.Form):
         return cents
 
 
+class CheckoutEmailForm(forms.Form):
+    """A visitor who is not signed in pays with only an e-mail address."""
+
+    email = forms.EmailField(
+        label="Your e-mail address",
+        max_length=254,
+        help_text="Your receipt and a one-time sign-in link to your library go here. No password needed.",
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+
+
 class CardForm(forms.Form):
     """The demo gateway's card form (test cards only; nothing is charged)."""
 

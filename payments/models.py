@@ -76,6 +76,11 @@ class Payment(models.Model):
     checkout_token = models.UUIDField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     failure_reason = models.CharField(max_length=300, blank=True)
+    # Paid by a visitor who was not signed in, with only an e-mail address: the
+    # receipt carries a one-time sign-in link. ``account_created`` words that
+    # e-mail only ("your new account" / "your account"); no page ever shows it.
+    guest_checkout = models.BooleanField(default=False)
+    account_created = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     paid_at = models.DateTimeField(null=True, blank=True)
 

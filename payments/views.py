@@ -141,6 +141,8 @@ def pay_order(request, public_id):
         return redirect("payments:bundle_refund", sale=order.bundle_sale)
     if order.status != Order.Status.PENDING:
         return redirect(order)
+    if order.payment_id:  # a cart's line is paid with its cart, never alone
+        return redirect(order.payment)
     if services.refuse_if_owned(order):  # another tab paid first: take no card here
         messages.info(request, "You own this book already: nothing was charged.")
         return redirect("library:index")

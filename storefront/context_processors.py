@@ -3,6 +3,8 @@ from functools import cache
 from django.conf import settings
 from django.urls import get_script_prefix, reverse
 
+from accounts.return_to import return_to
+
 # The links in every page's header and footer: the same on every page, so
 # reversed once per script prefix rather than by a {% url %} tag per link per page.
 NAV = {
@@ -34,4 +36,6 @@ def store(request):
         "STORE_NAME": settings.STORE_NAME,
         "CREDITS_ENABLED": settings.CREDITS_ENABLED,
         "nav": _nav_urls(get_script_prefix()),
+        # ?next= for the header's "Log in" and "Sign up" (accounts/return_to.py).
+        "return_to": return_to(request),
     }

@@ -291,6 +291,9 @@ ACCOUNT_RATE_LIMITS = {
 }
 ACCOUNT_FORMS = {"login": "accounts.forms.LoginForm", "signup": "accounts.forms.SignupForm"}
 ACCOUNT_PREVENT_ENUMERATION = True  # allauth's default; see docs/architecture.md "Accounts"
+# One-time sign-in links (accounts/login_links.py), e-mailed after a purchase with
+# only an e-mail address: how long one works, in seconds (3 days).
+LOGIN_LINK_MAX_AGE = env.int("LOGIN_LINK_MAX_AGE", default=3 * 86400)
 
 # --- Abuse limits -----------------------------------------------------------
 # The client's IP is REMOTE_ADDR unless our own proxies say otherwise: set the
@@ -308,7 +311,12 @@ RATE_LIMITS = {
     # Failed logins to the Django admin (allauth does not cover /admin/login/).
     "admin_login": _rates(env.str("RATE_LIMIT_ADMIN_LOGIN", default="10/m/ip,5/5m/account")),
     # Co-author invitations sent (each one e-mails an address the author typed).
+    # New sign-in links asked for by e-mail address (accounts.views.login_link_request).
+    "login_link": _rates(env.str("RATE_LIMIT_LOGIN_LINK", default="10/h/ip,3/h/account")),
     "invite": _rates(env.str("RATE_LIMIT_INVITE", default="30/h/account")),
+    # Cart checkouts by visitors who are not signed in (each may make an account for
+    # the address typed): per IP and per address (payments/cart_views.checkout).
+    "guest_checkout": _rates(env.str("RATE_LIMIT_GUEST_CHECKOUT", default="30/h/ip,10/h/account")),
     # "E-mail the author" messages sent (catalog/contact.py), per sender and per IP.
     "contact_author": _rates(
         env.str("RATE_LIMIT_CONTACT_AUTHOR", default="5/h/account,20/d/account,20/h/ip")

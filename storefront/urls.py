@@ -29,6 +29,7 @@ urlpatterns = [
     path("refund-policy/", views.refund_policy, name="refund_policy"),
     path("formats/", views.formats, name="formats"),
     path("royalties/", views.royalties, name="royalties"),
+    path("accounts/", include("accounts.urls")),
     path("accounts/", include("allauth.urls")),
     path("account/", account, name="account"),
     path("", include("catalog.urls")),
