@@ -247,13 +247,15 @@ def _queue_receipt(payment: Payment) -> None:
     the library (a second would die with the first's use: the fingerprint holds the
     last login); the link's page invites a reader without a password to set one."""
     site = settings.SITE_URL
-    orders = list(payment.orders.select_related("book").order_by("pk"))
+    orders = list(payment.orders.select_related("book", "bundle").order_by("pk"))
     for order in orders:
         order.refund_until = refund_deadline(order)
+    paid = [o for o in orders if o.status == Order.Status.PAID]
     context = {
         "payment": payment,
         "orders": orders,
-        "paid": [o for o in orders if o.status == Order.Status.PAID],
+        "paid": [o for o in paid if not o.bundle_sale],
+        "bundle_lines": _bundle_lines([o for o in paid if o.bundle_sale], site),
         "duplicates": [o for o in orders if o.status == Order.Status.DUPLICATE],
         "library_url": f"{site}/library/",
         "site_url": site,
@@ -269,6 +271,35 @@ def _queue_receipt(payment: Payment) -> None:
         template="email/cart_receipt",
         context=context,
     )
+
+
+@dataclass(frozen=True)
+class BundleLine:
+    """A bundle's orders as one receipt line: refunded together (payments.bundle_purchases)."""
+
+    title: str
+    orders: list
+    amount_cents: int
+    royalty_cents: int
+    refund_url: str
+    refund_until: object
+
+
+def _bundle_lines(orders, site: str) -> list[BundleLine]:
+    sales: dict = {}
+    for order in orders:
+        sales.setdefault(order.bundle_sale, []).append(order)
+    return [
+        BundleLine(
+            title=group[0].bundle.title,
+            orders=group,
+            amount_cents=sum(o.amount_cents for o in group),
+            royalty_cents=sum(o.royalty_cents for o in group),
+            refund_url=site + reverse("payments:bundle_refund", args=[sale]),
+            refund_until=min(o.refund_until for o in group),
+        )
+        for sale, group in sales.items()
+    ]
 
 
 def mark_payment_failed(*, payment_id: int, reason: str, reference: str | None = None) -> bool:
