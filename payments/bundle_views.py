@@ -12,12 +12,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from catalog import bundles
 from catalog.models import Bundle
 
-from . import bundle_purchases, cart_payments, refunds, services
+from . import bundle_cart, bundle_purchases, cart_payments, refunds, services
 from .bundle_pricing import earnings_by_author
 from .forms import BundleAmountForm, CardForm, RefundForm
 from .gateways import GatewayError
@@ -222,3 +223,34 @@ def bundle_refund(request, sale):
         },
         status=400 if request.method == "POST" else 200,
     )
+
+
+# No CSRF token, as the book page's "Add to cart" (payments.cart_views.add): the
+# session cookie is SameSite=Lax, so another site's POST carries none.
+@csrf_exempt
+@require_POST
+def add_to_cart(request, slug):
+    """ "Add to cart" on the bundle page, at the amount on its slider."""
+    offer = _offer(request, slug)
+    form = BundleAmountForm(request.POST, offer=offer)
+    if not form.is_valid():
+        messages.error(request, " ".join(form.errors.get("amount", ["Enter an amount."])))
+        return redirect(offer.bundle)
+    try:
+        bundle_cart.add(request, offer, form.cleaned_data["amount"])
+    except bundle_cart.BundleCartError as exc:
+        messages.error(request, str(exc))
+        return redirect(offer.bundle)
+    messages.success(request, f"“{offer.bundle.title}” is in your cart.")
+    return redirect("payments:cart")
+
+
+@require_POST
+def remove_from_cart(request):
+    value = request.POST.get("bundle", "")
+    if value.isascii() and value.isdigit() and len(value) < 12:
+        bundle_cart.remove(request.session, [int(value)])
+        messages.success(request, "Removed from your cart.")
+    else:
+        messages.error(request, "That bundle is not in your cart: nothing was changed.")
+    return redirect("payments:cart")

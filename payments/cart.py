@@ -20,6 +20,7 @@ from catalog.models import Book
 from core.pagecache import PERSONAL_HEADER_KEY
 from library.models import Entitlement
 
+from . import bundle_cart
 from .models import CartLine
 from .pricing import PriceRange, amount_error, price_range
 from .royalties import royalty_for
@@ -51,20 +52,26 @@ class Line:
 class Contents:
     lines: list[Line]
     notes: list[str] = field(default_factory=list)  # lines removed since last shown, and why
+    bundle_lines: list = field(default_factory=list)  # payments.bundle_cart's
 
     @property
     def total_cents(self) -> int:
-        return sum(line.amount_cents for line in self.lines)
+        return sum(line.amount_cents for line in [*self.lines, *self.bundle_lines])
 
     @property
     def payable(self) -> bool:
-        return bool(self.lines) and not any(line.error for line in self.lines)
+        every = [*self.lines, *self.bundle_lines]
+        return bool(every) and not any(line.error for line in every)
 
     @property
     def version(self) -> str:
         """What the page showed: a checkout posted from a page whose lines changed
-        since (another tab) is refused."""
+        since (another tab) is refused. A bundle line counts its books to pay for."""
         text = ",".join(f"{line.book.pk}:{line.amount_cents}" for line in self.lines)
+        text += ";" + ",".join(
+            f"{line.bundle.pk}:{line.amount_cents}:{[b.pk for b in line.offer.books]}"
+            for line in self.bundle_lines
+        )
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -86,6 +93,7 @@ def _store(request, lines: dict[int, int]) -> None:
 
 
 def _set_count(session, count: int) -> None:
+    count += bundle_cart.count(session)
     if count:
         session[COUNT_KEY] = count
     else:
@@ -142,6 +150,16 @@ def remove(request, book_ids) -> None:
 
 
 def contents(request) -> Contents:
+    """The book lines (``_book_contents``) and the bundle lines (payments.bundle_cart),
+    each checked again."""
+    book_contents = _book_contents(request)
+    book_contents.bundle_lines, notes = bundle_cart.lines(request)
+    book_contents.notes += notes
+    _set_count(request.session, len(book_contents.lines))
+    return book_contents
+
+
+def _book_contents(request) -> Contents:
     """The lines with their books, each checked again: a line for a book the reader
     owns by now is removed with a note; a book no longer for sale or an amount its
     author's new minimum refuses is kept, with the reason, and blocks checkout."""

@@ -45,6 +45,10 @@ class LineChoice:
 
     book: Book
     amount_cents: int
+    # A bundle's book (payments.bundle_cart): its part of the bundle's amount, which
+    # may be below the book's own minimum; its order carries the bundle and its sale.
+    bundle: object = None
+    bundle_sale: uuid.UUID | None = None
 
 
 def line_token(checkout_token: uuid.UUID, book_id: int) -> uuid.UUID:
@@ -59,7 +63,7 @@ def line_error(buyer, line: LineChoice) -> str | None:
     book = line.book
     if not book.is_listed:
         return f"“{book.title}” is no longer for sale: remove it from your cart."
-    error = amount_error(book, line.amount_cents)
+    error = amount_error(book, line.amount_cents) if line.bundle is None else None
     if error:
         return f"“{book.title}”: {error}"
     if buyer is not None and owns(buyer, book):
@@ -157,6 +161,7 @@ def create_payment(
                 gateway=payment.gateway,
                 checkout_token=line_token(checkout_token, line.book.pk),
                 **(order_fields or {}),
+                **({"bundle": line.bundle, "bundle_sale": line.bundle_sale} if line.bundle else {}),
             )
             for line in lines
         ]

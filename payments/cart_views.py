@@ -18,7 +18,7 @@ from accounts.services import account_for_email
 from core import ratelimit
 from core.fields import PriceField
 
-from . import cart, cart_payments, services
+from . import bundle_cart, cart, cart_payments, services
 from .forms import AmountForm, CardForm, CheckoutEmailForm
 from .gateways import GatewayError
 from .models import Payment
@@ -155,6 +155,7 @@ def checkout(request):
     else:
         buyer, created = request.user, False
     lines = [cart_payments.LineChoice(line.book, line.amount_cents) for line in contents.lines]
+    lines += bundle_cart.choices(contents.bundle_lines, token)
     try:
         payment = cart_payments.place_cart_payment(
             buyer=buyer, lines=lines, checkout_token=token, guest=guest, account_created=created
@@ -190,6 +191,7 @@ def checkout(request):
 
 
 def _paid(request, payment):
+    bundle_cart.remove(request.session, payment.orders.values_list("bundle_id", flat=True))
     cart.forget(request, [order.book_id for order in payment.orders.all()])
     if not request.user.is_authenticated:
         # Never what the account owns (that would reveal it): the e-mail tells.

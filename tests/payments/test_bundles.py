@@ -382,3 +382,80 @@ def test_two_tabs_paying_the_bundle_at_once_sell_each_book_once(transactional_db
         assert LedgerTransaction.objects.filter(order__book=book, kind="sale").count() == 1
     assert Order.objects.filter(status="refunded").count() == 2  # the other tab's, in full
     assert audit().ok, audit().problems
+
+
+# Bundles in the cart --------------------------------------------------------------------
+
+
+def add_bundle(client, bundle, amount):
+    return client.post(reverse("payments:bundle_cart_add", args=[bundle.slug]), {"amount": amount})
+
+
+def pay_cart(client, card=VISA):
+    page = client.get(reverse("payments:cart"))
+    form = {
+        "checkout_token": str(page.context["checkout_token"]),
+        "version": page.context["contents"].version,
+    }
+    return client.post(
+        reverse("payments:cart_checkout"),
+        {**form, "card_number": card, "expiry": "12/34", "cvc": "123"},
+    )
+
+
+def test_a_bundle_and_a_book_in_the_cart_are_one_payment(client, trio):
+    bundle = trio[0]
+    other = BookFactory(title="Other", minimum_price_cents=500)
+    reader = UserFactory()
+    client.force_login(reader)
+    assert add_bundle(client, bundle, "25")["Location"] == reverse("payments:cart")
+    client.post(reverse("payments:cart_add", args=[other.slug]), {"amount": "7.00"})
+    page = client.get(reverse("payments:cart"))
+    html = page.content.decode()
+    assert page.context["contents"].total_cents == 3200
+    assert "Bundle: " in html and "1 book and 1 bundle" in html
+
+    response = pay_cart(client)
+
+    assert response["Location"] == reverse("library:index")
+    payment = Payment.objects.get()
+    assert (payment.status, payment.amount_cents) == ("paid", 3200)
+    bundle_orders = payment.orders.filter(bundle=bundle)
+    assert sum(bundle_orders.values_list("amount_cents", flat=True)) == 2500
+    assert len(set(bundle_orders.values_list("bundle_sale", flat=True))) == 1
+    assert payment.orders.get(book=other).bundle_sale is None
+    assert Entitlement.objects.active().filter(user=reader).count() == 4
+    assert not client.get(reverse("payments:cart")).context["contents"].bundle_lines
+    assert audit().ok, audit().problems
+
+
+def test_a_bundle_whose_book_was_retired_in_the_cart_is_named_and_nothing_charged(client, trio):
+    bundle, solo, *_ = trio
+    client.force_login(UserFactory())
+    add_bundle(client, bundle, "25")
+    solo.status = "retired"
+    solo.save()
+    page = client.get(reverse("payments:cart"))
+    assert "No longer for sale (“Solo” is not for sale.)" in page.content.decode()
+    assert not page.context["contents"].payable
+    response = pay_cart(client)
+    assert response.status_code == 400
+    assert "nothing was charged" in response.content.decode()
+    assert not Payment.objects.exists() and not Order.objects.exists()
+
+
+def test_a_bundle_line_below_its_minimum_is_refused(client, trio):
+    bundle = trio[0]
+    client.force_login(UserFactory())
+    response = add_bundle(client, bundle, "19.99")
+    assert response["Location"] == bundle.get_absolute_url()
+    assert not client.get(reverse("payments:cart")).context["contents"].bundle_lines
+
+
+def test_an_anonymous_visitors_bundle_line_survives_logging_in(client, trio):
+    bundle = trio[0]
+    add_bundle(client, bundle, "30")
+    reader = UserFactory()
+    client.force_login(reader)
+    lines = client.get(reverse("payments:cart")).context["contents"].bundle_lines
+    assert [(line.bundle, line.amount_cents) for line in lines] == [(bundle, 3000)]
