@@ -80,7 +80,7 @@ from payments.models import (
     Refund,
 )
 from payments.royalties import split_royalty
-from tests.factories import AuthorFactory, BookFactory, UserFactory
+from tests.factories import AuthorFactory, BookFactory, UserFactory, listed_bundle
 from tests.payments.conftest import event_payload, post_event, stripe_order
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -228,6 +228,8 @@ def world(settings, monkeypatch):
         BookFactory(minimum_price_cents=14_99, suggested_price_cents=19_99, authors=[alice, bob]),
         BookFactory(minimum_price_cents=9_99, suggested_price_cents=12_00, authors=[bob]),
     ]
+    # Both of Bob's books (one co-written with Alice) at one price: 19.99 : 12.00.
+    bundle = listed_bundle(books[1:], by=bob, minimum_cents=20_00, suggested_cents=25_00)
     readers = [UserFactory() for _ in range(2)]
     clients = []
     for reader in readers:
@@ -242,6 +244,7 @@ def world(settings, monkeypatch):
         "readers": readers,
         "clients": clients,
         "admin": admin,
+        "bundle": bundle,
     }
 
 
@@ -252,7 +255,7 @@ def machine_for(world):
         world["readers"],
         world["clients"],
     )
-    authors, admin = world["authors"], world["admin"]
+    authors, admin, bundle = world["authors"], world["admin"], world["bundle"]
     shares_of = {
         book.pk: list(
             book.authorships.order_by("position", "id").values_list("author_id", "royalty_share")
@@ -519,6 +522,56 @@ def machine_for(world):
                     reference=payment.gateway_reference,
                 )
 
+        # --- bundles: one payment, an order per book not owned ---------------------------
+
+        @rule(
+            target=orders,
+            reader=reader_ids,
+            above_minimum=st.sampled_from([0, 1, 5_01]),
+            via_cart=st.booleans(),
+            double_click=st.booleans(),
+        )
+        def buy_the_bundle(self, reader, above_minimum, via_cart, double_click):
+            """The reader buys the bundle (or the rest of it, owning a book) from its
+            page with the demo card, or puts it in the cart and pays the cart."""
+            page = clients[reader].get(bundle.get_absolute_url())
+            if page.status_code != 200 or not page.context["offer"].books:
+                return multiple()
+            amount = f"{(page.context['offer'].bounds.minimum + above_minimum) / 100:.2f}"
+            card = {"card_number": SUCCEEDING_CARD, "expiry": "12/34", "cvc": "123"}
+            if via_cart:
+                CartLine.objects.filter(owner=readers[reader]).delete()
+                self.post(
+                    reader,
+                    reverse("payments:bundle_cart_add", args=[bundle.slug]),
+                    {"amount": amount},
+                )
+                cart = clients[reader].get(reverse("payments:cart"))
+                token = str(cart.context["checkout_token"])
+                url = reverse("payments:cart_checkout")
+                form = {"checkout_token": token, "version": cart.context["contents"].version}
+            else:
+                url = reverse("payments:bundle_checkout", args=[bundle.slug])
+                checkout = clients[reader].get(url, {"amount": amount})
+                token = str(checkout.context["checkout_token"])
+                form = {
+                    "amount": amount,
+                    "checkout_token": token,
+                    "version": checkout.context["version"],
+                }
+            before = gateway.charges
+            for _ in range(2 if double_click else 1):
+                self.post(reader, url, {**form, **card})
+            payment = Payment.objects.filter(buyer=readers[reader], checkout_token=token).first()
+            if payment is None:
+                return multiple()  # refused (a book paid for in a pending tab): nothing charged
+            assert gateway.charges - before == 1, "a bundle charged more than once"
+            self._cart_captured(payment)
+            placed = [Placed(pk) for pk in payment.orders.values_list("pk", flat=True)]
+            for order in placed:
+                self.channel[order.order_id] = "cart"
+            return multiple(*placed)
+
         # --- credits and memberships ------------------------------------------------------
 
         @rule(target=orders, reader=reader_ids, book=book_ids, double_click=st.booleans())
@@ -570,6 +623,8 @@ def machine_for(world):
             late = placed.paid_at is not None and not refunds.within_window(placed)
             had_refund = Refund.objects.filter(order=placed).exists()
             url = reverse("payments:refund", args=[placed.public_id])
+            if placed.bundle_sale:  # a bundle is refunded whole, from its own page
+                url = reverse("payments:bundle_refund", args=[placed.bundle_sale])
             for _ in range(2 if double_click else 1):
                 self.post(readers.index(placed.buyer), url, {"reason": "changed my mind"})
             if late and not had_refund:
