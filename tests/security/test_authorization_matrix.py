@@ -11,6 +11,7 @@ import pytest
 from django.core.files.base import ContentFile
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from accounts.login_links import make_token
 from catalog import contact, invitations, manuscript
 from catalog import services as catalog
 from catalog.models import Build
@@ -81,6 +82,9 @@ MATRIX = {
     "formats": ("get", EVERYONE, lambda o: []),
     "royalties": ("get", EVERYONE, lambda o: []),
     "account": ("get", LOGGED_IN, lambda o: []),
+    # A one-time sign-in link is its own credential; GET only asks to confirm.
+    "accounts:login_link": ("get", EVERYONE, lambda o: [o["login_link_token"]]),
+    "accounts:login_link_request": ("get", EVERYONE, lambda o: []),
     "catalog:list": ("get", EVERYONE, lambda o: []),
     "catalog:book": ("get", EVERYONE, lambda o: [o["book"].slug]),
     "catalog:sample": ("get", EVERYONE, lambda o: [o["book"].slug]),
@@ -224,6 +228,7 @@ def world():
         "download_token": download_token(user_id=reader.pk, book_id=book.pk),
         "unsubscribe_token": unsubscribe_token(user_id=reader.pk, book_id=book.pk),
         "block_token": contact.block_token(author=author, sender=reader),
+        "login_link_token": make_token(reader, next_url="/"),
     }
 
 
