@@ -165,7 +165,7 @@ def send_login_link(user, *, next_url: str, created: bool = False, key: str | No
     ``key`` makes it once-only (e.g. per order); without one, every call sends."""
     url = settings.SITE_URL + login_link_url(user, next_url=next_url)
     return queue_templated_email(
-        key=key or f"login-link:{user.pk}:{_digest(url)[:16]}",
+        key=key,
         to=user.email,
         template="email/login_link",
         context={

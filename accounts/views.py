@@ -3,7 +3,7 @@ from allauth.account.utils import perform_login
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.html import format_html
 from django.views.decorators.http import require_http_methods
@@ -32,12 +32,17 @@ def safe_next(request, url: str | None) -> str:
 
 
 def _link_problem(request, error: LoginLinkError):
-    """An expired, used or broken link: say which, and offer a new one by e-mail."""
+    """An expired, used or broken link: say which, and offer a new one by e-mail.
+    A reader already signed in as the link's user just goes on to its page (their
+    own sign-in is what ended the link)."""
+    if error.user is not None and request.user.is_authenticated and request.user == error.user:
+        return redirect(safe_next(request, error.next_url))
     form = LoginLinkRequestForm(
         initial={"email": error.user.email if error.user else "", "next": error.next_url}
     )
     status = 400 if error.reason == "invalid" else 410
-    context = {"reason": error.reason, "form": form}
+    next_url = error.next_url if is_safe_next(request, error.next_url) else ""
+    context = {"reason": error.reason, "form": form, "next_url": next_url}
     return render(request, "accounts/login_link_problem.html", context, status=status)
 
 

@@ -123,7 +123,12 @@ def checkout(request):
     another tab since), a line is not payable, or the form is wrong."""
     contents = cart.contents(request)
     token = _token(request)
-    if token is None or request.POST.get("version") != contents.version:
+    if token is None:
+        messages.error(
+            request, "This page is out of date: nothing was charged. Pay from the cart below."
+        )
+        return _page(request, status=400, contents=contents)
+    if request.POST.get("version") != contents.version:
         messages.error(
             request,
             "Your cart changed since this page was shown (another tab?). "

@@ -163,6 +163,7 @@ def test_an_expired_link_is_refused_and_offers_a_new_one(client, guest, settings
     assert "has expired" in page
     assert reverse("accounts:login_link_request") in page
     assert 'value="guest@example.com"' in page
+    assert f'href="{reverse("account_login")}?next=/checkout/"' in page
     assert signed_in_as(client) is None
 
 
@@ -305,6 +306,19 @@ def test_asking_for_links_is_rate_limited_per_address(client, guest, settings, m
     assert statuses == [200, 200, 429]
 
 
+def test_the_e_mail_says_when_the_account_is_new(
+    guest, mailoutbox, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        send_login_link(guest, next_url="/", created=True)
+        send_login_link(guest, next_url="/", created=False)
+
+    new, existing = mailoutbox
+    assert "Your new account" in new.body and "Your new account" in new.alternatives[0][0]
+    assert "Your new account" not in existing.body
+    assert new.subject == existing.subject == "Your sign-in link for Storefront"
+
+
 def test_send_login_link_with_a_key_sends_once(
     guest, mailoutbox, django_capture_on_commit_callbacks
 ):
@@ -337,3 +351,19 @@ def test_the_confirmation_page_costs_a_fixed_number_of_queries(
 
     with django_assert_max_num_queries(3):
         assert client.get(url).status_code == 200
+
+
+def test_a_reader_already_signed_in_as_the_links_user_just_goes_to_its_page(client, guest):
+    url = login_link_url(guest, next_url="/library/")
+    client.post(url)
+
+    for response in (client.get(url), client.post(url)):
+        assert (response.status_code, response["Location"]) == (302, "/library/")
+
+
+def test_someone_else_signed_in_gets_the_used_page(client, guest):
+    url = login_link_url(guest, next_url="/library/")
+    Client().post(url)
+    client.force_login(UserFactory())
+
+    assert client.post(url).status_code == 410

@@ -11,10 +11,12 @@ import pytest
 from django.core.files.base import ContentFile
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from accounts.login_links import make_token
 from catalog import contact, invitations, manuscript
 from catalog import services as catalog
 from catalog.models import Build
 from library.tokens import download_token, unsubscribe_token
+from payments import cart_payments
 from payments import services as payments
 from tests.factories import AuthorFactory, BookFactory, UserFactory
 
@@ -68,6 +70,8 @@ BUYER = {
     "staff": DENY,
 }
 BUYER_OR_STAFF = {**BUYER, "staff": OK}
+# A cart payment: its buyer's (a guest's through their session only, none here).
+CART_BUYER = {**BUYER, "anonymous": DENY}
 CAN_DOWNLOAD = {**BUYER_OR_STAFF, "author": OK}
 
 # url name -> (method, who may, the URL's arguments from the fixture's objects)
@@ -78,6 +82,9 @@ MATRIX = {
     "formats": ("get", EVERYONE, lambda o: []),
     "royalties": ("get", EVERYONE, lambda o: []),
     "account": ("get", LOGGED_IN, lambda o: []),
+    # A one-time sign-in link is its own credential; GET only asks to confirm.
+    "accounts:login_link": ("get", EVERYONE, lambda o: [o["login_link_token"]]),
+    "accounts:login_link_request": ("get", EVERYONE, lambda o: []),
     "catalog:list": ("get", EVERYONE, lambda o: []),
     "catalog:book": ("get", EVERYONE, lambda o: [o["book"].slug]),
     "catalog:sample": ("get", EVERYONE, lambda o: [o["book"].slug]),
@@ -129,6 +136,12 @@ MATRIX = {
     "payments:checkout": ("get", LOGGED_IN, lambda o: [o["book"].slug]),
     "payments:pay": ("post", LOGGED_IN, lambda o: [o["book"].slug]),
     "payments:orders": ("get", LOGGED_IN, lambda o: []),
+    # The cart is every visitor's own (session or account); no ids of others in URLs.
+    "payments:cart": ("get", EVERYONE, lambda o: []),
+    "payments:cart_add": ("post", EVERYONE, lambda o: [o["book"].slug]),
+    "payments:cart_update": ("post", EVERYONE, lambda o: []),
+    "payments:cart_checkout": ("post", EVERYONE, lambda o: []),
+    "payments:cart_payment": ("get", CART_BUYER, lambda o: [o["payment"].public_id]),
     "payments:order": ("get", BUYER_OR_STAFF, lambda o: [o["order"].public_id]),
     "payments:pay_order": ("get", BUYER, lambda o: [o["order"].public_id]),
     "payments:refund": ("get", BUYER, lambda o: [o["order"].public_id]),
@@ -191,6 +204,11 @@ def world():
         buyer=reader, book=book, amount_cents=2000, checkout_token=uuid.uuid4()
     )
     payments.mark_paid(order_id=order.pk, amount_cents=2000)
+    payment = cart_payments.place_cart_payment(
+        buyer=reader,
+        lines=[cart_payments.LineChoice(BookFactory(authors=[author]), 1500)],
+        checkout_token=uuid.uuid4(),
+    )
     invitation = invitations.invite_coauthor(
         book=book, by=author.user, email=other_author.user.email, share=10
     )
@@ -206,9 +224,11 @@ def world():
         "other_reader": UserFactory(),
         "staff": UserFactory(is_staff=True),
         "order": order,
+        "payment": payment,
         "download_token": download_token(user_id=reader.pk, book_id=book.pk),
         "unsubscribe_token": unsubscribe_token(user_id=reader.pk, book_id=book.pk),
         "block_token": contact.block_token(author=author, sender=reader),
+        "login_link_token": make_token(reader, next_url="/"),
     }
 
 

@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as examples
 from hypothesis import strategies as st
 
+from accounts.login_links import make_token
 from catalog import contact, manuscript
 from catalog import services as catalog
 from catalog.models import Build
@@ -120,6 +121,7 @@ def world():
         "library:unsubscribe": {"token": unsubscribe_token(user_id=reader.pk, book_id=book.pk)},
         "catalog:block_sender": {"token": contact.block_token(author=author, sender=reader)},
         "catalog:unblock_sender": {"user_id": reader.pk},
+        "accounts:login_link": {"token": make_token(reader, next_url="/")},
     }
     urls = []
     for name, kwargs in all_patterns():
