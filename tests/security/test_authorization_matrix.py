@@ -12,13 +12,13 @@ from django.core.files.base import ContentFile
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts.login_links import make_token
-from catalog import contact, invitations, manuscript
+from catalog import bundles, contact, invitations, manuscript
 from catalog import services as catalog
 from catalog.models import Build
 from library.tokens import download_token, unsubscribe_token
-from payments import cart_payments
+from payments import bundle_purchases, cart_payments
 from payments import services as payments
-from tests.factories import AuthorFactory, BookFactory, UserFactory
+from tests.factories import AuthorFactory, BookFactory, UserFactory, listed_bundle
 
 pytestmark = pytest.mark.django_db
 
@@ -73,6 +73,9 @@ BUYER_OR_STAFF = {**BUYER, "staff": OK}
 # A cart payment: its buyer's (a guest's through their session only, none here).
 CART_BUYER = {**BUYER, "anonymous": DENY}
 CAN_DOWNLOAD = {**BUYER_OR_STAFF, "author": OK}
+# A bundle: its maker edits it; every author of a book in it answers for consent.
+BUNDLE_MAKER = {**BOOK_AUTHOR, "staff": DENY}
+BUNDLE_AUTHORS = {**BUNDLE_MAKER, "other_author": OK}
 
 # url name -> (method, who may, the URL's arguments from the fixture's objects)
 MATRIX = {
@@ -161,6 +164,16 @@ MATRIX = {
     "payments:earnings_csv": ("get", ANY_AUTHOR, lambda o: []),
     "payments:payout_details": ("get", ANY_AUTHOR, lambda o: []),
     "payments:insights": ("get", BOOK_AUTHOR, lambda o: [o["book"].slug]),
+    "catalog:bundle_list": ("get", LOGGED_IN, lambda o: []),
+    "catalog:bundle_create": ("get", ANY_AUTHOR, lambda o: []),
+    "catalog:bundle_edit": ("get", BUNDLE_MAKER, lambda o: [o["bundle"].slug]),
+    "catalog:bundle_consent": ("get", BUNDLE_AUTHORS, lambda o: [o["bundle"].slug]),
+    # A listed bundle is public; buying it needs an account (like a book's checkout).
+    "payments:bundle": ("get", EVERYONE, lambda o: [o["bundle"].slug]),
+    "payments:bundle_cart_add": ("post", EVERYONE, lambda o: [o["bundle"].slug]),
+    "payments:bundle_cart_remove": ("post", EVERYONE, lambda o: []),
+    "payments:bundle_checkout": ("get", LOGGED_IN, lambda o: [o["bundle"].slug]),
+    "payments:bundle_refund": ("get", BUYER, lambda o: [o["bundle_sale"]]),
 }
 
 
@@ -209,6 +222,14 @@ def world():
         lines=[cart_payments.LineChoice(BookFactory(authors=[author]), 1500)],
         checkout_token=uuid.uuid4(),
     )
+    bundle = listed_bundle([book, BookFactory(authors=[other_author])], by=author)
+    rest = bundle_purchases.offer_for(bundles.with_books(type(bundle).objects).get(), reader)
+    bundle_payment = bundle_purchases.place_bundle_payment(
+        buyer=reader,
+        bundle_id=bundle.pk,
+        amount_cents=rest.bounds.minimum,
+        checkout_token=uuid.uuid4(),
+    )
     invitation = invitations.invite_coauthor(
         book=book, by=author.user, email=other_author.user.email, share=10
     )
@@ -225,6 +246,8 @@ def world():
         "staff": UserFactory(is_staff=True),
         "order": order,
         "payment": payment,
+        "bundle": bundle,
+        "bundle_sale": bundle_payment.orders.first().bundle_sale,
         "download_token": download_token(user_id=reader.pk, book_id=book.pk),
         "unsubscribe_token": unsubscribe_token(user_id=reader.pk, book_id=book.pk),
         "block_token": contact.block_token(author=author, sender=reader),
