@@ -11,7 +11,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.services import account_for_email
@@ -53,15 +53,18 @@ def cart_page(request):
     return _page(request)
 
 
-# No CSRF token: the button sits in the book page's buy box, which anonymous
-# visitors get from the whole-page cache. The session cookie is SameSite=Lax, so
-# another site's POST carries none and cannot touch anyone's cart.
-@csrf_exempt
-@require_POST
+# A GET, like a store's "add to cart" permalink: the button sits in the book
+# page's price form, which anonymous visitors get from the whole-page cache, so it
+# can carry no CSRF token (and only signed views skip the CSRF check). It is
+# idempotent (the line is set to this amount), moves no money, and lands on the
+# cart page, where paying takes a POST with its token; the session cookie is
+# SameSite=Lax, so another site's images and scripts send none.
+@require_GET
+@never_cache
 def add(request, slug):
     """ "Add to cart" on the book page: the amount on its slider, checked here."""
     book = book_for_sale(request, slug)
-    form = AmountForm(request.POST, book=book)
+    form = AmountForm(request.GET, book=book)
     if not form.is_valid():
         messages.error(request, " ".join(form.errors.get("amount", ["Enter an amount."])))
         return redirect(book)

@@ -141,7 +141,7 @@ MATRIX = {
     "payments:orders": ("get", LOGGED_IN, lambda o: []),
     # The cart is every visitor's own (session or account); no ids of others in URLs.
     "payments:cart": ("get", EVERYONE, lambda o: []),
-    "payments:cart_add": ("post", EVERYONE, lambda o: [o["book"].slug]),
+    "payments:cart_add": ("get", EVERYONE, lambda o: [o["book"].slug]),
     "payments:cart_update": ("post", EVERYONE, lambda o: []),
     "payments:cart_checkout": ("post", EVERYONE, lambda o: []),
     "payments:cart_payment": ("get", CART_BUYER, lambda o: [o["payment"].public_id]),
