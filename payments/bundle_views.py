@@ -12,7 +12,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from catalog import bundles
@@ -225,14 +225,15 @@ def bundle_refund(request, sale):
     )
 
 
-# No CSRF token, as the book page's "Add to cart" (payments.cart_views.add): the
-# session cookie is SameSite=Lax, so another site's POST carries none.
-@csrf_exempt
-@require_POST
+# A GET, as the book page's "Add to cart" (payments.cart_views.add): idempotent (the
+# line is set to this amount), moves no money, lands on the cart page, where paying
+# takes a POST with its CSRF token.
+@require_GET
+@never_cache
 def add_to_cart(request, slug):
     """ "Add to cart" on the bundle page, at the amount on its slider."""
     offer = _offer(request, slug)
-    form = BundleAmountForm(request.POST, offer=offer)
+    form = BundleAmountForm(request.GET, offer=offer)
     if not form.is_valid():
         messages.error(request, " ".join(form.errors.get("amount", ["Enter an amount."])))
         return redirect(offer.bundle)

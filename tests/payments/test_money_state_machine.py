@@ -540,10 +540,8 @@ def machine_for(world):
             card = {"card_number": SUCCEEDING_CARD, "expiry": "12/34", "cvc": "123"}
             if via_cart:
                 CartLine.objects.filter(owner=readers[reader]).delete()
-                self.post(
-                    reader,
-                    reverse("payments:bundle_cart_add", args=[bundle.slug]),
-                    {"amount": amount},
+                clients[reader].get(
+                    reverse("payments:bundle_cart_add", args=[bundle.slug]), {"amount": amount}
                 )
                 cart = clients[reader].get(reverse("payments:cart"))
                 token = str(cart.context["checkout_token"])

@@ -170,7 +170,7 @@ MATRIX = {
     "catalog:bundle_consent": ("get", BUNDLE_AUTHORS, lambda o: [o["bundle"].slug]),
     # A listed bundle is public; buying it needs an account (like a book's checkout).
     "payments:bundle": ("get", EVERYONE, lambda o: [o["bundle"].slug]),
-    "payments:bundle_cart_add": ("post", EVERYONE, lambda o: [o["bundle"].slug]),
+    "payments:bundle_cart_add": ("get", EVERYONE, lambda o: [o["bundle"].slug]),
     "payments:bundle_cart_remove": ("post", EVERYONE, lambda o: []),
     "payments:bundle_checkout": ("get", LOGGED_IN, lambda o: [o["bundle"].slug]),
     "payments:bundle_refund": ("get", BUYER, lambda o: [o["bundle_sale"]]),
