@@ -7,7 +7,7 @@ from core.money import MIN_PAID_PRICE_CENTS, format_cents, is_valid_price
 
 from . import selectors, services
 from .images import clean_image
-from .models import Author, Book, Category, ManuscriptChapter
+from .models import Author, Book, Bundle, Category, ManuscriptChapter
 from .validators import check_epub, check_pdf
 
 
@@ -337,3 +337,94 @@ class PublishForm(forms.Form):
     notes = forms.CharField(
         label="Release notes", required=False, widget=forms.Textarea(attrs={"rows": 3})
     )
+
+
+class BundleForm(forms.Form):
+    """A bundle as its maker edits it. Books are named by their addresses (slugs),
+    one per line, in the order the bundle page shows them; the prices are checked
+    against the books by catalog.bundles (every book >= 99¢ of any sale)."""
+
+    title = forms.CharField(max_length=200)
+    slug = forms.SlugField(
+        max_length=140, help_text="The bundle's address: /bundles/<slug>/. Fixed once made."
+    )
+    blurb = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 4}), help_text="Markdown."
+    )
+    cover = picture_field("Cover")
+    books = forms.CharField(
+        label="Books",
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text="The address of each book (the part after /books/), one per line. "
+        "Its other authors are asked to consent by e-mail.",
+    )
+    minimum_price = PriceField(label="Minimum price")
+    suggested_price = PriceField(label="Suggested price")
+
+    def __init__(self, *args, bundle=None, **kwargs):
+        self.bundle = bundle
+        super().__init__(*args, **kwargs)
+        if bundle is not None:
+            self.fields["slug"].disabled = True
+
+    @classmethod
+    def initial_for(cls, bundle) -> dict:
+        return {
+            "title": bundle.title,
+            "slug": bundle.slug,
+            "blurb": bundle.blurb,
+            "cover": bundle.cover,
+            "books": "\n".join(item.book.slug for item in bundle.items.all()),
+            "minimum_price": bundle.minimum_price_cents,
+            "suggested_price": bundle.suggested_price_cents,
+        }
+
+    def clean_slug(self):
+        slug = self.cleaned_data["slug"]
+        if self.bundle is None and Bundle.objects.filter(slug=slug).exists():
+            raise ValidationError("Another bundle uses this address already.")
+        return slug
+
+    def clean_books(self):
+        slugs = list(dict.fromkeys(self.cleaned_data["books"].replace(",", " ").split()))
+        found = (
+            Book.objects.filter(slug__in=slugs)
+            .prefetch_related("authorships")
+            .in_bulk(field_name="slug")
+        )
+        unknown = [slug for slug in slugs if slug not in found]
+        if unknown:
+            raise ValidationError(f"No book at: {', '.join(unknown[:5])}.")
+        return [found[slug] for slug in slugs]
+
+    def clean_cover(self):
+        cover = self.cleaned_data.get("cover")
+        if cover and hasattr(cover, "content_type"):
+            return clean_image(cover, what="cover")
+        return cover
+
+    def clean(self):
+        data = super().clean()
+        minimum, suggested = data.get("minimum_price"), data.get("suggested_price")
+        if minimum is None and "minimum_price" not in self.errors:
+            self.add_error("minimum_price", "Enter the minimum price.")
+        if suggested is None and "suggested_price" not in self.errors:
+            self.add_error("suggested_price", "Enter the suggested price.")
+        for name, value in (("minimum_price", minimum), ("suggested_price", suggested)):
+            if value is not None and value > settings.MAX_PRICE_CENTS:
+                self.add_error(name, f"Prices go up to {format_cents(settings.MAX_PRICE_CENTS)}.")
+        return data
+
+    def bundle_fields(self) -> dict:
+        data = {
+            "title": self.cleaned_data["title"],
+            "blurb": self.cleaned_data["blurb"],
+            "books": self.cleaned_data["books"],
+            "minimum_price_cents": self.cleaned_data["minimum_price"],
+            "suggested_price_cents": self.cleaned_data["suggested_price"],
+        }
+        if self.bundle is None:
+            data["slug"] = self.cleaned_data["slug"]
+        if "cover" in self.changed_data:
+            data["cover"] = self.cleaned_data["cover"] or ""
+        return data

@@ -604,3 +604,91 @@ class BookDailyStats(models.Model):
 
     def __str__(self):
         return f"{self.book_id} on {self.day}: {self.views} views"
+
+
+def bundle_cover_path(instance, filename):
+    return _generated_name("bundles", filename)
+
+
+class Bundle(models.Model):
+    """Several books sold together at the bundle's own price range and page.
+
+    Listed only when every author of every included book has consented
+    (``BundleConsent``) and every included book is listed: catalog/bundles.py
+    holds that rule. How a sale is split across the books lives in
+    payments/bundle_pricing.py.
+    """
+
+    slug = models.SlugField(max_length=140, unique=True, help_text="The bundle's address.")
+    title = models.CharField(max_length=200)
+    blurb = models.TextField(blank=True, help_text="What the bundle is (Markdown).")
+    cover = models.ImageField(upload_to=bundle_cover_path, blank=True)
+    created_by = models.ForeignKey(Author, on_delete=models.PROTECT, related_name="bundles_made")
+    books = models.ManyToManyField(Book, through="BundleItem", related_name="bundles")
+    currency = models.CharField(max_length=3, default="USD")
+    minimum_price_cents = models.PositiveIntegerField()
+    suggested_price_cents = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # A bundle is never free and never priced in the invalid 1-98¢ band.
+            models.CheckConstraint(
+                condition=Q(minimum_price_cents__gte=MIN_PAID_PRICE_CENTS),
+                name="bundle_minimum_price_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(suggested_price_cents__gte=models.F("minimum_price_cents")),
+                name="bundle_suggested_at_least_minimum",
+            ),
+        ]
+
+    def __str__(self):
+        return self.title
+
+    def get_absolute_url(self):
+        return reverse("payments:bundle", kwargs={"slug": self.slug})
+
+
+class BundleItem(models.Model):
+    bundle = models.ForeignKey(Bundle, on_delete=models.CASCADE, related_name="items")
+    book = models.ForeignKey(Book, on_delete=models.PROTECT, related_name="bundle_items")
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["bundle", "book"], name="bundleitem_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.book} in {self.bundle}"
+
+
+class BundleConsent(models.Model):
+    """One author's answer to "may your books be sold in this bundle, at its prices?".
+
+    The bundle's maker consents by making it. Other authors of included books get
+    a pending row (and an e-mail); changing the books or prices asks them again."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACCEPTED = "accepted", "Accepted"
+        DECLINED = "declined", "Declined"
+
+    bundle = models.ForeignKey(Bundle, on_delete=models.CASCADE, related_name="consents")
+    author = models.ForeignKey(Author, on_delete=models.CASCADE, related_name="bundle_consents")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    asked_at = models.DateTimeField(default=timezone.now)
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["bundle", "author"], name="bundleconsent_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.author} on {self.bundle}: {self.status}"

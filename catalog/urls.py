@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import contact_views, invitation_views, manuscript_views, views
+from . import bundle_views, contact_views, invitation_views, manuscript_views, views
 
 app_name = "catalog"
 
@@ -20,6 +20,10 @@ urlpatterns = [
     ),
     path("author/messages/block/<str:token>/", contact_views.block_sender, name="block_sender"),
     path("author/books/", views.my_books, name="my_books"),
+    path("author/bundles/", bundle_views.bundle_list, name="bundle_list"),
+    path("author/bundles/new/", bundle_views.bundle_create, name="bundle_create"),
+    path("author/bundles/<slug:slug>/edit/", bundle_views.bundle_edit, name="bundle_edit"),
+    path("author/bundles/<slug:slug>/consent/", bundle_views.bundle_consent, name="bundle_consent"),
     path("author/books/new/", views.book_create, name="book_create"),
     path("author/books/<slug:slug>/", views.manage_book, name="manage_book"),
     path("author/books/<slug:slug>/edit/", views.book_edit, name="book_edit"),

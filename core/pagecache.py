@@ -23,6 +23,9 @@ from django.core.cache import cache
 from django.http import HttpResponse, QueryDict
 
 GENERATION_KEY = "catalog:generation"
+# A session value that puts something of this visitor's in the header (the cart's
+# count): while it is set, their pages are rendered, never served from the cache.
+PERSONAL_HEADER_KEY = "header_count"
 TIMEOUT = 300
 
 
@@ -48,6 +51,8 @@ def _cacheable(request) -> bool:
     if request.method not in ("GET", "HEAD") or request.user.is_authenticated:
         return False
     # A pending flash message ("You have signed out.") belongs to this visitor only.
+    if request.session.get(PERSONAL_HEADER_KEY):
+        return False
     return "messages" not in request.COOKIES and not request.session.get("_messages")
 
 

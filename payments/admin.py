@@ -21,6 +21,7 @@ from .models import (
     LedgerTransaction,
     Membership,
     Order,
+    Payment,
     Payout,
     PayoutAccount,
     PayoutBatch,
@@ -81,6 +82,32 @@ class OrderAdmin(admin.ModelAdmin):
                 continue
             done += result.outcome == refunds.Outcome.REFUNDED
         self.message_user(request, f"Refunded {done} order(s).")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class CartOrderInline(HistoryInline):
+    model = Order
+    fields = ["public_id", "book", "amount", "royalty", "status", "paid_at"]
+    amount = dollars("amount_cents", "Amount")
+    royalty = dollars("royalty_cents", "Author royalty")
+
+
+@admin.register(Payment)
+class PaymentAdmin(admin.ModelAdmin):
+    """A cart's one gateway payment and its lines (each line is refunded as an order)."""
+
+    list_display = ["pk", "buyer", "amount", "status", "gateway", "guest_checkout", "created_at"]
+    list_filter = ["status", "gateway", "guest_checkout", "created_at"]
+    search_fields = ["public_id", "buyer__email", "gateway_reference"]
+    list_select_related = ["buyer"]
+    inlines = [CartOrderInline]
+    fields = readonly_fields = in_dollars(Payment)
+    amount = dollars("amount_cents", "Amount")
 
     def has_add_permission(self, request):
         return False

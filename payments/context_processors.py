@@ -9,16 +9,24 @@ nothing of one reader's.
 
 from functools import cache
 
-from . import credits, memberships
+from . import cart, credits, memberships
 from .royalties import rule_texts
 
 
 def payments(request):
     user = getattr(request, "user", None)
+    # The header's cart count is kept in the session: no query (payments/cart.py).
+    cart_count = cart.count(request)
     if user is None or not user.is_authenticated:
-        return {"royalty_rule": rule_texts(), "credit_balance": 0, "credit_summary": None}
+        return {
+            "royalty_rule": rule_texts(),
+            "credit_balance": 0,
+            "credit_summary": None,
+            "cart_count": cart_count,
+        }
     return {
         "royalty_rule": rule_texts(),
+        "cart_count": cart_count,
         "credit_balance": cache(lambda: credits.balance(user)),
         "credit_summary": cache(lambda: _credit_summary(user)),
     }

@@ -30,6 +30,17 @@ class AmountForm(forms.Form):
         return cents
 
 
+class CheckoutEmailForm(forms.Form):
+    """A visitor who is not signed in pays with only an e-mail address."""
+
+    email = forms.EmailField(
+        label="Your e-mail address",
+        max_length=254,
+        help_text="Your receipt and a one-time sign-in link to your library go here. No password needed.",
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+
+
 class CardForm(forms.Form):
     """The demo gateway's card form (test cards only; nothing is charged)."""
 
@@ -121,3 +132,25 @@ def _day(text: str | None) -> date | None:
         return date.fromisoformat(text or "")
     except ValueError:
         return None
+
+
+class BundleAmountForm(forms.Form):
+    """The amount a reader chose on a bundle page, checked against their offer
+    (the whole bundle, or the rest of it when they own some of its books)."""
+
+    amount = PriceField(
+        label="You pay", error_messages={"required": "Enter the amount you want to pay."}
+    )
+
+    def __init__(self, *args, offer, **kwargs):
+        self.offer = offer
+        super().__init__(*args, **kwargs)
+
+    def clean_amount(self):
+        cents = self.cleaned_data["amount"]
+        if cents is None:
+            raise forms.ValidationError("Enter the amount you want to pay.")
+        error = self.offer.amount_error(cents)
+        if error:
+            raise forms.ValidationError(error)
+        return cents

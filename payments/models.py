@@ -46,6 +46,89 @@ READER_STATUS = {
 }
 
 
+class Payment(models.Model):
+    """One gateway payment (one Stripe PaymentIntent, one demo card page) that pays
+    one or more book orders at once: a cart. Each order stays one book at its own
+    price, with its own royalty, ledger sale, receipt line and 60-day refund (a
+    partial refund of this payment).
+
+    pending -> paid, or pending -> failed / expired. Its orders move with it, each
+    through the same locked order transitions a one-book payment uses
+    (services.mark_paid / mark_failed), so a replayed or reordered event is a no-op.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PAID = "paid", "Paid"
+        FAILED = "failed", "Failed"
+        EXPIRED = "expired", "Expired"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    buyer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payments"
+    )
+    currency = models.CharField(max_length=3, default="USD")
+    # The sum of its orders' amounts: what the gateway must capture, to the cent.
+    amount_cents = models.PositiveIntegerField()
+    gateway = models.CharField(max_length=16)
+    gateway_reference = models.CharField(max_length=255, blank=True)
+    # The cart checkout page it came from: a double click finds this payment.
+    checkout_token = models.UUIDField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    failure_reason = models.CharField(max_length=300, blank=True)
+    # Paid by a visitor who was not signed in, with only an e-mail address: the
+    # receipt carries a one-time sign-in link. ``account_created`` words that
+    # e-mail only ("your new account" / "your account"); no page ever shows it.
+    guest_checkout = models.BooleanField(default=False)
+    account_created = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["buyer", "checkout_token"], name="payment_checkout_token_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["gateway", "gateway_reference"],
+                condition=~Q(gateway_reference=""),
+                name="payment_gateway_reference_unique",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount_cents__gte=MIN_PAID_PRICE_CENTS), name="payment_amount_valid"
+            ),
+        ]
+
+    def __str__(self):
+        return f"Payment #{self.pk} · {self.buyer.email} · {format_cents(self.amount_cents, self.currency)} · {self.status}"
+
+    def get_absolute_url(self):
+        return reverse("payments:cart_payment", kwargs={"public_id": self.public_id})
+
+
+class CartLine(models.Model):
+    """A book a signed-in reader means to buy, at the amount they chose on its
+    slider. (Anonymous visitors keep the same lines in their session; they are
+    merged into these at login.)"""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="cart_lines"
+    )
+    book = models.ForeignKey("catalog.Book", on_delete=models.CASCADE, related_name="+")
+    amount_cents = models.PositiveIntegerField()
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["added_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "book"], name="cartline_one_per_book")
+        ]
+
+    def __str__(self):
+        return f"{self.book_id} at {format_cents(self.amount_cents)} for {self.owner_id}"
+
+
 class Order(models.Model):
     """One attempt to buy one thing at one price: a book (paid in money or with a
     credit), a credit pack, or one period of the Reader Membership.
@@ -85,6 +168,17 @@ class Order(models.Model):
     membership = models.ForeignKey(
         "Membership", null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
     )
+    # The cart payment it is a line of (None: the order is paid on its own). Its
+    # gateway reference is then the payment's, shared with the other lines.
+    payment = models.ForeignKey(
+        Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
+    )
+    # A bundle's book: the bundle it was sold in, and the sale it is part of (the
+    # orders of one bundle purchase share it: one receipt line, refunded together).
+    bundle = models.ForeignKey(
+        "catalog.Bundle", null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
+    )
+    bundle_sale = models.UUIDField(null=True, blank=True, db_index=True)
     currency = models.CharField(max_length=3, default="USD")
     amount_cents = models.PositiveIntegerField()
     # Snapshots at the time of sale: later changes to the rule or shares never rewrite history.
@@ -108,9 +202,10 @@ class Order(models.Model):
             models.UniqueConstraint(
                 fields=["buyer", "checkout_token"], name="order_checkout_token_unique"
             ),
+            # The lines of one cart payment share its reference; any other order has its own.
             models.UniqueConstraint(
                 fields=["gateway", "gateway_reference"],
-                condition=~Q(gateway_reference=""),
+                condition=~Q(gateway_reference="") & Q(payment__isnull=True),
                 name="order_gateway_reference_unique",
             ),
             # One book, one charge: whatever the tabs, clicks and webhooks, a reader

@@ -2,10 +2,12 @@
 
 import uuid
 
+from django.contrib.auth.signals import user_logged_in
 from django.dispatch import receiver
 
 from catalog.signals import book_page_shown
 
+from . import cart
 from .pricing import price_range
 from .royalties import royalty_for
 
@@ -21,3 +23,10 @@ def book_page_pricing(sender, book, user=None, **kwargs) -> dict:
         # (to a signed-in reader with credits): never in the anonymous cached page.
         "new_checkout_token": lambda: str(uuid.uuid4()),
     }
+
+
+@receiver(user_logged_in, dispatch_uid="payments.merge_cart")
+def merge_cart_at_login(sender, request, user, **kwargs) -> None:
+    """The visitor's cart joins the account's: nothing chosen before login is lost."""
+    if request is not None and hasattr(request, "session"):
+        cart.merge_into(user, request.session)

@@ -53,6 +53,12 @@ class _PartialAtGateway(GatewayError):
     """The provider holds a refund of another amount (made by hand): never book it."""
 
 
+def refund_key(order: Order) -> str:
+    """The idempotency key of the order's refund at the gateway; it also names the
+    order a partial refund of a cart payment is for."""
+    return f"order-{order.public_id}-refund"
+
+
 def refund_deadline(order: Order):
     return order.paid_at + timedelta(days=settings.REFUND_WINDOW_DAYS) if order.paid_at else None
 
@@ -263,7 +269,8 @@ def execute_refund(*, refund_id: int, actor=None) -> RefundResult:
         outcome = get_gateway(order.gateway).refund(
             reference=order.gateway_reference,
             amount_cents=refund.amount_cents,
-            idempotency_key=f"order-{order.public_id}-refund",
+            idempotency_key=refund_key(order),
+            whole=order.payment_id is None,  # a cart's line: a partial refund of its payment
         )
         if not outcome.succeeded:
             raise GatewayError("The payment provider did not complete the refund.")

@@ -305,7 +305,8 @@ def mark_paid(*, order_id: int, amount_cents: int, reference: str | None = None)
             refundable_until=refund_deadline(order) if order.amount_cents else None,
         )
         sales_counts.count_soon(order.book_id)  # off the sale path: no hot row per book
-        _queue_receipt(order)
+        if order.payment_id is None:  # a cart's lines share one receipt (cart_payments)
+            _queue_receipt(order)
         signals.sale_completed.send(sender=Order, order=order)
     return True
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import credit_views, earnings_views, insights_views, views
+from . import bundle_views, cart_views, credit_views, earnings_views, insights_views, views
 
 app_name = "payments"
 
@@ -8,6 +8,16 @@ urlpatterns = [
     path("checkout/<slug:slug>/", views.checkout, name="checkout"),
     path("checkout/<slug:slug>/pay/", views.pay, name="pay"),
     path("checkout/<slug:slug>/credit/", credit_views.buy_with_credit, name="buy_with_credit"),
+    path("cart/", cart_views.cart_page, name="cart"),
+    path("cart/add/<slug:slug>/", cart_views.add, name="cart_add"),
+    path("cart/lines/", cart_views.update, name="cart_update"),
+    path("cart/checkout/", cart_views.checkout, name="cart_checkout"),
+    path("cart/pay/<uuid:public_id>/", cart_views.payment_page, name="cart_payment"),
+    path("bundles/<slug:slug>/", bundle_views.bundle_page, name="bundle"),
+    path("bundles/<slug:slug>/cart/", bundle_views.add_to_cart, name="bundle_cart_add"),
+    path("cart/bundles/remove/", bundle_views.remove_from_cart, name="bundle_cart_remove"),
+    path("bundles/<slug:slug>/checkout/", bundle_views.bundle_checkout, name="bundle_checkout"),
+    path("orders/bundles/<uuid:sale>/refund/", bundle_views.bundle_refund, name="bundle_refund"),
     path("credits/", credit_views.credits_page, name="credits"),
     path("credits/packs/", credit_views.buy_pack, name="buy_pack"),
     path("credits/membership/", credit_views.join_membership, name="join_membership"),

@@ -45,7 +45,7 @@ def book_for_sale(request, slug) -> Book:
 def _get_order_for_user(request, public_id) -> Order:
     """The order if it is the logged-in reader's (or staff's); 404 for anyone else."""
     try:
-        order = Order.objects.select_related("book", "buyer").get(public_id=public_id)
+        order = Order.objects.select_related("book", "buyer", "bundle").get(public_id=public_id)
     except (Order.DoesNotExist, ValueError) as exc:
         raise Http404("No such order.") from exc
     if order.buyer_id != request.user.pk and not request.user.is_staff:
@@ -137,8 +137,12 @@ def pay_order(request, public_id):
     order = _get_order_for_user(request, public_id)
     if order.buyer_id != request.user.pk:
         raise Http404("No such order.")
+    if order.bundle_sale:  # a bundle is refunded as one line, all its books together
+        return redirect("payments:bundle_refund", sale=order.bundle_sale)
     if order.status != Order.Status.PENDING:
         return redirect(order)
+    if order.payment_id:  # a cart's line is paid with its cart, never alone
+        return redirect(order.payment)
     if services.refuse_if_owned(order):  # another tab paid first: take no card here
         messages.info(request, "You own this book already: nothing was charged.")
         return redirect("library:index")
@@ -192,6 +196,8 @@ def retry(request, public_id):
     order = _get_order_for_user(request, public_id)
     if order.buyer_id != request.user.pk:
         raise Http404("No such order.")
+    if order.bundle_sale:  # a bundle is refunded as one line, all its books together
+        return redirect("payments:bundle_refund", sale=order.bundle_sale)
     token = _checkout_token(request)
     if token is None:
         message = (
@@ -275,6 +281,8 @@ def refund(request, public_id):
     order = _get_order_for_user(request, public_id)
     if order.buyer_id != request.user.pk:
         raise Http404("No such order.")
+    if order.bundle_sale:  # a bundle is refunded as one line, all its books together
+        return redirect("payments:bundle_refund", sale=order.bundle_sale)
     existing = Refund.objects.filter(order=order).first()
     if existing is not None and existing.status != Refund.Status.DENIED:
         return redirect(order)

@@ -12,9 +12,9 @@ import stripe
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 
-from . import membership_billing, memberships, refunds, services
+from . import cart_payments, membership_billing, memberships, refunds, services
 from .gateways import GatewayError, get_gateway
-from .models import Order, WebhookEvent
+from .models import Order, Payment, WebhookEvent
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,9 @@ def _handle_stripe(payload: bytes, signature: str | None) -> WebhookResult:
     if not isinstance(reference, str) or not reference:
         # Never look an order up by "": that would match any order not yet sent to Stripe.
         return WebhookResult(400, "malformed payload")
+    payment = Payment.objects.filter(gateway="stripe", gateway_reference=reference).first()
+    if payment is not None:
+        return _handle_cart_payment_event(event_id, event_type, data, payment)
     order = Order.objects.filter(gateway="stripe", gateway_reference=reference).first()
     if order is None:
         return _record(event_id, event_type, data, None, "ignored: no order for this payment")
@@ -116,6 +119,9 @@ def _handle_refund_event(event_id, event_type, data, obj) -> WebhookResult:
     reference = obj.get("payment_intent")
     if not isinstance(reference, str) or not reference:
         return _record(event_id, event_type, data, None, "ignored: no payment on this refund")
+    payment = Payment.objects.filter(gateway="stripe", gateway_reference=reference).first()
+    if payment is not None:
+        return _handle_cart_refund_event(event_id, event_type, data, obj, payment)
     order = Order.objects.filter(gateway="stripe", gateway_reference=reference).first()
     if order is None:
         return _record(event_id, event_type, data, None, "ignored: no order for this payment")
@@ -159,6 +165,78 @@ def _handle_refund_event(event_id, event_type, data, obj) -> WebhookResult:
         return "order refunded" if changed else "no change"
 
     return _act_once(event_id, event_type, data, order, act)
+
+
+def _handle_cart_payment_event(event_id, event_type, data, payment) -> WebhookResult:
+    """A cart's PaymentIntent succeeded or failed: every line moves with it, once."""
+    reference = payment.gateway_reference
+    try:
+        state = get_gateway("stripe").payment_state(reference)
+    except GatewayError:
+        return WebhookResult(503, "provider unavailable, retry")
+
+    def act() -> str:
+        if state.succeeded:
+            changed = cart_payments.mark_payment_paid(
+                payment_id=payment.pk, amount_cents=state.amount_cents, reference=reference
+            )
+            return "cart paid" if changed else "no change"
+        if event_type == "payment_intent.payment_failed":
+            message = state.failure_message or "The payment was declined."
+            changed = cart_payments.mark_payment_failed(
+                payment_id=payment.pk, reason=message, reference=reference
+            )
+            return "cart failed" if changed else "no change"
+        return "no change: the provider does not report the payment as succeeded"
+
+    return _act_once(event_id, event_type, data, None, act)
+
+
+def _handle_cart_refund_event(event_id, event_type, data, obj, payment) -> WebhookResult:
+    """A refund of a cart's payment: each is a partial refund of one line, named by
+    the key we made it with. The event names its refund (re-read it) or only the
+    charge (charge.refunded: read every refund of the payment). A refund we did
+    not make (no key: made in Stripe's dashboard) is never guessed onto a line."""
+    refund_id = obj.get("id") if obj.get("object") == "refund" else None
+    reference = payment.gateway_reference
+    try:
+        gateway = get_gateway("stripe")
+        if isinstance(refund_id, str) and refund_id:
+            found = gateway.refund_state(refund_id)
+            found = [found] if found is not None and found.payment == reference else []
+        else:
+            found = gateway.refunds_of_payment(reference)
+    except GatewayError:
+        return WebhookResult(503, "provider unavailable, retry")
+    lines = {refunds.refund_key(order): order for order in payment.orders.all()}
+
+    def act() -> str:
+        outcomes = [_book_line_refund(refund, lines.get(refund.key)) for refund in found]
+        return "; ".join(outcomes) or "no change: the provider holds no refund for this payment"
+
+    return _act_once(event_id, event_type, data, None, act)
+
+
+def _book_line_refund(refund, order) -> str:
+    if order is None:
+        log.error("refund %s of a cart payment names no line: book it by hand", refund.refund_id)
+        return f"no change: refund {refund.refund_id} is for no line of this cart"
+    if refund.status in REFUND_FAILED:
+        changed = refunds.reverse_failed_refund(
+            order_id=order.pk, gateway_refund_id=refund.refund_id
+        )
+        return "refund failed: booking reversed" if changed else "no change"
+    if not refund.succeeded:
+        return "no change"
+    if refund.amount_cents != order.amount_cents:
+        log.error("order %s: refund %s of %s", order.pk, refund.amount_cents, order.amount_cents)
+        return "no change: partial refunds are booked by hand"
+    changed = refunds.complete_refund(
+        order_id=order.pk, gateway_refund_id=refund.refund_id, gateway_status=refund.status
+    )
+    if not changed and refund.status == "succeeded":
+        refunds.note_gateway_status(order_id=order.pk, gateway_status="succeeded")
+    return f"order {order.pk} refunded" if changed else "no change"
 
 
 def _handle_membership_event(event_id, event_type, data, obj) -> WebhookResult:

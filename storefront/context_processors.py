@@ -13,6 +13,7 @@ NAV = {
     "library": "library:index",
     "orders": "payments:orders",
     "credits": "payments:credits",
+    "cart": "payments:cart",
     "books": "catalog:my_books",
     "earnings": "payments:earnings",
     "payouts": "payments:payout_details",

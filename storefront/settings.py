@@ -321,6 +321,9 @@ RATE_LIMITS = {
     # New sign-in links asked for by e-mail address (accounts.views.login_link_request).
     "login_link": _rates(env.str("RATE_LIMIT_LOGIN_LINK", default="10/h/ip,3/h/account")),
     "invite": _rates(env.str("RATE_LIMIT_INVITE", default="30/h/account")),
+    # Cart checkouts by visitors who are not signed in (each may make an account for
+    # the address typed): per IP and per address (payments/cart_views.checkout).
+    "guest_checkout": _rates(env.str("RATE_LIMIT_GUEST_CHECKOUT", default="30/h/ip,10/h/account")),
     # "E-mail the author" messages sent (catalog/contact.py), per sender and per IP.
     "contact_author": _rates(
         env.str("RATE_LIMIT_CONTACT_AUTHOR", default="5/h/account,20/d/account,20/h/ip")

@@ -1,9 +1,12 @@
+import itertools
+
 import factory
 from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from catalog.models import Author, BookAuthor
+from catalog import bundles
+from catalog.models import Author, BookAuthor, BundleConsent
 
 PASSWORD = "correct horse battery staple"
 
@@ -92,3 +95,24 @@ def book_form_data(**overrides) -> dict:
         "suggested_price": "19.99",
         **overrides,
     }
+
+
+_bundle_numbers = itertools.count(1)
+
+
+def listed_bundle(books, *, by=None, minimum_cents=2000, suggested_cents=3000, **fields):
+    """A bundle of ``books`` made by ``by`` (default: the first book's first author)
+    with every other author's consent given: listed, if its books are."""
+    by = by or books[0].authorships.order_by("position", "id").first().author
+    number = next(_bundle_numbers)
+    fields.setdefault("title", f"Bundle {number}")
+    fields.setdefault("slug", f"bundle-{number}")
+    bundle = bundles.save_bundle(
+        by=by,
+        books=list(books),
+        minimum_price_cents=minimum_cents,
+        suggested_price_cents=suggested_cents,
+        **fields,
+    )
+    bundle.consents.update(status=BundleConsent.Status.ACCEPTED, answered_at=timezone.now())
+    return bundle

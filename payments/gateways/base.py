@@ -51,6 +51,9 @@ class RefundOutcome:
     amount_cents: int
     status: str = "succeeded"  # the provider's word: succeeded, pending, failed, canceled
     payment: str = ""  # the payment (PaymentIntent) it refunds, when the provider says
+    # The idempotency key we made it with ("" if made elsewhere): names the order
+    # a partial refund of a cart payment is for.
+    key: str = ""
 
 
 @dataclass(frozen=True)
@@ -95,9 +98,17 @@ class Gateway(Protocol):
 
     def payment_state(self, reference: str) -> PaymentState: ...
 
-    def refund(self, *, reference: str, amount_cents: int, idempotency_key: str) -> RefundOutcome:
+    def refund(
+        self, *, reference: str, amount_cents: int, idempotency_key: str, whole: bool = True
+    ) -> RefundOutcome:
         """Refund ``amount_cents`` of the payment; returns the refund that exists if
-        one was made already (so a retry never refunds twice)."""
+        one was made already (so a retry never refunds twice). ``whole=False``: the
+        payment pays several orders (a cart) and this refunds one of them; only a
+        refund made with the same key is the same refund."""
+        ...
+
+    def refunds_of_payment(self, reference: str) -> list[RefundOutcome]:
+        """Every refund the provider holds for this payment (a cart's partial ones)."""
         ...
 
     def refund_for_payment(self, reference: str) -> RefundOutcome | None:

@@ -31,10 +31,18 @@ class DemoGateway:
     def refund_state(self, refund_id: str) -> RefundOutcome:  # pragma: no cover
         raise NotImplementedError("the demo gateway sends no refund events")
 
-    def refund(self, *, reference: str, amount_cents: int, idempotency_key: str) -> RefundOutcome:
+    def refunds_of_payment(self, reference: str) -> list[RefundOutcome]:  # pragma: no cover
+        return []  # the demo gateway sends no refund events
+
+    def refund(
+        self, *, reference: str, amount_cents: int, idempotency_key: str, whole: bool = True
+    ) -> RefundOutcome:
         # Deterministic id: asking twice for the same refund names the same refund.
         return RefundOutcome(
-            refund_id=f"demo_re_{idempotency_key}", succeeded=True, amount_cents=amount_cents
+            refund_id=f"demo_re_{idempotency_key}",
+            succeeded=True,
+            amount_cents=amount_cents,
+            key=idempotency_key,
         )
 
     @staticmethod

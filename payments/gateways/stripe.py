@@ -100,6 +100,13 @@ class StripeGateway:
                 return _refund_outcome(refund)
         return None
 
+    def refunds_of_payment(self, reference: str) -> list[RefundOutcome]:
+        try:
+            refunds = client().v1.refunds.list(params={"payment_intent": reference, "limit": 100})
+        except stripe.StripeError as exc:
+            raise GatewayError(f"Could not read the refunds of {reference}") from exc
+        return [_refund_outcome(refund) for refund in refunds.data]
+
     def refund_state(self, refund_id: str) -> RefundOutcome | None:
         try:
             refund = client().v1.refunds.retrieve(refund_id)
@@ -111,15 +118,26 @@ class StripeGateway:
             raise GatewayError(f"Could not read the refund {refund_id}") from exc
         return _refund_outcome(refund)
 
-    def refund(self, *, reference: str, amount_cents: int, idempotency_key: str) -> RefundOutcome:
+    def refund(
+        self, *, reference: str, amount_cents: int, idempotency_key: str, whole: bool = True
+    ) -> RefundOutcome:
         # Look first: a retry after a timeout must find the refund, not make a second one
-        # (Stripe also honours the idempotency key; localstripe does not).
-        existing = self.refund_for_payment(reference)
-        if existing is not None:
-            return existing
+        # (Stripe also honours the idempotency key; localstripe does not). A partial
+        # refund of a cart is found by its key: the payment's other lines have their own.
+        for existing in self.refunds_of_payment(reference):
+            if existing.key == idempotency_key and existing.status not in ("failed", "canceled"):
+                return existing
+        if whole:
+            existing = self.refund_for_payment(reference)
+            if existing is not None:
+                return existing
         try:
             refund = client().v1.refunds.create(
-                params={"payment_intent": reference, "amount": amount_cents},
+                params={
+                    "payment_intent": reference,
+                    "amount": amount_cents,
+                    "metadata": {"refund_key": idempotency_key},
+                },
                 options={"idempotency_key": idempotency_key},
             )
         except stripe.StripeError as exc:
@@ -334,6 +352,14 @@ def _subscription_state(subscription) -> SubscriptionState:
     )
 
 
+def _metadata(obj) -> dict:
+    """An object's metadata as a plain dict (a StripeObject is not one)."""
+    metadata = getattr(obj, "metadata", None)
+    if metadata is None:
+        return {}
+    return metadata.to_dict() if hasattr(metadata, "to_dict") else dict(metadata)
+
+
 def _refund_outcome(refund) -> RefundOutcome:
     return RefundOutcome(
         refund_id=refund.id,
@@ -341,4 +367,5 @@ def _refund_outcome(refund) -> RefundOutcome:
         amount_cents=refund.amount,
         status=refund.status,
         payment=_id(getattr(refund, "payment_intent", None)) or "",
+        key=_metadata(refund).get("refund_key") or "",
     )

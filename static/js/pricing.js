@@ -70,6 +70,9 @@
     });
   }
 
+  // Shared with static/js/bundle-pricing.js (a bundle page's per-author figures).
+  window.StorefrontPricing = { royaltyCents: royaltyCents, toCents: toCents, formatCents: formatCents };
+
   document.querySelectorAll("form[data-pricing]").forEach(enhance);
   document.querySelectorAll("[data-copy-link]").forEach(enhanceCopy);
 })();

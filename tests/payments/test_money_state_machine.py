@@ -58,12 +58,29 @@ from hypothesis.stateful import (
 from catalog.models import Book
 from core.models import EmailDelivery
 from library.models import Entitlement
-from payments import credit_purchases, ledger_guards, membership_billing, payouts, refunds, services
+from payments import (
+    cart_payments,
+    credit_purchases,
+    ledger_guards,
+    membership_billing,
+    payouts,
+    refunds,
+    services,
+)
 from payments.gateways.demo import DECLINED_CARD, SUCCEEDING_CARD, DemoGateway
 from payments.ledger import audit
-from payments.models import CreditEntry, LedgerEntry, Order, Payout, PayoutAccount, Refund
+from payments.models import (
+    CartLine,
+    CreditEntry,
+    LedgerEntry,
+    Order,
+    Payment,
+    Payout,
+    PayoutAccount,
+    Refund,
+)
 from payments.royalties import split_royalty
-from tests.factories import AuthorFactory, BookFactory, UserFactory
+from tests.factories import AuthorFactory, BookFactory, UserFactory, listed_bundle
 from tests.payments.conftest import event_payload, post_event, stripe_order
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -106,12 +123,13 @@ class GatewayRecord:
             self.charges += succeeded
             return succeeded, message
 
-        def recorded_refund(gateway, *, reference, amount_cents, idempotency_key):
+        def recorded_refund(gateway, *, reference, amount_cents, idempotency_key, whole=True):
             outcome = refund(
                 gateway,
                 reference=reference,
                 amount_cents=amount_cents,
                 idempotency_key=idempotency_key,
+                whole=whole,
             )
             if outcome.succeeded:
                 self.refunds.setdefault(idempotency_key, (reference, outcome.amount_cents))
@@ -120,10 +138,14 @@ class GatewayRecord:
         monkeypatch.setattr(DemoGateway, "charge", staticmethod(recorded_charge))
         monkeypatch.setattr(DemoGateway, "refund", recorded_refund)
 
-    def refunded_by_reference(self) -> dict[str, int]:
+    def refunded_by_order(self) -> dict[str, int]:
+        """Refunded cents per order public id: a refund's idempotency key names its
+        order (refunds.refund_key), so a cart's partial refunds count for their line
+        only, though the lines share one payment reference."""
         totals = {}
-        for reference, amount in self.refunds.values():
-            totals[reference] = totals.get(reference, 0) + amount
+        for key, (_reference, amount) in self.refunds.items():
+            public_id = key.removeprefix("order-").removesuffix("-refund")
+            totals[public_id] = totals.get(public_id, 0) + amount
         return totals
 
 
@@ -206,6 +228,8 @@ def world(settings, monkeypatch):
         BookFactory(minimum_price_cents=14_99, suggested_price_cents=19_99, authors=[alice, bob]),
         BookFactory(minimum_price_cents=9_99, suggested_price_cents=12_00, authors=[bob]),
     ]
+    # Both of Bob's books (one co-written with Alice) at one price: 19.99 : 12.00.
+    bundle = listed_bundle(books[1:], by=bob, minimum_cents=20_00, suggested_cents=25_00)
     readers = [UserFactory() for _ in range(2)]
     clients = []
     for reader in readers:
@@ -220,6 +244,7 @@ def world(settings, monkeypatch):
         "readers": readers,
         "clients": clients,
         "admin": admin,
+        "bundle": bundle,
     }
 
 
@@ -230,7 +255,7 @@ def machine_for(world):
         world["readers"],
         world["clients"],
     )
-    authors, admin = world["authors"], world["admin"]
+    authors, admin, bundle = world["authors"], world["admin"], world["bundle"]
     shares_of = {
         book.pk: list(
             book.authorships.order_by("position", "id").values_list("author_id", "royalty_share")
@@ -251,7 +276,9 @@ def machine_for(world):
             self.channel = {}  # order id -> "card" or "stripe": one payment page per order
             self.captured = {}  # order id -> cents the gateway captured and the store heard of
             self.stripe_captured = {}  # order id -> cents Stripe captured (events may be pending)
-            self.events = []  # undelivered Stripe events: (type, order id)
+            self.events = []  # undelivered Stripe events: (type, order id or ("cart", payment id))
+            self.cart_channel = {}  # cart payment id -> "stripe" or "later": not paid on the page
+            self.stripe_captured_carts = {}  # payment id -> cents Stripe captured
             self.batches = 0
 
         # --- helpers ---------------------------------------------------------------
@@ -373,6 +400,9 @@ def machine_for(world):
         def _webhook(self, event_type, order_id):
             """What webhooks.handle_stripe does once it re-read the PaymentIntent: the
             provider's state decides, not the event's type."""
+            if isinstance(order_id, tuple):  # an event about a cart's payment
+                self._cart_webhook(event_type, order_id[1])
+                return
             placed = Order.objects.get(pk=order_id)
             if order_id in self.stripe_captured:
                 services.mark_paid(
@@ -387,6 +417,157 @@ def machine_for(world):
                     reason="Your card was declined.",
                     reference=placed.gateway_reference,
                 )
+
+        # --- carts: one payment for several books -----------------------------------------
+
+        @rule(
+            target=orders,
+            reader=reader_ids,
+            picks=st.lists(book_ids, min_size=1, max_size=3, unique=True),
+            above_minimum=st.sampled_from([0, 1, 5_01]),
+            pay=PAY_NOW,
+            double_click=st.booleans(),
+        )
+        def check_out_a_cart(self, reader, picks, above_minimum, pay, double_click):
+            """The reader fills the cart on the book pages and pays it on the cart page
+            (demo card), or leaves it for a Stripe tab or for later: one payment, one
+            order per line."""
+            CartLine.objects.filter(owner=readers[reader]).delete()
+            for book in picks:
+                amount = books[book].minimum_price_cents + above_minimum
+                clients[reader].get(
+                    reverse("payments:cart_add", args=[books[book].slug]),
+                    {"amount": f"{amount / 100:.2f}"},
+                )
+            page = clients[reader].get(reverse("payments:cart"))
+            token = str(page.context["checkout_token"])
+            if pay == "card":
+                form = {
+                    "checkout_token": token,
+                    "version": page.context["contents"].version,
+                    "card_number": SUCCEEDING_CARD,
+                    "expiry": "12/34",
+                    "cvc": "123",
+                }
+                before = gateway.charges
+                for _ in range(2 if double_click else 1):
+                    self.post(reader, reverse("payments:cart_checkout"), form)
+                payment = Payment.objects.filter(
+                    buyer=readers[reader], checkout_token=token
+                ).first()
+                if payment is None:
+                    return multiple()  # refused: a book owned already, nothing charged
+                assert gateway.charges - before == 1, "a cart charged more than once"
+                self._cart_captured(payment)
+            else:
+                lines = [
+                    cart_payments.LineChoice(line.book, line.amount_cents)
+                    for line in page.context["contents"].lines
+                ]
+                try:
+                    payment = cart_payments.place_cart_payment(
+                        buyer=readers[reader], lines=lines, checkout_token=uuid.UUID(token)
+                    )
+                except services.CheckoutError:
+                    return multiple()
+                cart_payments.start_payment(payment)
+                self.cart_channel[payment.pk] = pay
+                if pay == "stripe":
+                    self.stripe_captures_a_cart(payment.pk)
+            placed = [Placed(pk) for pk in payment.orders.values_list("pk", flat=True)]
+            for order in placed:
+                self.channel[order.order_id] = "cart"  # no payment page of its own
+            return multiple(*placed)
+
+        def _cart_captured(self, payment):
+            for order_id, amount in payment.orders.values_list("pk", "amount_cents"):
+                assert order_id not in self.captured, "one order charged twice"
+                self.captured[order_id] = amount
+
+        def stripe_captures_a_cart(self, payment_id):
+            if payment_id in self.stripe_captured_carts:
+                return
+            amount = Payment.objects.get(pk=payment_id).amount_cents
+            self.stripe_captured_carts[payment_id] = amount
+            self.events.append(("payment_intent.succeeded", ("cart", payment_id)))
+
+        @precondition(lambda self: self.cart_channel)
+        @rule(which=st.integers(0, 20), good_card=st.booleans())
+        def a_cart_left_for_later_is_paid(self, which, good_card):
+            """A cart placed but not yet paid: Stripe takes the money in its tab, or its
+            PaymentIntent is declined."""
+            payment_id = sorted(self.cart_channel)[which % len(self.cart_channel)]
+            if payment_id in self.stripe_captured_carts:
+                return
+            if good_card:
+                self.stripe_captures_a_cart(payment_id)
+            else:
+                self.events.append(("payment_intent.payment_failed", ("cart", payment_id)))
+
+        def _cart_webhook(self, event_type, payment_id):
+            payment = Payment.objects.get(pk=payment_id)
+            if payment_id in self.stripe_captured_carts:
+                cart_payments.mark_payment_paid(
+                    payment_id=payment_id,
+                    amount_cents=self.stripe_captured_carts[payment_id],
+                    reference=payment.gateway_reference,
+                )
+                for order_id, amount in payment.orders.values_list("pk", "amount_cents"):
+                    self.captured[order_id] = amount
+            elif event_type == "payment_intent.payment_failed":
+                cart_payments.mark_payment_failed(
+                    payment_id=payment_id,
+                    reason="Your card was declined.",
+                    reference=payment.gateway_reference,
+                )
+
+        # --- bundles: one payment, an order per book not owned ---------------------------
+
+        @rule(
+            target=orders,
+            reader=reader_ids,
+            above_minimum=st.sampled_from([0, 1, 5_01]),
+            via_cart=st.booleans(),
+            double_click=st.booleans(),
+        )
+        def buy_the_bundle(self, reader, above_minimum, via_cart, double_click):
+            """The reader buys the bundle (or the rest of it, owning a book) from its
+            page with the demo card, or puts it in the cart and pays the cart."""
+            page = clients[reader].get(bundle.get_absolute_url())
+            if page.status_code != 200 or not page.context["offer"].books:
+                return multiple()
+            amount = f"{(page.context['offer'].bounds.minimum + above_minimum) / 100:.2f}"
+            card = {"card_number": SUCCEEDING_CARD, "expiry": "12/34", "cvc": "123"}
+            if via_cart:
+                CartLine.objects.filter(owner=readers[reader]).delete()
+                clients[reader].get(
+                    reverse("payments:bundle_cart_add", args=[bundle.slug]), {"amount": amount}
+                )
+                cart = clients[reader].get(reverse("payments:cart"))
+                token = str(cart.context["checkout_token"])
+                url = reverse("payments:cart_checkout")
+                form = {"checkout_token": token, "version": cart.context["contents"].version}
+            else:
+                url = reverse("payments:bundle_checkout", args=[bundle.slug])
+                checkout = clients[reader].get(url, {"amount": amount})
+                token = str(checkout.context["checkout_token"])
+                form = {
+                    "amount": amount,
+                    "checkout_token": token,
+                    "version": checkout.context["version"],
+                }
+            before = gateway.charges
+            for _ in range(2 if double_click else 1):
+                self.post(reader, url, {**form, **card})
+            payment = Payment.objects.filter(buyer=readers[reader], checkout_token=token).first()
+            if payment is None:
+                return multiple()  # refused (a book paid for in a pending tab): nothing charged
+            assert gateway.charges - before == 1, "a bundle charged more than once"
+            self._cart_captured(payment)
+            placed = [Placed(pk) for pk in payment.orders.values_list("pk", flat=True)]
+            for order in placed:
+                self.channel[order.order_id] = "cart"
+            return multiple(*placed)
 
         # --- credits and memberships ------------------------------------------------------
 
@@ -439,6 +620,8 @@ def machine_for(world):
             late = placed.paid_at is not None and not refunds.within_window(placed)
             had_refund = Refund.objects.filter(order=placed).exists()
             url = reverse("payments:refund", args=[placed.public_id])
+            if placed.bundle_sale:  # a bundle is refunded whole, from its own page
+                url = reverse("payments:bundle_refund", args=[placed.bundle_sale])
             for _ in range(2 if double_click else 1):
                 self.post(readers.index(placed.buyer), url, {"reason": "changed my mind"})
             if late and not had_refund:
@@ -522,7 +705,7 @@ def machine_for(world):
                 )
 
         def _orders(self):
-            """(order id, buyer, book, gateway reference, status, gateway, refund in flight)."""
+            """(order id, buyer, book, public id, status, gateway, amount, refund in flight)."""
             return list(
                 Order.objects.annotate(
                     in_flight=Exists(
@@ -532,7 +715,7 @@ def machine_for(world):
                     "pk",
                     "buyer_id",
                     "book_id",
-                    "gateway_reference",
+                    "public_id",
                     "status",
                     "gateway",
                     "amount_cents",
@@ -542,10 +725,10 @@ def machine_for(world):
 
         @invariant()
         def what_each_reader_paid_net_of_refunds_is_what_the_ledger_says(self):
-            refunded = gateway.refunded_by_reference()
+            refunded = gateway.refunded_by_order()
             net = {reader.pk: 0 for reader in readers}
-            for pk, buyer, _, reference, *_ in self._orders():
-                back = refunded.get(reference, 0) if reference else 0
+            for pk, buyer, _, public_id, *_ in self._orders():
+                back = refunded.get(str(public_id), 0)
                 assert back <= self.captured.get(pk, 0), f"order {pk} refunded {back}: too much"
                 net[buyer] += self.captured.get(pk, 0) - back
             ledger = dict(
@@ -562,16 +745,16 @@ def machine_for(world):
         def a_reader_keeps_paying_only_for_the_copy_they_own(self):
             """One book, one charge: per reader and book, the money kept after every
             completed refund is the granting order's (nothing if a credit paid)."""
-            refunded = gateway.refunded_by_reference()
+            refunded = gateway.refunded_by_order()
             kept, granting = {}, {}
-            for pk, buyer, book, reference, status, via, amount, in_flight in self._orders():
+            for pk, buyer, book, public_id, status, via, amount, in_flight in self._orders():
                 if book is None:
                     continue
                 if pk in self.captured and not in_flight:
                     kept[buyer, book] = (
                         kept.get((buyer, book), 0)
                         + self.captured[pk]
-                        - (refunded.get(reference, 0) if reference else 0)
+                        - refunded.get(str(public_id), 0)
                     )
                 if status == PAID and via != "credit":
                     granting[buyer, book] = granting.get((buyer, book), 0) + amount

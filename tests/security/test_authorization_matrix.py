@@ -13,13 +13,14 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from accounts.login_links import make_token
 from api import keys
-from catalog import contact, invitations, manuscript
+from catalog import bundles, contact, invitations, manuscript
 from catalog import services as catalog
 from catalog.models import Build
 from library.epub_text import read_chapters
 from library.tokens import download_token, unsubscribe_token
+from payments import bundle_purchases, cart_payments
 from payments import services as payments
-from tests.factories import AuthorFactory, BookFactory, UserFactory
+from tests.factories import AuthorFactory, BookFactory, UserFactory, listed_bundle
 from tests.library.reading import FIRST, IMAGES, epub_of
 from webhooks.models import Delivery, Endpoint, Event
 from webhooks.signing import new_secret
@@ -92,7 +93,12 @@ BUYER_OR_STAFF = {**BUYER, "staff": OK}
 KEY_ONLY = dict.fromkeys(PERSONAS, 401)
 NOWHERE = dict.fromkeys(PERSONAS, 404)
 
+# A cart payment: its buyer's (a guest's through their session only, none here).
+CART_BUYER = {**BUYER, "anonymous": DENY}
 CAN_DOWNLOAD = {**BUYER_OR_STAFF, "author": OK}
+# A bundle: its maker edits it; every author of a book in it answers for consent.
+BUNDLE_MAKER = {**BOOK_AUTHOR, "staff": DENY}
+BUNDLE_AUTHORS = {**BUNDLE_MAKER, "other_author": OK}
 
 # url name -> (method, who may, the URL's arguments from the fixture's objects)
 MATRIX = {
@@ -162,6 +168,12 @@ MATRIX = {
     "payments:checkout": ("get", LOGGED_IN, lambda o: [o["book"].slug]),
     "payments:pay": ("post", LOGGED_IN, lambda o: [o["book"].slug]),
     "payments:orders": ("get", LOGGED_IN, lambda o: []),
+    # The cart is every visitor's own (session or account); no ids of others in URLs.
+    "payments:cart": ("get", EVERYONE, lambda o: []),
+    "payments:cart_add": ("get", EVERYONE, lambda o: [o["book"].slug]),
+    "payments:cart_update": ("post", EVERYONE, lambda o: []),
+    "payments:cart_checkout": ("post", EVERYONE, lambda o: []),
+    "payments:cart_payment": ("get", CART_BUYER, lambda o: [o["payment"].public_id]),
     "payments:order": ("get", BUYER_OR_STAFF, lambda o: [o["order"].public_id]),
     "payments:pay_order": ("get", BUYER, lambda o: [o["order"].public_id]),
     "payments:refund": ("get", BUYER, lambda o: [o["order"].public_id]),
@@ -206,6 +218,16 @@ MATRIX = {
         ENDPOINT_OWNER,
         lambda o: [o["endpoint"].pk, o["webhook_delivery"].pk],
     ),
+    "catalog:bundle_list": ("get", LOGGED_IN, lambda o: []),
+    "catalog:bundle_create": ("get", ANY_AUTHOR, lambda o: []),
+    "catalog:bundle_edit": ("get", BUNDLE_MAKER, lambda o: [o["bundle"].slug]),
+    "catalog:bundle_consent": ("get", BUNDLE_AUTHORS, lambda o: [o["bundle"].slug]),
+    # A listed bundle is public; buying it needs an account (like a book's checkout).
+    "payments:bundle": ("get", EVERYONE, lambda o: [o["bundle"].slug]),
+    "payments:bundle_cart_add": ("get", EVERYONE, lambda o: [o["bundle"].slug]),
+    "payments:bundle_cart_remove": ("post", EVERYONE, lambda o: []),
+    "payments:bundle_checkout": ("get", LOGGED_IN, lambda o: [o["bundle"].slug]),
+    "payments:bundle_refund": ("get", BUYER, lambda o: [o["bundle_sale"]]),
 }
 
 
@@ -254,6 +276,19 @@ def world():
         buyer=reader, book=book, amount_cents=2000, checkout_token=uuid.uuid4()
     )
     payments.mark_paid(order_id=order.pk, amount_cents=2000)
+    payment = cart_payments.place_cart_payment(
+        buyer=reader,
+        lines=[cart_payments.LineChoice(BookFactory(authors=[author]), 1500)],
+        checkout_token=uuid.uuid4(),
+    )
+    bundle = listed_bundle([book, BookFactory(authors=[other_author])], by=author)
+    rest = bundle_purchases.offer_for(bundles.with_books(type(bundle).objects).get(), reader)
+    bundle_payment = bundle_purchases.place_bundle_payment(
+        buyer=reader,
+        bundle_id=bundle.pk,
+        amount_cents=rest.bounds.minimum,
+        checkout_token=uuid.uuid4(),
+    )
     invitation = invitations.invite_coauthor(
         book=book, by=author.user, email=other_author.user.email, share=10
     )
@@ -282,6 +317,9 @@ def world():
         "other_reader": UserFactory(),
         "staff": UserFactory(is_staff=True),
         "order": order,
+        "payment": payment,
+        "bundle": bundle,
+        "bundle_sale": bundle_payment.orders.first().bundle_sale,
         "download_token": download_token(user_id=reader.pk, book_id=book.pk),
         "unsubscribe_token": unsubscribe_token(user_id=reader.pk, book_id=book.pk),
         "block_token": contact.block_token(author=author, sender=reader),

@@ -15,6 +15,8 @@ from django.urls import reverse
 
 from catalog.models import Book
 from core.single_line import MESSAGE, is_single_line
+from payments.bundle_purchases import Offer
+from payments.pricing import PriceRange
 from tests.factories import AuthorFactory, UserFactory, book_form_data
 
 pytestmark = pytest.mark.django_db
@@ -59,6 +61,9 @@ def context():
         "user": user,
         "request": request,
         "book": Book(minimum_price_cents=0, suggested_price_cents=500),
+        "offer": Offer(
+            bundle=None, books=[], owned=[], weights=[], bounds=PriceRange(99, 500, 5000)
+        ),
     }
 
 
@@ -66,6 +71,7 @@ def context():
 # fails the walk below with a TypeError: add it here, so it is walked too.
 NEEDS = {
     "AmountForm": ["book"],
+    "BundleAmountForm": ["offer"],
     "LoginForm": ["request"],
     "AddEmailForm": ["user"],
     "ChangePasswordForm": ["user"],
