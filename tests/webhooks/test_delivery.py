@@ -47,7 +47,7 @@ def test_a_demo_purchase_reaches_the_receiver_signed_with_the_sale(client, selle
     assert row.last_status_code == 200
 
 
-def test_a_message_whose_signature_is_tampered_with_does_not_verify(client, seller, receiver):
+def test_a_receiver_holding_another_secret_cannot_verify_the_message(client, seller, receiver):
     author, book = seller
     add_endpoint(author, receiver)
     receiver.secrets.append(signing.new_secret())  # someone else's secret
