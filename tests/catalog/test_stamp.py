@@ -14,7 +14,9 @@ from catalog.ebook import BookText, Chapter, build_epub, build_pdf
 from catalog.ebook.stamp import Stamp, StampError, stamp_epub, stamp_pdf
 from tests.ebook_checks import assert_epubcheck_passes, pdf_pages_text
 
-STAMP = Stamp(name="Ana Conceição", email="ana@example.com", order_id="4f1c2b7e-3d7a-4c1e-9a55-0d5e8f1b2c3d")
+STAMP = Stamp(
+    name="Ana Conceição", email="ana@example.com", order_id="4f1c2b7e-3d7a-4c1e-9a55-0d5e8f1b2c3d"
+)
 LINE = "Prepared for Ana Conceição · ana@example.com · order 4f1c2b7e-3d7a-4c1e-9a55-0d5e8f1b2c3d"
 
 

@@ -179,7 +179,9 @@ def test_a_purchase_stamps_the_new_owners_copies_right_away(
     assert all(c.status == "ready" and private_storage.exists(c.file.name) for c in copies)
 
 
-def test_a_refund_removes_the_stamped_files(client, owner, book, django_capture_on_commit_callbacks):
+def test_a_refund_removes_the_stamped_files(
+    client, owner, book, django_capture_on_commit_callbacks
+):
     download(client, book)
     download(client, book, "epub")
     names = list(StampedFile.objects.values_list("file", flat=True))

@@ -29,9 +29,7 @@ def release(book, version, pdf):
     )
 
 
-def test_a_worker_killed_mid_restamp_is_resumed_with_no_copy_twice(
-    start_celery_worker, tmp_path
-):
+def test_a_worker_killed_mid_restamp_is_resumed_with_no_copy_twice(start_celery_worker, tmp_path):
     pdf = three_hundred_pages()  # ~0.1 s a copy: the kill lands in the middle
     book = BookFactory(title="Kill Switch", stamp_files=True)
     catalog.publish_release(release=release(book, "1.0", pdf))
