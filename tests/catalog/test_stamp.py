@@ -129,3 +129,43 @@ def test_an_epub_with_a_cover_stamped_passes_epubcheck():
 def test_a_damaged_epub_is_a_stamp_error():
     with pytest.raises(StampError):
         stamp_epub(b"PK not a zip", STAMP)
+
+
+EPUB2_OPF = """<?xml version="1.0" encoding="UTF-8"?>
+<package xmlns="http://www.idpf.org/2007/opf" version="2.0" unique-identifier="uid">
+<metadata xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>Two</dc:title>
+<dc:language>en</dc:language>
+<dc:identifier id="uid">urn:uuid:11111111-2222-3333-4444-555555555555</dc:identifier></metadata>
+<manifest><item id="ncx" href="toc.ncx" media-type="application/x-dtbncx+xml"/>
+<item id="c1" href="c1.xhtml" media-type="application/xhtml+xml"/></manifest>
+<spine toc="ncx"><itemref idref="c1"/></spine></package>"""
+EPUB2_NCX = """<?xml version="1.0" encoding="UTF-8"?>
+<ncx xmlns="http://www.daisy.org/z3986/2005/ncx/" version="2005-1"><head>
+<meta name="dtb:uid" content="urn:uuid:11111111-2222-3333-4444-555555555555"/>
+<meta name="dtb:depth" content="1"/><meta name="dtb:totalPageCount" content="0"/>
+<meta name="dtb:maxPageNumber" content="0"/></head><docTitle><text>Two</text></docTitle>
+<navMap><navPoint id="n1" playOrder="1"><navLabel><text>C1</text></navLabel>
+<content src="c1.xhtml"/></navPoint></navMap></ncx>"""
+EPUB2_PAGE = """<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.1//EN" "http://www.w3.org/TR/xhtml11/DTD/xhtml11.dtd">
+<html xmlns="http://www.w3.org/1999/xhtml"><head><title>C1</title></head><body><p>Hi</p></body></html>"""
+EPUB2_CONTAINER = """<?xml version="1.0"?>
+<container version="1.0" xmlns="urn:oasis:names:tc:opendocument:xmlns:container"><rootfiles>
+<rootfile full-path="content.opf" media-type="application/oebps-package+xml"/></rootfiles></container>"""
+
+
+def test_an_uploaded_epub_2_is_stamped_in_epub_2_terms_and_passes_epubcheck():
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("mimetype", "application/epub+zip", compress_type=zipfile.ZIP_STORED)
+        archive.writestr("META-INF/container.xml", EPUB2_CONTAINER)
+        archive.writestr("content.opf", EPUB2_OPF)
+        archive.writestr("toc.ncx", EPUB2_NCX)
+        archive.writestr("c1.xhtml", EPUB2_PAGE)
+
+    stamped = stamp_epub(buffer.getvalue(), STAMP)
+
+    assert_epubcheck_passes(stamped)
+    archive = zipfile.ZipFile(io.BytesIO(stamped))
+    assert LINE in archive.read("prepared-for.xhtml").decode()
+    assert f'content="{STAMP.line}"' in archive.read("content.opf").decode()
