@@ -418,11 +418,11 @@ def main():
     pages = build_pages()
     if wanted:
         unknown = set(wanted) - {p.key for p in pages}
-        unknown -= {"launch", "middleware"}
+        unknown -= {"launch", "middleware", "stamp"}
         if unknown:
             raise SystemExit(f"unknown page(s) {sorted(unknown)}; pages: {[p.key for p in pages]}")
         pages = [p for p in pages if p.key in wanted or p.key in {"floor", "floor-bare"}]
-        if not set(wanted) - {"launch", "middleware"}:
+        if not set(wanted) - {"launch", "middleware", "stamp"}:
             pages = []
     print("== query counts (Django test Client, CaptureQueriesContext)", flush=True)
     count_queries(pages)
@@ -446,6 +446,15 @@ def main():
         result = launch.run()
         launch_result = {**launch.as_json(result), "targets": launch.targets(result)}
         (RUN_DIR / "launch.json").write_text(json.dumps(launch_result, indent=2, default=str))
+    stamp_result = None
+    if not wanted or "stamp" in wanted:
+        from bench import stamp
+
+        wait_quiet()
+        print("== buyer-stamped files (bench/stamp.py, its own database)", flush=True)
+        stamp_result = stamp.run_section(
+            RUN_DIR / "stamp.json", owners=int(os.environ.get("BENCH_STAMP_OWNERS", "0")) or None
+        )
     text = report.render(
         pages,
         run_dir=RUN_DIR,
@@ -453,6 +462,7 @@ def main():
         quiet=QUIET,
         launch=launch_result,
         middleware=middleware,
+        stamp=stamp_result,
     )
     (RUN_DIR / "latest.md").write_text(text)
     if not wanted:  # a partial run does not replace the published results
@@ -466,7 +476,9 @@ def main():
     print()
     print(report.memory_text(pages))
     print()
-    print(report.targets_text(pages, extra=report.extra_targets(pages, launch_result)))
+    print(
+        report.targets_text(pages, extra=report.extra_targets(pages, launch_result, stamp_result))
+    )
     print(
         f"\nwritten: {RUN_DIR / 'latest.md'}" + ("" if wanted else f" and {RESULTS / 'latest.md'}")
     )

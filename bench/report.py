@@ -11,6 +11,8 @@ from pathlib import Path
 import django
 from django.db import connection
 
+from bench import stamp as stamp_section
+
 # (page key, what, limit): the targets of bench/README.md.
 # Issue 19's targets: ratios of req/s to the bare floor measured in the same run
 # (bench/bare/), latency bounds, and no errors. The launch's own targets are in
@@ -243,8 +245,9 @@ def memory_text(pages, launch=None) -> str:
     return "\n".join(lines)
 
 
-def extra_targets(pages, launch) -> list[tuple[str, str, bool]]:
+def extra_targets(pages, launch, stamp=None) -> list[tuple[str, str, bool]]:
     out = list(launch["targets"]) if launch else []
+    out += [tuple(target) for target in stamp["targets"]] if stamp else []
     growth = rss_growth(pages)
     if growth is not None:
         out.append(
@@ -277,7 +280,14 @@ def launch_text(launch) -> str:
 
 
 def render(
-    pages, *, run_dir: Path, cpu_busy_after: float, quiet: float, launch=None, middleware=None
+    pages,
+    *,
+    run_dir: Path,
+    cpu_busy_after: float,
+    quiet: float,
+    launch=None,
+    middleware=None,
+    stamp=None,
 ) -> str:
     env = os.environ
     load = Path("/proc/loadavg").read_text().split()[:3]
@@ -308,7 +318,7 @@ def render(
         "",
         "Ratios are to the bare floor measured in the same run (bench/README.md).",
         "",
-        targets_text(pages, extra=extra_targets(pages, launch)),
+        targets_text(pages, extra=extra_targets(pages, launch, stamp)),
         "",
         "## The launch (bench/launch.py)",
         "",
@@ -321,6 +331,10 @@ def render(
         "## The middleware stack (bench/middleware_cost.py)",
         "",
         middleware or "Not measured in this run.",
+        "",
+        "## Buyer-stamped files (bench/stamp.py)",
+        "",
+        stamp_section.text(stamp),
         "",
         "## The run",
         "",

@@ -86,6 +86,7 @@ class BookForm(forms.ModelForm):
             "installments_planned",
             "early_access_note",
             "sample_markdown",
+            "stamp_files",
         ]
         widgets = {
             "blurb": forms.Textarea(attrs={"rows": 4}),

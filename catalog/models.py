@@ -160,6 +160,12 @@ class Book(models.Model):
         blank=True, help_text="The free sample to read online (Markdown)."
     )
     featured = models.BooleanField(default=False)
+    stamp_files = models.BooleanField(
+        "Stamp files for buyers",
+        default=False,
+        help_text="Every owner's PDF and EPUB say “Prepared for <name> · <e-mail> · "
+        "order <id>” (social DRM: no lock, only their name).",
+    )
     # Paid orders, kept by the payments app so "bestsellers" needs no join.
     sales_count = models.PositiveIntegerField(default=0, editable=False)
 

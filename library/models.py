@@ -1,5 +1,9 @@
+import uuid
+
 from django.conf import settings
 from django.db import models
+
+from catalog.models import BookFormat, private_storage
 
 
 class EntitlementQuerySet(models.QuerySet):
@@ -173,3 +177,56 @@ class EreaderAddress(models.Model):
     @property
     def is_verified(self) -> bool:
         return self.verified_at is not None
+
+
+def stamped_file_path(instance, filename):
+    # A generated name: neither the reader's name nor a guessable path reaches storage.
+    return f"stamped/{instance.book_id}/{instance.release_id}/{uuid.uuid4().hex}.{instance.format}"
+
+
+class StampedFile(models.Model):
+    """One owner's copy of one file of a release, stamped with their name (social DRM).
+
+    One row per (release, reader, format), created before the work so a retried or
+    redelivered task finds it: ``pending`` → ``stamping`` (claimed by one task, with
+    ``claimed_at`` and ``claimed_by``) → ``ready`` (``file`` written) or ``failed``.
+    library/stamping.py is the only writer.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        STAMPING = "stamping", "Stamping"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    release = models.ForeignKey("catalog.Release", on_delete=models.CASCADE, related_name="+")
+    book = models.ForeignKey("catalog.Book", on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="stamped_files"
+    )
+    format = models.CharField(max_length=8, choices=BookFormat.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    file = models.FileField(
+        upload_to=stamped_file_path, storage=private_storage, blank=True, max_length=200
+    )
+    size = models.PositiveBigIntegerField(default=0)
+    order_ref = models.UUIDField(null=True, blank=True, help_text="The order in the stamp.")
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=64, blank=True)
+    error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["release", "user", "format"], name="stampedfile_one_per_reader"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["user", "book"]),
+            models.Index(fields=["release", "status"]),
+        ]
+
+    def __str__(self):
+        return f"{self.release} {self.format} for user {self.user_id} ({self.status})"

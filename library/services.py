@@ -12,6 +12,7 @@ from catalog.models import ReleaseFile
 
 from . import caching, download_counts
 from .models import Entitlement, ReaderPreference
+from .signals import entitlement_granted, entitlement_revoked
 
 
 def owns(user, book) -> bool:
@@ -39,6 +40,7 @@ def grant_entitlement(
         defaults={"granted_at": at, "order_ref": order_ref, "refundable_until": refundable_until},
     )
     if created:
+        _announce_grant(entitlement)
         return entitlement, True
     if entitlement.revoked_at is not None:
         entitlement.revoked_at = None
@@ -48,8 +50,19 @@ def grant_entitlement(
         entitlement.save(
             update_fields=["revoked_at", "granted_at", "order_ref", "refundable_until"]
         )
+        _announce_grant(entitlement)
         return entitlement, True
     return entitlement, False
+
+
+def _announce_grant(entitlement: Entitlement) -> None:
+    user_id, book, order_ref = entitlement.user_id, entitlement.book, entitlement.order_ref
+    transaction.on_commit(
+        lambda: entitlement_granted.send(
+            sender=Entitlement, user_id=user_id, book=book, order_ref=order_ref
+        ),
+        robust=True,
+    )
 
 
 @transaction.atomic
@@ -67,6 +80,11 @@ def revoke_entitlement(*, user, book, at=None, order_ref=None) -> bool:
     changed = active.update(revoked_at=at or timezone.now(), refundable_until=None)
     if changed:
         caching.forget(user.pk)
+        user_id = user.pk
+        transaction.on_commit(
+            lambda: entitlement_revoked.send(sender=Entitlement, user_id=user_id, book=book),
+            robust=True,
+        )
     return bool(changed)
 
 
@@ -93,7 +111,7 @@ def reader_entitlement(user, book_id: int):
     return (
         Entitlement.objects.active()
         .filter(user=user, book_id=book_id)
-        .only("id", "last_downloaded_release_id")
+        .only("id", "last_downloaded_release_id", "order_ref")
         .first()
     )
 

@@ -18,8 +18,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 from catalog.files import serve_private_file
 from catalog.models import CONTENT_TYPES, Book, BookAuthor, BookFormat, ReleaseFile
 
-from . import caching, changes, ereader, services
-from .models import Entitlement, ReaderPreference, ReadingPosition
+from . import caching, changes, ereader, services, stamping
+from .models import Entitlement, ReaderPreference, ReadingPosition, StampedFile
+from .tasks import stamp_file
 from .tokens import BadToken, read_download_token, read_unsubscribe_token
 
 SORTS = {
@@ -152,8 +153,7 @@ def download(request, slug, release_id, fmt):
     entitlement = services.reader_entitlement(request.user, book.pk)
     if entitlement is None and not services.can_download(request.user, book):
         raise Http404("This book is not in your library.")
-    services.record_download(user=request.user, release_file=release_file, entitlement=entitlement)
-    return _serve(release_file)
+    return _deliver(request, release_file, user=request.user, entitlement=entitlement)
 
 
 def download_link(request, token, fmt):
@@ -174,15 +174,46 @@ def download_link(request, token, fmt):
     release_file = get_object_or_404(
         ReleaseFile.objects.select_related("release__book"), release=release, format=fmt
     )
-    services.record_download(user=entitlement.user, release_file=release_file)
-    return _serve(release_file)
+    return _deliver(request, release_file, user=entitlement.user, entitlement=entitlement)
 
 
-def _serve(release_file: ReleaseFile):
+def _deliver(request, release_file: ReleaseFile, *, user, entitlement):
+    """The file for a reader already checked: an owner of a stamped book gets their own
+    stamped copy, never the original (authors and staff, who own no copy, get the
+    original); a copy not ready yet is a "preparing your copy" page that reloads."""
+    book = release_file.release.book
+    source = release_file.file
+    if entitlement is not None and book.stamp_files:
+        copy = stamping.copy_for_download(user=user, release_file=release_file)
+        if copy.status != StampedFile.Status.READY:
+            return _preparing(request, book, copy)
+        source = copy.file
+    services.record_download(user=user, release_file=release_file, entitlement=entitlement)
+    return _serve(release_file, source)
+
+
+def _preparing(request, book, copy: StampedFile):
+    failed = copy.status == StampedFile.Status.FAILED
+    if copy.status != StampedFile.Status.STAMPING:
+        stamp_file.delay(copy.pk)  # too large for the request, or failed: a worker tries
+    response = render(
+        request,
+        "library/preparing.html",
+        {"book": book, "fmt": copy.format, "failed": failed, "refresh_seconds": 3},
+        status=503 if failed else 202,
+    )
+    response["Cache-Control"] = "no-store"
+    response["Retry-After"] = "3"
+    return response
+
+
+def _serve(release_file: ReleaseFile, source=None):
     release = release_file.release
     filename = f"{release.book.slug}-v{release.version}.{release_file.format}"
     return serve_private_file(
-        release_file.file, filename=filename, content_type=CONTENT_TYPES[release_file.format]
+        source or release_file.file,
+        filename=filename,
+        content_type=CONTENT_TYPES[release_file.format],
     )
 
 

@@ -513,6 +513,12 @@ PRIVATE_FILES_ACCEL_PREFIX = env.str("PRIVATE_FILES_ACCEL_PREFIX", default="/_pr
 # E-mailed download links stay valid this long (and only while the reader owns the book).
 DOWNLOAD_LINK_MAX_AGE = env.int("DOWNLOAD_LINK_MAX_AGE", default=14 * 24 * 3600)
 UPDATE_EMAIL_CHUNK = env.int("UPDATE_EMAIL_CHUNK", default=500)
+# Buyer-stamped files (library/stamping.py): owners per re-stamping task after a release;
+# the largest original stamped inside a download request (a larger one is queued and the
+# reader sees "preparing your copy"); a claim older than this is a dead worker's.
+STAMP_CHUNK = env.int("STAMP_CHUNK", default=200)
+STAMP_INLINE_MAX_BYTES = env.int("STAMP_INLINE_MAX_BYTES", default=64 * 1024 * 1024)
+STAMP_STALE_SECONDS = env.int("STAMP_STALE_SECONDS", default=300)
 LIBRARY_PAGE_SIZE = 24
 # Send to e-reader (library/ereader.py): the largest EPUB we e-mail. Amazon's
 # Send-to-Kindle takes e-mails up to 50 MB; the attachment grows by a third in

@@ -26,6 +26,7 @@ from catalog.ebook import book as ebook_book
 from catalog.ebook import fonts as ebook_fonts
 from catalog.ebook import markdown as ebook_markdown
 from tests.conftest import require
+from tests.ebook_checks import assert_epubcheck_passes
 
 OPF_NS = {"opf": "http://www.idpf.org/2007/opf", "dc": "http://purl.org/dc/elements/1.1/"}
 XHTML_NS = {"x": "http://www.w3.org/1999/xhtml"}
@@ -720,3 +721,8 @@ def test_images_anywhere_in_the_text_build():
     images = chapter.findall(".//x:img", XHTML_NS)
     assert [img.get("alt") for img in images] == ["Diagram"] * 4 + ["", "Diagram alt"]
     assert {img.get("src") for img in images} == {"images/diagram.png"}
+
+
+def test_every_epub_the_store_builds_passes_epubcheck():
+    assert_epubcheck_passes(build_epub(make_book(), cover_png=png_bytes()))
+    assert_epubcheck_passes(build_epub(make_book(chapters=[Chapter("Only", "Text.")])))

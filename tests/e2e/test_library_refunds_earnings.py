@@ -1,16 +1,30 @@
 import re
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.test import override_settings
+from fpdf import FPDF
 from playwright.sync_api import expect
 
 from library.models import Entitlement
 from payments.models import Refund
 from tests.e2e.helpers import buy_demo_book, log_in
+from tests.ebook_checks import pdf_pages_text
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-PDF_V1 = b"%PDF-1.4\n% the demo book, version 1.0\n%%EOF\n"
+
+def pdf_v1() -> bytes:
+    """A real one-page PDF: the demo book is stamped, so the reader gets it with their name."""
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("helvetica", size=12)
+    pdf.cell(text="The demo book, version 1.0")
+    return bytes(pdf.output())
+
+
+def reader_name(email: str) -> str:
+    return get_user_model().objects.get(email=email).name
 
 
 @pytest.fixture
@@ -41,7 +55,7 @@ def test_a_new_version_reaches_the_reader(
     author_page.get_by_label("Version", exact=True).fill("1.0")
     author_page.get_by_label("Release notes").fill("Part IV: Engineering Philosophy is here.")
     pdf = tmp_path / "v1.pdf"
-    pdf.write_bytes(PDF_V1)
+    pdf.write_bytes(pdf_v1())
     author_page.get_by_label("PDF", exact=True).set_input_files(str(pdf))
     author_page.get_by_role("button", name="Upload").click()
     expect(author_page.get_by_text("Version 1.0 is published")).to_be_visible()
@@ -58,7 +72,15 @@ def test_a_new_version_reaches_the_reader(
     download = download_info.value
     assert download.suggested_filename == "behindthestack-netflix-architecture-v1.0.pdf"
     with open(download.path(), "rb") as f:
-        assert f.read() == PDF_V1
+        text = " ".join(pdf_pages_text(f.read())[0].split())
+    assert "The demo book, version 1.0" in text
+    order = Entitlement.objects.get(
+        user__email="buyer7@example.com", book__slug="behindthestack-netflix-architecture"
+    ).order_ref
+    assert (
+        f"Prepared for {reader_name('buyer7@example.com')} · buyer7@example.com · order {order}"
+        in text
+    )
 
 
 def test_a_refund_in_two_clicks_and_an_admin_approving_a_held_one(

@@ -57,6 +57,8 @@ def test_seed_demo_builds_the_demo_catalog_once():
     assert listed.filter(status="completed").exists()
     coauthored = Book.objects.get(slug="event-driven-systems-in-practice")
     assert [a.royalty_share for a in coauthored.authorships.all()] == [60, 40]
+    # `make run` shows buyer-stamped files: every demo book has stamping on.
+    assert not Book.objects.filter(stamp_files=False).exists()
 
 
 def test_demo_accounts_can_log_in_without_an_inbox(client):

@@ -147,6 +147,7 @@ class Command(BaseCommand):
                 "installments_planned": 15,
                 "minimum_price_cents": 1499,
                 "suggested_price_cents": 2499,
+                "stamp_files": True,  # every owner's copy says "Prepared for ..."
             },
         )
         book, _ = self._upsert_book(
@@ -166,6 +167,7 @@ class Command(BaseCommand):
                 "installments_planned": 15,
                 "minimum_price_cents": 1499,
                 "suggested_price_cents": 2499,
+                "stamp_files": True,  # every owner's copy says "Prepared for ..."
                 "featured": True,
                 "page_count": 186,
                 "word_count": 48_200,
@@ -197,6 +199,7 @@ class Command(BaseCommand):
                 "minimum_price_cents": spec["minimum"],
                 "suggested_price_cents": spec["suggested"],
                 "featured": spec.get("featured", False),
+                "stamp_files": True,
             },
         )
         services.set_coauthors(
