@@ -26,8 +26,8 @@ from catalog.models import BookFormat, ReleaseFile
 from core.mail import queue_templated_email
 from core.outbox import attachment
 
-from . import services
-from .models import EreaderAddress
+from . import services, stamping
+from .models import EreaderAddress, StampedFile
 
 
 class EreaderError(Exception):
@@ -124,10 +124,8 @@ def remove_address(*, user) -> None:
 
 
 def book_file(book) -> ReleaseFile | None:
-    """The EPUB a reader's e-reader gets: the current version's.
-
-    (Books stamped for their buyer, issue 24 part 1, must send the reader's own
-    stamped file: this is the one place to choose it.)"""
+    """The current version's EPUB (the reader's own stamped copy of it is chosen by
+    ``_attached_file`` when the book is stamped for its buyers)."""
     if book.current_release_id is None:
         return None
     return (
@@ -135,6 +133,20 @@ def book_file(book) -> ReleaseFile | None:
         .filter(release_id=book.current_release_id, format=BookFormat.EPUB)
         .first()
     )
+
+
+def _attached_file(user, book, release_file, entitlement) -> str:
+    """The stored file to attach: an owner of a stamped book gets their own stamped
+    copy (made now if it is small enough, as a download would), never the original;
+    authors and staff, who own no copy, the original."""
+    if entitlement is None or not book.stamp_files:
+        return release_file.file.name
+    copy = stamping.copy_for_download(user=user, release_file=release_file)
+    if copy.status != StampedFile.Status.READY:
+        raise EreaderError(
+            "Your copy of this book is still being prepared. Please try again in a minute."
+        )
+    return copy.file.name
 
 
 def send_book(*, user, book, token: str) -> bool:
@@ -157,6 +169,8 @@ def send_book(*, user, book, token: str) -> bool:
             "Download it and copy it to your e-reader instead."
         )
     release = release_file.release
+    entitlement = services.reader_entitlement(user, book.pk)
+    stored_name = _attached_file(user, book, release_file, entitlement)
     _, created = queue_templated_email(
         key=f"ereader-send:user-{user.pk}:file-{release_file.pk}:{token}",
         to=row.email,
@@ -167,11 +181,10 @@ def send_book(*, user, book, token: str) -> bool:
                 filename=f"{book.slug}-v{release.version}.epub",
                 mimetype="application/epub+zip",
                 storage="private",
-                name=release_file.file.name,
+                name=stored_name,
             )
         ],
     )
     if created:
-        entitlement = services.reader_entitlement(user, book.pk)
         services.record_download(user=user, release_file=release_file, entitlement=entitlement)
     return created

@@ -1,7 +1,9 @@
 """Send to e-reader: an address verified by a code, then a book with one click."""
 
+import io
 import re
 import uuid
+import zipfile
 from datetime import timedelta
 
 import pytest
@@ -194,3 +196,21 @@ def test_sends_are_rate_limited(client, owner, book, settings):
     send(client, book)
     assert send(client, book).status_code == 429
     assert EmailDelivery.objects.filter(key__startswith="ereader-send:").count() == 2
+
+
+def test_a_stamped_book_sends_the_readers_own_copy(
+    client, owner, book, django_capture_on_commit_callbacks, mailoutbox
+):
+    """The unstamped file never reaches an owner of a stamped book, by mail either."""
+    book.stamp_files = True
+    book.save(update_fields=["stamp_files"])
+    verified(client)
+    with django_capture_on_commit_callbacks(execute=True):
+        send(client, book)
+    (sent,) = [m for m in mailoutbox if m.to == [KINDLE] and m.attachments]
+    _name, content, _mimetype = sent.attachments[0]
+    with book.current_release.files.get(format="epub").file.open("rb") as f:
+        assert content != f.read()
+    with zipfile.ZipFile(io.BytesIO(content)) as epub:
+        text = "".join(epub.read(n).decode("utf-8", "replace") for n in epub.namelist())
+    assert "Prepared for" in text and owner.email in text
