@@ -171,8 +171,7 @@ def create_payment(
                 currency=line.book.currency,
                 gateway=payment.gateway,
                 checkout_token=line_token(checkout_token, line.book.pk),
-                coupon=line.coupon,
-                **(order_fields or {}),
+                **{"coupon": line.coupon, **(order_fields or {})},  # a bundle's coupon wins
                 **({"bundle": line.bundle, "bundle_sale": line.bundle_sale} if line.bundle else {}),
             )
             for line in lines

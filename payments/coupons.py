@@ -11,7 +11,9 @@
   price in the band rounds **up to 99¢** (never down to free: a free copy is the
   author's explicit choice, a fixed price of $0 or 100% off). For a bundle the
   floor is the bundle's lowest valid minimum (every book's part >= 99¢,
-  catalog.bundles.lowest_minimum), and below it the price rounds up to it.
+  catalog.bundles.lowest_minimum), and below it the price rounds up to it; a
+  bundle is never free (a bundle sale is a payment): a free coupon for a bundle
+  sells it at that floor.
 - Uses are counted when an order is **paid**, not when it is placed, under the
   coupon's row lock (``redeem``): one redemption per paid sale (a bundle sale is
   one), and its reader may not use a one-per-reader coupon again. A refund does
@@ -91,9 +93,12 @@ def reader_problem(coupon: Coupon, reader) -> str:
     return ""
 
 
-def discounted(coupon: Coupon, cents: int, *, floor: int = MIN_PAID_PRICE_CENTS) -> int:
+def discounted(
+    coupon: Coupon, cents: int, *, floor: int = MIN_PAID_PRICE_CENTS, free: bool = True
+) -> int:
     """``cents`` under the coupon, never in the invalid band: a price between 1¢
-    and ``floor - 1`` rounds up to ``floor`` (99¢ for a book)."""
+    and ``floor - 1`` rounds up to ``floor`` (99¢ for a book); so does $0 when
+    ``free`` is False (a bundle)."""
     if coupon.kind == Coupon.Kind.PERCENT:
         # The discount rounds down, the price up: the author never gets less than shown.
         price = cents - cents * coupon.value // 100
@@ -102,20 +107,20 @@ def discounted(coupon: Coupon, cents: int, *, floor: int = MIN_PAID_PRICE_CENTS)
     else:
         price = coupon.value
     price = min(price, cents) if coupon.kind != Coupon.Kind.FIXED else price
-    if 0 < price < floor:
+    if 0 < price < floor or (price == 0 and not free):
         price = floor
     return price
 
 
 def coupon_range(
-    bounds: PriceRange, coupon: Coupon, *, floor: int = MIN_PAID_PRICE_CENTS
+    bounds: PriceRange, coupon: Coupon, *, floor: int = MIN_PAID_PRICE_CENTS, free: bool = True
 ) -> PriceRange:
     """The price range under the coupon: a lower minimum and suggested price, the same
     top. Never above the range without it (a coupon is never a price rise)."""
     if bounds.is_free:
         return bounds
-    minimum = min(bounds.minimum, discounted(coupon, bounds.minimum, floor=floor))
-    suggested = min(bounds.suggested, discounted(coupon, bounds.suggested, floor=floor))
+    minimum = min(bounds.minimum, discounted(coupon, bounds.minimum, floor=floor, free=free))
+    suggested = min(bounds.suggested, discounted(coupon, bounds.suggested, floor=floor, free=free))
     return PriceRange(minimum=minimum, suggested=max(minimum, suggested), maximum=bounds.maximum)
 
 

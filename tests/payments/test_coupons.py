@@ -12,15 +12,16 @@ from django.utils import timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
+from catalog import bundles
 from library.services import owns
-from payments import coupons, services
+from payments import bundle_purchases, cart_payments, coupons, services
 from payments.ledger import audit
 from payments.models import Coupon, CouponRedemption, LedgerEntry, Order
 from payments.pricing import PriceRange, price_range
 from payments.royalties import royalty_for
 from tests.concurrency import at_once
 from tests.conftest import require
-from tests.factories import BookFactory, UserFactory
+from tests.factories import BookFactory, UserFactory, listed_bundle
 from tests.payments.conftest import VISA, card
 
 pytestmark = pytest.mark.django_db
@@ -413,3 +414,117 @@ def test_the_coupon_list_keeps_a_flat_number_of_queries(
         buy(UserFactory(), book, 1000, make_coupon(book, f"CODE{n}"))
     with django_assert_max_num_queries(12):
         client.get(reverse("payments:book_coupons", args=[book.slug]))
+
+
+# Bundles and carts ---------------------------------------------------------------
+
+
+@pytest.fixture
+def bundle():
+    books = [
+        BookFactory(minimum_price_cents=999, suggested_price_cents=1999),
+        BookFactory(minimum_price_cents=999, suggested_price_cents=999),
+    ]
+    return listed_bundle(books, minimum_cents=2000, suggested_cents=2500)
+
+
+def bundle_coupon(bundle, code="HALF", kind="percent", value=50, **fields):
+    fields.setdefault("starts_at", timezone.now() - timedelta(days=1))
+    return Coupon.objects.create(bundle=bundle, code=code, kind=kind, value=value, **fields)
+
+
+def pay_bundle(reader, bundle, amount_cents, coupon):
+    payment = bundle_purchases.place_bundle_payment(
+        buyer=reader,
+        bundle_id=bundle.pk,
+        amount_cents=amount_cents,
+        checkout_token=uuid.uuid4(),
+        coupon=coupon,
+    )
+    session = cart_payments.start_payment(payment)
+    payment.refresh_from_db()
+    return payment, cart_payments.pay_with_test_card(
+        payment, card_number=VISA, reference=session.reference
+    )
+
+
+def test_a_bundle_coupon_is_one_use_per_sale_and_splits_like_any_bundle_sale(bundle):
+    coupon = bundle_coupon(bundle, max_uses=1)
+    reader = UserFactory()
+    payment, (succeeded, _) = pay_bundle(reader, bundle, 1000, coupon)
+    assert succeeded
+    orders = list(payment.orders.all())
+    assert len(orders) == 2 and all(o.coupon_id == coupon.pk for o in orders)
+    assert sum(o.amount_cents for o in orders) == 1000
+    assert all(
+        o.amount_cents >= 99 and o.royalty_cents == royalty_for(o.amount_cents) for o in orders
+    )
+    redemption = CouponRedemption.objects.get()
+    assert redemption.amount_cents == 1000
+    assert Coupon.objects.get().uses == 1
+    assert audit().ok
+    with pytest.raises(services.CheckoutError, match="used up"):
+        pay_bundle(UserFactory(), bundle, 1000, Coupon.objects.get())
+
+
+def test_a_free_bundle_coupon_still_leaves_every_book_99_cents(bundle):
+    coupon = bundle_coupon(bundle, "FREE", "fixed", 0)
+    offer = bundle_purchases.offer_for(
+        bundles.with_books(type(bundle).objects.filter(pk=bundle.pk)).get(), UserFactory(), coupon
+    )
+    assert offer.bounds.minimum == bundles.lowest_minimum(offer.weights)
+    assert all(part.price_cents >= 99 for part in offer.parts(offer.bounds.minimum))
+
+
+def test_a_book_coupon_is_refused_for_a_bundle_and_the_other_way_round(book, bundle):
+    with pytest.raises(services.CheckoutError, match="not for this bundle"):
+        pay_bundle(UserFactory(), bundle, 2000, make_coupon(book))
+    with pytest.raises(coupons.CouponError, match="no coupon HALF for this bundle"):
+        coupons.find("HALF", bundle=bundle)
+
+
+def test_the_bundle_page_takes_a_coupon_link(client, bundle):
+    bundle_coupon(bundle)
+    html = client.get(reverse("payments:bundle", args=[bundle.slug]), {"coupon": "half"})
+    assert 'data-testid="minimum-price">$10.00<' in html.content.decode()
+    assert 'name="coupon" value="HALF"' in html.content.decode()
+
+
+def test_a_coupon_line_in_a_cart_is_paid_with_the_others_at_its_price(client, book):
+    reader = UserFactory()
+    client.force_login(reader)
+    other = BookFactory(minimum_price_cents=500, suggested_price_cents=800)
+    make_coupon(book)
+    client.get(reverse("payments:cart_add", args=[book.slug]), {"amount": "10", "coupon": "Half"})
+    client.get(reverse("payments:cart_add", args=[other.slug]), {"amount": "5"})
+    page = client.get(reverse("payments:cart"))
+    html = page.content.decode()
+    assert 'data-testid="line-coupon">HALF<' in html
+    contents = page.context["contents"]
+    response = client.post(
+        reverse("payments:cart_checkout"),
+        {
+            "checkout_token": str(uuid.uuid4()),
+            "version": contents.version,
+            "card_number": VISA,
+            "expiry": "12/34",
+            "cvc": "123",
+        },
+    )
+    assert response.status_code == 302
+    orders = {o.book_id: o for o in Order.objects.filter(status="paid")}
+    assert orders[book.pk].amount_cents == 1000 and orders[book.pk].coupon.code == "HALF"
+    assert orders[other.pk].coupon is None
+    assert CouponRedemption.objects.get().order == orders[book.pk]
+    assert audit().ok
+
+
+def test_a_cart_line_whose_coupon_ran_out_goes_back_to_its_own_price(client, book):
+    client.force_login(UserFactory())
+    coupon = make_coupon(book, max_uses=1)
+    client.get(reverse("payments:cart_add", args=[book.slug]), {"amount": "10", "coupon": "HALF"})
+    buy(UserFactory(), book, 1000, coupon)  # someone else took the last use
+    page = client.get(reverse("payments:cart"))
+    contents = page.context["contents"]
+    assert contents.lines[0].coupon is None and not contents.payable
+    assert "The minimum price for this book is $20.00." in contents.lines[0].error
