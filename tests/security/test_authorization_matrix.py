@@ -164,6 +164,7 @@ MATRIX = {
     "payments:earnings_csv": ("get", ANY_AUTHOR, lambda o: []),
     "payments:payout_details": ("get", ANY_AUTHOR, lambda o: []),
     "payments:insights": ("get", BOOK_AUTHOR, lambda o: [o["book"].slug]),
+    "payments:book_coupons": ("get", BOOK_AUTHOR, lambda o: [o["book"].slug]),
     "catalog:bundle_list": ("get", LOGGED_IN, lambda o: []),
     "catalog:bundle_create": ("get", ANY_AUTHOR, lambda o: []),
     "catalog:bundle_edit": ("get", BUNDLE_MAKER, lambda o: [o["bundle"].slug]),
