@@ -125,12 +125,12 @@ def coupon_range(
 
 
 def describe(coupon: Coupon) -> str:
-    """ "20% off", "$5.00 off", "$4.99", "Free": what the coupon does, for pages."""
+    """ "20% off", "$5.00 off", "a price of $4.99", "free": what it does, for pages."""
     if coupon.kind == Coupon.Kind.PERCENT:
         return f"{coupon.value}% off"
     if coupon.kind == Coupon.Kind.AMOUNT:
         return f"{format_cents(coupon.value)} off"
-    return "Free" if coupon.value == 0 else f"{format_cents(coupon.value)}"
+    return "free" if coupon.value == 0 else f"a price of {format_cents(coupon.value)}"
 
 
 @dataclass(frozen=True)

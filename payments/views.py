@@ -179,6 +179,14 @@ def pay_order(request, public_id):
         return redirect(order)
     if order.payment_id:  # a cart's line is paid with its cart, never alone
         return redirect(order.payment)
+    if order.coupon_id:  # ran out since the checkout: no card page (Stripe would charge)
+        problem = coupons.availability_problem(order.coupon) or coupons.reader_problem(
+            order.coupon, order.buyer
+        )
+        if problem:
+            services.mark_failed(order_id=order.pk, reason=f"{problem} Nothing was charged.")
+            messages.error(request, f"{problem} Nothing was charged.")
+            return redirect(order.book)
     if services.refuse_if_owned(order):  # another tab paid first: take no card here
         messages.info(request, "You own this book already: nothing was charged.")
         return redirect("library:index")

@@ -528,3 +528,22 @@ def test_a_cart_line_whose_coupon_ran_out_goes_back_to_its_own_price(client, boo
     contents = page.context["contents"]
     assert contents.lines[0].coupon is None and not contents.payable
     assert "The minimum price for this book is $20.00." in contents.lines[0].error
+
+
+def test_the_payment_page_refuses_a_coupon_that_ran_out_since_the_checkout(client, book):
+    reader = UserFactory()
+    client.force_login(reader)
+    coupon = make_coupon(book, max_uses=1)
+    client.post(
+        reverse("payments:pay", args=[book.slug]),
+        {"amount": "10", "coupon": "HALF", "checkout_token": str(uuid.uuid4())},
+    )
+    order = Order.objects.get(buyer=reader)
+    buy(UserFactory(), book, 1000, coupon)  # the last use, in the meantime
+
+    response = card(client, order, VISA)
+
+    order.refresh_from_db()
+    assert response.status_code == 302 and order.status == "failed"
+    assert "used up" in order.failure_reason
+    assert not owns(reader, book)
