@@ -306,6 +306,7 @@ def test_a_coupon_page_is_never_cached_for_visitors_without_it_and_vice_versa(cl
     assert "X-Page-Cache" not in coupon_page
     assert 'data-testid="minimum-price">$20.00<' in plain_again.content.decode()
     assert plain_again["X-Page-Cache"] == "hit" and plain["X-Page-Cache"] == "miss"
+    assert 'id="coupon-code" name="coupon"' in plain.content.decode()  # type a code: a GET
     assert 'data-testid="minimum-price">$10.00<' in coupon_page.content.decode()
 
 
