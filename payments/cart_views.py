@@ -18,7 +18,7 @@ from accounts.services import account_for_email
 from core import ratelimit
 from core.fields import PriceField
 
-from . import bundle_cart, cart, cart_payments, services
+from . import bundle_cart, cart, cart_payments, coupons, services
 from .forms import AmountForm, CardForm, CheckoutEmailForm
 from .gateways import GatewayError
 from .models import Payment
@@ -64,12 +64,19 @@ def cart_page(request):
 def add(request, slug):
     """ "Add to cart" on the book page: the amount on its slider, checked here."""
     book = book_for_sale(request, slug)
-    form = AmountForm(request.GET, book=book)
+    coupon = None
+    if request.GET.get("coupon", "").strip():  # a coupon link's hidden field
+        try:
+            coupon = coupons.find(request.GET["coupon"], book=book)
+        except coupons.CouponError as exc:
+            messages.error(request, str(exc))
+            return redirect(book)
+    form = AmountForm(request.GET, book=book, bounds=cart.line_bounds(book, coupon))
     if not form.is_valid():
         messages.error(request, " ".join(form.errors.get("amount", ["Enter an amount."])))
         return redirect(book)
     try:
-        cart.add(request, book, form.cleaned_data["amount"])
+        cart.add(request, book, form.cleaned_data["amount"], coupon)
     except cart.CartError as exc:
         messages.error(request, str(exc))
         return redirect(book)
@@ -162,7 +169,10 @@ def checkout(request):
         buyer, created = account_for_email(email)
     else:
         buyer, created = request.user, False
-    lines = [cart_payments.LineChoice(line.book, line.amount_cents) for line in contents.lines]
+    lines = [
+        cart_payments.LineChoice(line.book, line.amount_cents, coupon=line.coupon)
+        for line in contents.lines
+    ]
     lines += bundle_cart.choices(contents.bundle_lines, token)
     try:
         payment = cart_payments.place_cart_payment(

@@ -1,6 +1,14 @@
 from django.urls import path
 
-from . import bundle_views, cart_views, credit_views, earnings_views, insights_views, views
+from . import (
+    bundle_views,
+    cart_views,
+    coupon_views,
+    credit_views,
+    earnings_views,
+    insights_views,
+    views,
+)
 
 app_name = "payments"
 
@@ -39,4 +47,5 @@ urlpatterns = [
     path("author/earnings.csv", earnings_views.earnings_csv, name="earnings_csv"),
     path("author/payouts/", earnings_views.payout_details, name="payout_details"),
     path("author/books/<slug:slug>/insights/", insights_views.book_insights, name="insights"),
+    path("author/books/<slug:slug>/coupons/", coupon_views.book_coupons, name="book_coupons"),
 ]
