@@ -1,6 +1,15 @@
 from django.urls import path
 
-from . import bundle_views, cart_views, credit_views, earnings_views, insights_views, views
+from . import (
+    bundle_views,
+    cart_views,
+    credit_views,
+    earnings_views,
+    gift_views,
+    insights_views,
+    team_views,
+    views,
+)
 
 app_name = "payments"
 
@@ -16,6 +25,24 @@ urlpatterns = [
     path("bundles/<slug:slug>/", bundle_views.bundle_page, name="bundle"),
     path("bundles/<slug:slug>/checkout/", bundle_views.bundle_checkout, name="bundle_checkout"),
     path("orders/bundles/<uuid:sale>/refund/", bundle_views.bundle_refund, name="bundle_refund"),
+    path("checkout/<slug:slug>/gift/", gift_views.gift_checkout, name="gift_checkout"),
+    path("gifts/", gift_views.gift_list, name="gifts"),
+    path("gifts/<uuid:public_id>/", gift_views.gift_page, name="gift"),
+    path("gifts/<uuid:public_id>/resend/", gift_views.gift_resend, name="gift_resend"),
+    path("gifts/<uuid:public_id>/address/", gift_views.gift_address, name="gift_address"),
+    path("gifts/<uuid:public_id>/refund/", gift_views.gift_refund, name="gift_refund"),
+    path("gift/<uuid:token>/", gift_views.gift_claim, name="gift_claim"),
+    path("gift/<uuid:token>/pass-on/", gift_views.gift_pass_on, name="gift_pass_on"),
+    path("checkout/<slug:slug>/team/", team_views.licence_checkout, name="licence_checkout"),
+    path("team/<uuid:public_id>/", team_views.licence_page, name="team_licence"),
+    path("team/<uuid:public_id>/invite/", team_views.licence_invite, name="licence_invite"),
+    path(
+        "team/<uuid:public_id>/seats/<int:seat_id>/",
+        team_views.seat_reassign,
+        name="seat_reassign",
+    ),
+    path("team/<uuid:public_id>/refund/", team_views.licence_refund, name="licence_refund"),
+    path("seat/<uuid:token>/", team_views.seat_claim, name="seat_claim"),
     path("credits/", credit_views.credits_page, name="credits"),
     path("credits/packs/", credit_views.buy_pack, name="buy_pack"),
     path("credits/membership/", credit_views.join_membership, name="join_membership"),
