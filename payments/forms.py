@@ -203,5 +203,9 @@ class InviteForm(forms.Form):
     addresses = forms.CharField(
         label="E-mail addresses, one per line",
         max_length=100_000,
+        error_messages={
+            "required": "Enter at least one e-mail address.",
+            "max_length": "That is far more addresses than a licence has seats (at most 500).",
+        },
         widget=forms.Textarea(attrs={"rows": 4}),
     )

@@ -116,7 +116,7 @@ def licence_invite(request, public_id):
     licence = _get_licence_for_manager(request, public_id)
     form = InviteForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Enter the e-mail addresses, one per line: nobody was invited.")
+        messages.error(request, f"{form.errors['addresses'][0]} Nobody was invited.")
         return redirect(licence)
     free = licence.seats.filter(email="", closed_at__isnull=True).count()
     try:
