@@ -255,6 +255,8 @@ def sales_rows(author, range_: DateRange):
             "book__slug",
             "transaction__order__amount_cents",
             "transaction__order__status",
+            "transaction__order__gift_id",
+            "transaction__order__team_licence_id",
         )
         .order_by("-created_at", "-id")
     )

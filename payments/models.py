@@ -296,6 +296,15 @@ class Order(models.Model):
         return READER_STATUS.get(self.status) or self.get_status_display()
 
     @property
+    def sold_as(self) -> str:
+        """How a book sale was sold, for the earnings table and CSV: "gift", "team seat" or ""."""
+        if self.gift_id:
+            return "gift"
+        if self.team_licence_id:
+            return "team seat"
+        return ""
+
+    @property
     def for_someone_else(self) -> bool:
         """A gift or a team seat: its book goes to whoever claims it, not the buyer."""
         return self.gift_id is not None or self.team_licence_id is not None
@@ -308,6 +317,10 @@ class Order(models.Model):
     def title(self) -> str:
         """What was bought, for receipts and order lists."""
         if self.book_id:
+            if self.gift_id:
+                return f"{self.book.title} (gift)"
+            if self.team_licence_id:
+                return f"{self.book.title} (team seat)"
             return self.book.title
         if self.product == self.Product.MEMBERSHIP:
             return f"Reader Membership ({self.credits} credit{'s' if self.credits != 1 else ''})"
