@@ -182,6 +182,9 @@ def gift_claim(request, token):
     if gift is None:
         return render(request, "payments/gift_claim.html", {"gone": True}, status=404)
     context = {"gift": gift, "books": gifts.books_of(gift)}
+    if gift.is_claimed:
+        context["error"] = "This gift was claimed already."
+        return render(request, "payments/gift_claim.html", context, status=409)
     if request.method == "GET":
         return render(request, "payments/gift_claim.html", context)
     if not ratelimit.consume(request, "gift_claim", account=str(token)).allowed:
