@@ -1,16 +1,20 @@
 """The gift and team licence pages, as a buyer, a recipient and a stranger use them."""
 
 import re
+import uuid
 from datetime import UTC, timedelta
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from core.models import EmailDelivery
 from library.models import Entitlement
 from library.services import owns
+from payments import cart_payments, team_licences
 from payments.models import Gift, Order, TeamLicence
 from tests.factories import BookFactory, UserFactory
 from tests.payments.conftest import DECLINED, VISA
@@ -182,3 +186,23 @@ def test_a_manager_buys_seats_invites_and_a_reader_claims(client, giver, book):
     stranger = Client()
     stranger.force_login(UserFactory())
     assert stranger.get(licence.get_absolute_url()).status_code == 404
+
+
+def test_the_licence_page_costs_the_same_queries_for_3_or_30_seats(client, giver, book):
+    counts = []
+    for seats in (3, 30):
+        payment = team_licences.place_licence(
+            manager=giver, book=book, seats=seats, checkout_token=uuid.uuid4()
+        )
+        cart_payments.mark_payment_paid(payment_id=payment.pk, amount_cents=payment.amount_cents)
+        licence = payment.team_licence
+        team_licences.invite(
+            licence_id=licence.pk, manager=giver, addresses=["a@example.com", "b@example.com"]
+        )
+        seat = licence.seats.get(email="a@example.com")
+        team_licences.claim_seat(token=seat.claim_token, user=UserFactory())
+        client.get(licence.get_absolute_url())  # warm: the session's own first reads
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(licence.get_absolute_url()).status_code == 200
+        counts.append(len(queries))
+    assert counts[0] == counts[1], counts

@@ -5,6 +5,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from core.models import EmailDelivery
@@ -13,6 +14,8 @@ from library.services import grant_entitlement, owns
 from payments import cart_payments, gift_delivery, gifts, refunds, tasks
 from payments.ledger import audit
 from payments.models import Gift, LedgerEntry, LedgerTransaction, Order, Payment
+from tests.concurrency import at_once
+from tests.conftest import require
 from tests.factories import BookFactory, UserFactory, listed_bundle
 
 pytestmark = pytest.mark.django_db
@@ -284,3 +287,51 @@ def test_the_gift_date_helper_treats_today_as_now():
     now = datetime(2030, 5, 5, 15, 0, tzinfo=UTC)
     assert details(on=date(2030, 5, 5)).deliver_at(now=now) == now
     assert details(on=date(2030, 5, 6)).deliver_at(now=now) == datetime(2030, 5, 6, tzinfo=UTC)
+
+
+def _outcome(call):
+    try:
+        call()
+        return "ok"
+    except (gifts.GiftError, refunds.RefundError) as exc:
+        return type(exc).__name__
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_and_a_refund_at_once_end_with_one_of_them_on_postgresql(giver, book):
+    require(connection.vendor == "postgresql", "row locks need PostgreSQL")
+    gift = buy(giver, book)
+    friend = UserFactory()
+    outcomes = at_once(
+        lambda: _outcome(lambda: gifts.claim(token=gift.claim_token, user=friend)),
+        lambda: _outcome(lambda: gifts.refund(gift_id=gift.pk, buyer=giver)),
+    )
+    gift.refresh_from_db()
+    order = gift.orders.get()
+    assert sorted(outcomes) in (["GiftError", "ok"], ["RefundError", "ok"]), outcomes
+    if gift.status == Gift.Status.CLAIMED:
+        assert order.status == Order.Status.PAID and owns(friend, book)
+    else:
+        assert order.status == Order.Status.REFUNDED and not owns(friend, book)
+    assert audit().ok, audit().problems
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_delivering_and_two_tabs_claiming_at_once_do_it_once_on_postgresql(giver, book):
+    require(connection.vendor == "postgresql", "row locks need PostgreSQL")
+    later = timezone.now().astimezone(UTC).date() + timedelta(days=2)
+    gift = buy(giver, book, on=later)
+    due = timezone.now() + timedelta(days=3)
+    delivered = at_once(*(lambda: gift_delivery.deliver(gift.pk, now=due) for _ in range(2)))
+    assert sorted(delivered) == [False, True]
+    assert claim_mails(gift).count() == 1
+    gift.refresh_from_db()
+    readers = [UserFactory(), UserFactory()]
+    outcomes = at_once(
+        *(
+            lambda r=r: _outcome(lambda: gifts.claim(token=gift.claim_token, user=r))
+            for r in readers
+        )
+    )
+    assert sorted(outcomes) == ["GiftError", "ok"]
+    assert sum(owns(r, book) for r in readers) == 1
