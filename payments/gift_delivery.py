@@ -33,7 +33,7 @@ def payment_paid(payment: Payment) -> list[Gift]:
     scheduled, and its buyer gets a gift receipt. Returns the gifts, to queue their
     delivery after commit. A replay finds them scheduled already: nothing twice."""
     gifts = list(
-        Gift.objects.select_for_update()
+        Gift.objects.select_for_update(of=("self",))
         .filter(payment=payment, status=Gift.Status.PENDING)
         .select_related("buyer")
     )

@@ -270,7 +270,7 @@ def claim(*, token, user) -> Gift:
         raise GiftError("This gift link is not valid any more (the giver may have changed it).")
     with transaction.atomic():
         orders = list(
-            Order.objects.select_for_update()
+            Order.objects.select_for_update(of=("self",))
             .filter(gift_id=gift_id)
             .select_related("book")
             .order_by("pk")

@@ -124,7 +124,7 @@ def invite(*, licence_id: int, manager, addresses: list[str]) -> list[Seat]:
         if licence.payment.status != Payment.Status.PAID:
             raise LicenceError("This licence is not paid yet.")
         seats = list(
-            Seat.objects.select_for_update()
+            Seat.objects.select_for_update(of=("self",))
             .filter(licence=licence, closed_at__isnull=True)
             .select_related("order")
             .order_by("pk")
@@ -209,7 +209,7 @@ def claim_seat(*, token, user) -> Seat:
     if seat_id is None:
         raise LicenceError("This seat link is not valid any more (the seat may have moved).")
     with transaction.atomic():
-        order = Order.objects.select_for_update().get(seat__pk=seat_id)
+        order = Order.objects.select_for_update(of=("self",)).get(seat__pk=seat_id)
         seat = Seat.objects.select_for_update(of=("self",)).select_related("licence__book")
         seat = seat.get(pk=seat_id)
         if seat.claim_token != uuid.UUID(str(token)):
