@@ -17,10 +17,12 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.login_links import login_link_url
 from accounts.services import account_for_email
+from catalog import bundles
+from catalog.models import Bundle
 from core import ratelimit
 
-from . import cart_payments, gifts, refunds
-from .forms import AmountForm, CardForm, GiftAddressForm, GiftForm
+from . import bundle_purchases, cart_payments, gifts, refunds
+from .forms import AmountForm, BundleAmountForm, CardForm, GiftAddressForm, GiftForm
 from .gateways import GatewayError
 from .models import Gift, Payment
 from .royalties import royalty_for
@@ -39,15 +41,66 @@ def _token(request) -> uuid.UUID | None:
 def gift_checkout(request, slug):
     """One page: the amount, who it is for, the message and day, and the card."""
     book = book_for_sale(request, slug)
+
+    def place(amount, details, token):
+        return gifts.place_book_gift(
+            buyer=request.user,
+            book=book,
+            amount_cents=amount,
+            details=details,
+            checkout_token=token,
+        )
+
+    return _gift_page(
+        request,
+        title=book.title,
+        back_url=book.get_absolute_url(),
+        amount_form=lambda data: AmountForm(data, book=book),
+        earns=royalty_for,
+        place=place,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def bundle_gift_checkout(request, slug):
+    """A whole bundle as a gift (every book: what the giver owns does not matter)."""
+    bundle = bundles.with_books(Bundle.objects.filter(slug=slug)).first()
+    if bundle is None or not bundles.is_listed(bundle):
+        raise Http404("No such bundle.")
+    offer = bundle_purchases.offer_for(bundle, gifts.NOBODY)
+
+    def place(amount, details, token):
+        return gifts.place_bundle_gift(
+            buyer=request.user,
+            bundle_id=bundle.pk,
+            amount_cents=amount,
+            details=details,
+            checkout_token=token,
+        )
+
+    return _gift_page(
+        request,
+        title=bundle.title,
+        back_url=bundle.get_absolute_url(),
+        amount_form=lambda data: BundleAmountForm(data, offer=offer),
+        earns=lambda cents: sum(part.royalty_cents for part in offer.parts(cents)),
+        place=place,
+    )
+
+
+def _gift_page(request, *, title, back_url, amount_form, earns, place):
     posted = request.method == "POST"
     data = request.POST if posted else {"amount": request.GET.get("amount", "")}
-    amount_form = AmountForm(data, book=book)
+    amount_form = amount_form(data)
     gift_form = GiftForm(request.POST if posted else None)
     demo = settings.PAYMENT_GATEWAY == "demo"
     card_form = CardForm(request.POST if posted else None) if demo else None
     token = _token(request) if posted else uuid.uuid4()
     context = {
-        "book": book,
+        "title": title,
+        "back_url": back_url,
+        "action": request.path,
         "amount_form": amount_form,
         "gift_form": gift_form,
         "card_form": card_form,
@@ -55,25 +108,20 @@ def gift_checkout(request, slug):
         "refund_days": settings.REFUND_WINDOW_DAYS,
     }
     if amount_form.is_valid():
-        context["author_earns"] = royalty_for(amount_form.cleaned_data["amount"])
+        context["author_earns"] = earns(amount_form.cleaned_data["amount"])
     if not posted:
         return render(request, "payments/gift_checkout.html", context)
     forms_ok = [f.is_valid() for f in (amount_form, gift_form, card_form) if f is not None]
     if not all(forms_ok) or token is None:
         return render(request, "payments/gift_checkout.html", context, status=400)
     cleaned = gift_form.cleaned_data
+    details = gifts.GiftDetails(
+        recipient_email=cleaned["recipient_email"],
+        message=cleaned["message"],
+        deliver_on=cleaned["deliver_on"],
+    )
     try:
-        payment = gifts.place_book_gift(
-            buyer=request.user,
-            book=book,
-            amount_cents=amount_form.cleaned_data["amount"],
-            details=gifts.GiftDetails(
-                recipient_email=cleaned["recipient_email"],
-                message=cleaned["message"],
-                deliver_on=cleaned["deliver_on"],
-            ),
-            checkout_token=token,
-        )
+        payment = place(amount_form.cleaned_data["amount"], details, token)
         session = cart_payments.start_payment(payment)
     except gifts.GiftError as exc:
         messages.error(request, f"{exc} Nothing was charged.")

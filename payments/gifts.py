@@ -121,7 +121,7 @@ def place_bundle_gift(
         problems = bundles.listing_problems(bundle)
         if problems:
             raise GiftError(f"This bundle cannot be bought now: {' '.join(problems)}")
-        offer = bundle_purchases.offer_for(bundle, _NOBODY)
+        offer = bundle_purchases.offer_for(bundle, NOBODY)
         error = offer.amount_error(amount_cents)
         if error:
             raise GiftError(error)
@@ -150,7 +150,7 @@ class _Nobody:
     is_authenticated = False
 
 
-_NOBODY = _Nobody()
+NOBODY = _Nobody()
 
 
 def _create_gift(buyer, title: str, details: GiftDetails) -> Gift:

@@ -26,6 +26,7 @@ urlpatterns = [
     path("bundles/<slug:slug>/checkout/", bundle_views.bundle_checkout, name="bundle_checkout"),
     path("orders/bundles/<uuid:sale>/refund/", bundle_views.bundle_refund, name="bundle_refund"),
     path("checkout/<slug:slug>/gift/", gift_views.gift_checkout, name="gift_checkout"),
+    path("bundles/<slug:slug>/gift/", gift_views.bundle_gift_checkout, name="bundle_gift"),
     path("gifts/", gift_views.gift_list, name="gifts"),
     path("gifts/<uuid:public_id>/", gift_views.gift_page, name="gift"),
     path("gifts/<uuid:public_id>/resend/", gift_views.gift_resend, name="gift_resend"),

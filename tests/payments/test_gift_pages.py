@@ -16,7 +16,7 @@ from library.models import Entitlement
 from library.services import owns
 from payments import cart_payments, team_licences
 from payments.models import Gift, Order, TeamLicence
-from tests.factories import BookFactory, UserFactory
+from tests.factories import BookFactory, UserFactory, listed_bundle
 from tests.payments.conftest import DECLINED, VISA
 
 pytestmark = pytest.mark.django_db
@@ -206,3 +206,31 @@ def test_the_licence_page_costs_the_same_queries_for_3_or_30_seats(client, giver
             assert client.get(licence.get_absolute_url()).status_code == 200
         counts.append(len(queries))
     assert counts[0] == counts[1], counts
+
+
+def test_a_whole_bundle_is_given_from_its_page(client, giver):
+    one = BookFactory(title="One", minimum_price_cents=999, suggested_price_cents=1999)
+    two = BookFactory(title="Two", minimum_price_cents=999, suggested_price_cents=1999)
+    bundle = listed_bundle([one, two], minimum_cents=2000, suggested_cents=3000, slug="pair")
+    assert (
+        reverse("payments:bundle_gift", args=["pair"])
+        in client.get(reverse("payments:bundle", args=["pair"])).content.decode()
+    )
+    url = reverse("payments:bundle_gift", args=["pair"])
+    page = client.get(url, {"amount": "30.00"})
+    assert page.status_code == 200 and bundle.title in page.content.decode()
+    response = client.post(
+        url,
+        {
+            "amount": "30.00",
+            "recipient_email": "friend@example.com",
+            "card_number": VISA,
+            "expiry": "12/34",
+            "cvc": "123",
+            "checkout_token": str(page.context["checkout_token"]),
+        },
+    )
+    gift = Gift.objects.get()
+    assert response.url == gift.get_absolute_url() and gift.title == bundle.title
+    assert sorted(gift.orders.values_list("amount_cents", flat=True)) == [1500, 1500]
+    assert client.post(url, {"amount": "5.00"}).status_code == 400  # below the minimum
