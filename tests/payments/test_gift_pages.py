@@ -1,5 +1,7 @@
 """The gift and team licence pages, as a buyer, a recipient and a stranger use them."""
 
+import csv
+import io
 import re
 import uuid
 from datetime import UTC, timedelta
@@ -234,3 +236,20 @@ def test_a_whole_bundle_is_given_from_its_page(client, giver):
     assert response.url == gift.get_absolute_url() and gift.title == bundle.title
     assert sorted(gift.orders.values_list("amount_cents", flat=True)) == [1500, 1500]
     assert client.post(url, {"amount": "5.00"}).status_code == 400  # below the minimum
+
+
+def test_the_author_sees_gift_and_team_seat_sales_in_the_dashboard_and_csv(client, giver, book):
+    gift_post(client, book)
+    payment = team_licences.place_licence(
+        manager=giver, book=book, seats=2, checkout_token=uuid.uuid4()
+    )
+    cart_payments.mark_payment_paid(payment_id=payment.pk, amount_cents=payment.amount_cents)
+    author = Client()
+    author.force_login(book.authorships.first().author.user)
+    html = author.get(reverse("payments:earnings"), {"range": "all"}).content.decode()
+    assert html.count("<td>gift</td>") == 1 and html.count("<td>team seat</td>") == 2
+    response = author.get(reverse("payments:earnings_csv"), {"range": "all"})
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0][-1] == "sold_as"
+    assert sorted(row[-1] for row in rows[1:]) == ["gift", "team seat", "team seat"]
+    assert sorted(row[3] for row in rows[1:]) == ["15.99", "15.99", "19.99"]
