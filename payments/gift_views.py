@@ -262,11 +262,11 @@ def gift_pass_on(request, token):
         raise Http404("No such gift.")
     form = GiftAddressForm(request.POST)
     context = {"gift": gift, "books": gifts.books_of(gift), "owned": True, "address_form": form}
+    if not form.is_valid():
+        return render(request, "payments/gift_claim.html", context, status=400)
     user = request.user if request.user.is_authenticated else None
     if user is None:
         user, _created = account_for_email(gift.recipient_email)
-    if not form.is_valid():
-        return render(request, "payments/gift_claim.html", context, status=400)
     try:
         gifts.pass_on(token=token, user=user, recipient_email=form.cleaned_data["recipient_email"])
     except gifts.GiftError as exc:

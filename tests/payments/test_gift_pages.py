@@ -121,6 +121,10 @@ def test_the_recipient_claims_without_an_account_and_lands_signed_in(client, giv
     assert "Gifted" in library.content.decode()
     friend = Entitlement.objects.get(book=book).user
     assert friend.email == "friend@example.com"
+    # The library's "Receipt" link: where the book came from, never the price.
+    receipt = visitor.get(reverse("payments:order", args=[Order.objects.get().public_id]))
+    assert receipt.status_code == 200
+    assert "A gift from" in receipt.content.decode() and "19.99" not in receipt.content.decode()
     second = Client().post(claim)
     assert second.status_code == 409 and "claimed already" in second.content.decode()
 
