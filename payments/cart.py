@@ -20,7 +20,7 @@ from catalog.models import Book
 from core.pagecache import PERSONAL_HEADER_KEY
 from library.models import Entitlement
 
-from . import bundle_cart, coupons
+from . import bundle_cart, cart_gifts, coupons
 from .models import CartLine, Coupon
 from .pricing import PriceRange, amount_error, price_range
 from .royalties import royalty_for
@@ -42,6 +42,7 @@ class Line:
     bounds: PriceRange  # the coupon's range when the line carries one
     error: str = ""
     coupon: Coupon | None = None
+    gift: object = None  # payments.cart_gifts: GiftDetails when bought as a gift
 
     @property
     def author_earns(self) -> int:
@@ -54,6 +55,7 @@ class Contents:
     lines: list[Line]
     notes: list[str] = field(default_factory=list)  # lines removed since last shown, and why
     bundle_lines: list = field(default_factory=list)  # payments.bundle_cart's
+    gifts: dict = field(default_factory=dict)  # {book id: GiftDetails}, payments.cart_gifts
 
     @property
     def total_cents(self) -> int:
@@ -76,6 +78,7 @@ class Contents:
             f"{line.bundle.pk}:{line.amount_cents}:{[b.pk for b in line.offer.books]}"
             for line in self.bundle_lines
         )
+        text += ";" + cart_gifts.version_text(self.gifts)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -190,6 +193,7 @@ def remove(request, book_ids) -> None:
     for book_id in book_ids:
         del lines[book_id]
         _store_coupon(request, book_id, None)
+    cart_gifts.unmark(request.session, book_ids)
     if request.user.is_authenticated:
         CartLine.objects.filter(owner=request.user, book_id__in=book_ids).delete()
     _store(request, lines)
@@ -201,6 +205,14 @@ def contents(request) -> Contents:
     book_contents = _book_contents(request)
     book_contents.bundle_lines, notes = bundle_cart.lines(request)
     book_contents.notes += notes
+    in_cart = {line.book.pk for line in book_contents.lines}
+    book_contents.gifts = {
+        book_id: details
+        for book_id, details in cart_gifts.marks(request.session).items()
+        if book_id in in_cart
+    }
+    for line in book_contents.lines:
+        line.gift = book_contents.gifts.get(line.book.pk)
     _set_count(request.session, len(book_contents.lines))
     return book_contents
 

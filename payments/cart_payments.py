@@ -28,7 +28,7 @@ from catalog.models import Book
 from core.mail import queue_templated_email
 from library.services import owns
 
-from . import coupons, credits, gift_delivery, services, tasks
+from . import coupons, credits, gift_delivery, gift_details, services, tasks
 from .gateways import GatewayError, PaymentStart, get_gateway
 from .gateways.demo import DemoGateway
 from .models import Order, Payment, TeamLicence
@@ -53,6 +53,9 @@ class LineChoice:
     coupon: object = None
     # Tells apart lines of the same book in one payment (a team licence's seats).
     key: str = ""
+    # A cart line bought as a gift (payments.cart_gifts): its order carries a new
+    # ``Gift``, as the gift page's does; the book is not the buyer's.
+    gift: object = None  # gift_details.GiftDetails
 
 
 def line_token(checkout_token: uuid.UUID, book_id: int, key: str = "") -> uuid.UUID:
@@ -117,9 +120,15 @@ def place_cart_payment(
         if existing is not None:
             return existing
         for line in lines:
-            error = line_error(None if guest else buyer, line)
+            # A gift line: ownership is the recipient's matter (as on the gift page).
+            error = line_error(None if guest or line.gift else buyer, line)
+            if not error and line.gift is not None:
+                error = gift_details.details_error(gift_details.normalised(line.gift))
+                error = error and f"The gift of “{line.book.title}”: {error}"
             if error:
                 raise CheckoutError(error)
+            if line.gift is not None:
+                continue
             if not guest and Order.objects.charged_for(buyer, line.book).exists():
                 raise services.AlreadyOwned(
                     f"You paid for “{line.book.title}” already: see your orders."
@@ -162,6 +171,13 @@ def create_payment(
         if existing is None:
             raise
         return existing
+    gifts = {
+        line.key or line.book.pk: gift_details.create_gift(
+            buyer, line.book.title, gift_details.normalised(line.gift), payment=payment
+        )
+        for line in lines
+        if line.gift is not None
+    }
     Order.objects.bulk_create(
         [
             Order(
@@ -175,6 +191,7 @@ def create_payment(
                 checkout_token=line_token(checkout_token, line.book.pk, line.key),
                 **{"coupon": line.coupon, **(order_fields or {})},  # a bundle's coupon wins
                 **({"bundle": line.bundle, "bundle_sale": line.bundle_sale} if line.bundle else {}),
+                **({"gift": gifts[line.key or line.book.pk]} if line.gift is not None else {}),
             )
             for line in lines
         ]
@@ -259,7 +276,8 @@ def mark_payment_paid(*, payment_id: int, amount_cents: int, reference: str | No
         licence = TeamLicence.objects.filter(payment=payment).first()
         if licence is not None:
             _queue_licence_receipt(licence)
-        elif not gifts:  # a gift's buyer gets the gift receipt instead
+        elif payment.orders.filter(gift__isnull=True).exists():
+            # The lines that are not gifts (a gift's buyer gets its gift receipt).
             _queue_receipt(payment)
         for gift in gifts:  # due now: the claim e-mail goes with this commit
             gift_delivery.deliver(gift.pk)
@@ -295,7 +313,11 @@ def _queue_receipt(payment: Payment) -> None:
     the library (a second would die with the first's use: the fingerprint holds the
     last login); the link's page invites a reader without a password to set one."""
     site = settings.SITE_URL
-    orders = list(payment.orders.select_related("book", "bundle", "coupon").order_by("pk"))
+    orders = list(
+        payment.orders.filter(gift__isnull=True)
+        .select_related("book", "bundle", "coupon")
+        .order_by("pk")
+    )
     for order in orders:
         order.refund_until = refund_deadline(order)
     paid = [o for o in orders if o.status == Order.Status.PAID]

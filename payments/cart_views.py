@@ -170,7 +170,9 @@ def checkout(request):
     else:
         buyer, created = request.user, False
     lines = [
-        cart_payments.LineChoice(line.book, line.amount_cents, coupon=line.coupon)
+        cart_payments.LineChoice(
+            line.book, line.amount_cents, coupon=line.coupon, gift=contents.gifts.get(line.book.pk)
+        )
         for line in contents.lines
     ]
     lines += bundle_cart.choices(contents.bundle_lines, token)
@@ -214,15 +216,18 @@ def _paid(request, payment):
     if not request.user.is_authenticated:
         # Never what the account owns (that would reveal it): the e-mail tells.
         return redirect(payment)
-    paid = list(payment.orders.filter(status="paid").select_related("book"))
+    paid = list(payment.orders.filter(status="paid", gift=None).select_related("book"))
+    gifts = list(payment.gifts.order_by("pk"))
+    for gift in gifts:
+        messages.success(request, f"Your gift “{gift.title}” for {gift.recipient_email} is paid.")
     titles = ", ".join(f"“{order.book.title}”" for order in paid)
     if paid:
         messages.success(
             request, f"Thank you! {titles} {'is' if len(paid) == 1 else 'are'} in your library."
         )
-    if len(paid) != payment.orders.count():
+    if len(paid) != payment.orders.filter(gift=None).count():
         messages.info(request, "A book you owned already was refunded in full: see your orders.")
-    return redirect("library:index")
+    return redirect("library:index" if paid or not gifts else "payments:gifts")
 
 
 def _get_payment_for_request(request, public_id) -> Payment:

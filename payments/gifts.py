@@ -18,8 +18,6 @@ Rules (docs/architecture.md, "Gifts"):
 """
 
 import uuid
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -31,50 +29,25 @@ from catalog import bundles
 from catalog.models import Book, Bundle
 from library.services import grant_entitlement, owns
 
-from . import bundle_purchases, cart_payments, credits, gift_delivery, refunds, services
+from . import (
+    bundle_purchases,
+    cart_payments,
+    credits,
+    gift_delivery,
+    gift_details,
+    refunds,
+    services,
+)
+from .gift_details import MESSAGE_MAX, GiftDetails, details_error  # noqa: F401 (re-exported)
 from .models import Gift, Order, Payment, Refund
-
-MESSAGE_MAX = 2000
 
 
 class GiftError(services.CheckoutError):
     """Why a gift cannot be bought, claimed or changed; fit to show."""
 
 
-@dataclass(frozen=True)
-class GiftDetails:
-    recipient_email: str
-    message: str
-    deliver_on: date | None  # None: at once
-
-    def deliver_at(self, *, now=None) -> datetime:
-        now = now or timezone.now()
-        if self.deliver_on is None:
-            return now
-        # The start of the day (UTC); today's is past, so today means at once.
-        return max(now, datetime.combine(self.deliver_on, datetime.min.time(), tzinfo=UTC))
-
-
-def details_error(details: GiftDetails, *, today: date | None = None) -> str | None:
-    """Why these gift details cannot be used, or None (the service checks what the form did)."""
-    try:
-        validate_email(details.recipient_email)
-    except ValidationError:
-        return "Enter the recipient's e-mail address (like friend@example.com)."
-    if len(details.message) > MESSAGE_MAX:
-        return f"The message can be at most {MESSAGE_MAX} characters."
-    today = today or timezone.now().astimezone(UTC).date()
-    if details.deliver_on is not None and details.deliver_on < today:
-        return "The delivery date is in the past: choose today or a later day."
-    return None
-
-
 def _checked(details: GiftDetails) -> GiftDetails:
-    details = GiftDetails(
-        recipient_email=normalise_email(details.recipient_email),
-        message=(details.message or "").strip(),
-        deliver_on=details.deliver_on,
-    )
+    details = gift_details.normalised(details)
     error = details_error(details)
     if error:
         raise GiftError(error)
@@ -154,13 +127,7 @@ NOBODY = _Nobody()
 
 
 def _create_gift(buyer, title: str, details: GiftDetails) -> Gift:
-    return Gift.objects.create(
-        buyer=buyer,
-        title=title[:300],
-        recipient_email=details.recipient_email,
-        message=details.message,
-        deliver_at=details.deliver_at(),
-    )
+    return gift_details.create_gift(buyer, title, details)
 
 
 def _attach(gift: Gift, payment: Payment) -> None:

@@ -2,6 +2,7 @@ from django.urls import path
 
 from . import (
     bundle_views,
+    cart_gift_views,
     cart_views,
     coupon_views,
     credit_views,
@@ -22,6 +23,7 @@ urlpatterns = [
     path("cart/add/<slug:slug>/", cart_views.add, name="cart_add"),
     path("cart/lines/", cart_views.update, name="cart_update"),
     path("cart/checkout/", cart_views.checkout, name="cart_checkout"),
+    path("cart/gift/", cart_gift_views.mark, name="cart_gift"),
     path("cart/pay/<uuid:public_id>/", cart_views.payment_page, name="cart_payment"),
     path("bundles/<slug:slug>/", bundle_views.bundle_page, name="bundle"),
     path("bundles/<slug:slug>/cart/", bundle_views.add_to_cart, name="bundle_cart_add"),
