@@ -18,10 +18,12 @@ from dataclasses import dataclass
 from catalog import bundles
 from catalog.models import Bundle
 
-from . import bundle_purchases
+from . import bundle_purchases, coupons
 from .cart_payments import LineChoice
+from .models import Coupon
 
 SESSION_KEY = "cart_bundles"
+COUPONS_KEY = "cart_bundle_coupons"  # {bundle id: coupon id}: a coupon link's line keeps it
 MAX_LINES = 10
 
 
@@ -73,12 +75,31 @@ def add(request, offer: bundle_purchases.Offer, amount_cents: int) -> None:
         raise BundleCartError(f"A cart holds at most {MAX_LINES} bundles.")
     lines[offer.bundle.pk] = amount_cents
     _store(request.session, lines)
+    _store_coupon(request.session, offer.bundle.pk, offer.coupon)
+
+
+def _stored_coupons(session) -> dict[int, int]:
+    return {int(pk): int(cid) for pk, cid in (session.get(COUPONS_KEY) or {}).items()}
+
+
+def _store_coupon(session, bundle_id: int, coupon) -> None:
+    """The line's coupon (checked by the caller: the offer was priced with it)."""
+    stored = {str(pk): cid for pk, cid in _stored_coupons(session).items()}
+    if coupon is None:
+        stored.pop(str(bundle_id), None)
+    else:
+        stored[str(bundle_id)] = coupon.pk
+    if stored:
+        session[COUPONS_KEY] = stored
+    else:
+        session.pop(COUPONS_KEY, None)
 
 
 def remove(session, bundle_ids) -> None:
     lines = _stored(session)
     for pk in bundle_ids:
         lines.pop(pk, None)
+        _store_coupon(session, pk, None)
     _store(session, lines)
 
 
@@ -88,11 +109,26 @@ def lines(request) -> tuple[list[BundleLine], list[str]]:
     if not stored:
         return [], []
     found = {b.pk: b for b in bundles.with_books(Bundle.objects.filter(pk__in=stored))}
+    line_coupons = _stored_coupons(request.session)
+    coupon_rows = Coupon.objects.in_bulk(set(line_coupons.values())) if line_coupons else {}
     result, notes, gone = [], [], [pk for pk in stored if pk not in found]
     for pk, cents in stored.items():
         if pk not in found:
             continue
-        offer = bundle_purchases.offer_for(found[pk], request.user)
+        coupon = coupon_rows.get(line_coupons.get(pk))
+        if coupon is not None and coupon.bundle_id != pk:
+            coupon = None
+        if coupon is not None:
+            problem = coupons.availability_problem(coupon) or coupons.reader_problem(
+                coupon, request.user
+            )
+            if problem:  # the line stays, at the bundle's own range: the reader decides
+                notes.append(
+                    f"“{found[pk].title}”: {problem} The line is back at the bundle's own price."
+                )
+                _store_coupon(request.session, pk, None)
+                coupon = None
+        offer = bundle_purchases.offer_for(found[pk], request.user, coupon)
         if not offer.books:
             notes.append(f"You own every book of “{offer.bundle.title}”: it left your cart.")
             gone.append(pk)
@@ -118,6 +154,7 @@ def choices(lines_: list[BundleLine], checkout_token: uuid.UUID) -> list[LineCho
             part.price_cents,
             bundle=line.bundle,
             bundle_sale=uuid.uuid5(checkout_token, f"bundle-{line.bundle.pk}"),
+            coupon=line.offer.coupon,
         )
         for line in lines_
         for part in line.offer.parts(line.amount_cents)

@@ -76,6 +76,7 @@ class Contents:
         )
         text += ";" + ",".join(
             f"{line.bundle.pk}:{line.amount_cents}:{[b.pk for b in line.offer.books]}"
+            f":{line.offer.coupon.pk if line.offer.coupon else ''}"
             for line in self.bundle_lines
         )
         text += ";" + cart_gifts.version_text(self.gifts)

@@ -71,14 +71,20 @@ def line_error(buyer, line: LineChoice) -> str | None:
     if not book.is_listed:
         return f"“{book.title}” is no longer for sale: remove it from your cart."
     if line.coupon is not None:
-        if line.coupon.book_id != book.pk:
+        if line.bundle is not None and line.coupon.bundle_id != line.bundle.pk:
+            return f"The coupon {line.coupon.code} is not for “{line.bundle.title}”."
+        if line.bundle is None and line.coupon.book_id != book.pk:
             return f"The coupon {line.coupon.code} is not for “{book.title}”."
         problem = coupons.availability_problem(line.coupon) or coupons.reader_problem(
             line.coupon, buyer
         )
         if problem:
             return f"“{book.title}”: {problem}"
-    bounds = coupons.coupon_range(price_range(book), line.coupon) if line.coupon else None
+    bounds = (
+        coupons.coupon_range(price_range(book), line.coupon)
+        if line.coupon and line.bundle is None
+        else None
+    )
     error = amount_error(book, line.amount_cents, bounds) if line.bundle is None else None
     if error:
         return f"“{book.title}”: {error}"

@@ -71,4 +71,5 @@ urlpatterns = [
     path("author/payouts/", earnings_views.payout_details, name="payout_details"),
     path("author/books/<slug:slug>/insights/", insights_views.book_insights, name="insights"),
     path("author/books/<slug:slug>/coupons/", coupon_views.book_coupons, name="book_coupons"),
+    path("author/bundles/<slug:slug>/coupons/", coupon_views.bundle_coupons, name="bundle_coupons"),
 ]

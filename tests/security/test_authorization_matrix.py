@@ -173,6 +173,8 @@ MATRIX = {
     "payments:cart_add": ("get", EVERYONE, lambda o: [o["book"].slug]),
     "payments:cart_update": ("post", EVERYONE, lambda o: []),
     "payments:cart_checkout": ("post", EVERYONE, lambda o: []),
+    # Marking a cart line as a gift: the visitor's own cart (session), like its lines.
+    "payments:cart_gift": ("post", EVERYONE, lambda o: []),
     "payments:cart_payment": ("get", CART_BUYER, lambda o: [o["payment"].public_id]),
     "payments:order": ("get", BUYER_OR_STAFF, lambda o: [o["order"].public_id]),
     "payments:pay_order": ("get", BUYER, lambda o: [o["order"].public_id]),
@@ -223,6 +225,8 @@ MATRIX = {
     "catalog:bundle_create": ("get", ANY_AUTHOR, lambda o: []),
     "catalog:bundle_edit": ("get", BUNDLE_MAKER, lambda o: [o["bundle"].slug]),
     "catalog:bundle_consent": ("get", BUNDLE_AUTHORS, lambda o: [o["bundle"].slug]),
+    # The maker creates the bundle's coupons; its other authors see them (read-only).
+    "payments:bundle_coupons": ("get", BUNDLE_AUTHORS, lambda o: [o["bundle"].slug]),
     # A listed bundle is public; buying it needs an account (like a book's checkout).
     "payments:bundle": ("get", EVERYONE, lambda o: [o["bundle"].slug]),
     "payments:bundle_cart_add": ("get", EVERYONE, lambda o: [o["bundle"].slug]),
