@@ -19,6 +19,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.login_links import login_link_url
 from core.mail import queue_templated_email
 
 from .models import Gift, Payment
@@ -37,6 +38,10 @@ def payment_paid(payment: Payment) -> list[Gift]:
         .filter(payment=payment, status=Gift.Status.PENDING)
         .select_related("buyer")
     )
+    # A visitor without an account (the one-page e-mail checkout) gets one one-time
+    # sign-in link, in the cart receipt if there is one, else in the first gift
+    # receipt (a second link would die with the first's use).
+    sign_in = payment.guest_checkout and not payment.orders.filter(gift=None).exists()
     for gift in gifts:
         if not gift.orders.filter(status="paid").exists():
             gift.status = Gift.Status.FAILED  # every order a duplicate or failed
@@ -52,9 +57,19 @@ def payment_paid(payment: Payment) -> list[Gift]:
                 "gift": gift,
                 "orders": list(gift.orders.select_related("book").order_by("pk")),
                 "gift_url": settings.SITE_URL + gift.get_absolute_url(),
+                **(_sign_in(gift) if sign_in else {}),
             },
         )
+        sign_in = False
     return [gift for gift in gifts if gift.status == Gift.Status.SCHEDULED]
+
+
+def _sign_in(gift: Gift) -> dict:
+    return {
+        "sign_in_url": settings.SITE_URL
+        + login_link_url(gift.buyer, next_url=gift.get_absolute_url()),
+        "max_age_days": max(1, settings.LOGIN_LINK_MAX_AGE // 86400),
+    }
 
 
 def countdown_for(gift: Gift, *, now=None) -> float | None:

@@ -22,7 +22,15 @@ from catalog.models import Bundle
 from core import ratelimit
 
 from . import bundle_purchases, cart_payments, gifts, refunds
-from .forms import AmountForm, BundleAmountForm, CardForm, GiftAddressForm, GiftForm
+from .cart_views import GUEST_PAYMENTS_KEY
+from .forms import (
+    AmountForm,
+    BundleAmountForm,
+    CardForm,
+    CheckoutEmailForm,
+    GiftAddressForm,
+    GiftForm,
+)
 from .gateways import GatewayError
 from .models import Gift, Payment
 from .royalties import royalty_for
@@ -36,15 +44,16 @@ def _token(request) -> uuid.UUID | None:
         return None
 
 
-@login_required
 @require_http_methods(["GET", "POST"])
 def gift_checkout(request, slug):
-    """One page: the amount, who it is for, the message and day, and the card."""
+    """One page: the amount, who it is for, the message and day, and the card (and,
+    for a visitor who is not signed in, their own e-mail address)."""
     book = book_for_sale(request, slug)
 
-    def place(amount, details, token):
+    def place(buyer, amount, details, token, guest):
         return gifts.place_book_gift(
-            buyer=request.user,
+            buyer=buyer,
+            guest=guest,
             book=book,
             amount_cents=amount,
             details=details,
@@ -61,7 +70,6 @@ def gift_checkout(request, slug):
     )
 
 
-@login_required
 @require_http_methods(["GET", "POST"])
 def bundle_gift_checkout(request, slug):
     """A whole bundle as a gift (every book: what the giver owns does not matter)."""
@@ -70,9 +78,10 @@ def bundle_gift_checkout(request, slug):
         raise Http404("No such bundle.")
     offer = bundle_purchases.offer_for(bundle, gifts.NOBODY)
 
-    def place(amount, details, token):
+    def place(buyer, amount, details, token, guest):
         return gifts.place_bundle_gift(
-            buyer=request.user,
+            buyer=buyer,
+            guest=guest,
             bundle_id=bundle.pk,
             amount_cents=amount,
             details=details,
@@ -96,6 +105,8 @@ def _gift_page(request, *, title, back_url, amount_form, earns, place):
     gift_form = GiftForm(request.POST if posted else None)
     demo = settings.PAYMENT_GATEWAY == "demo"
     card_form = CardForm(request.POST if posted else None) if demo else None
+    guest = not request.user.is_authenticated
+    email_form = CheckoutEmailForm(request.POST if posted else None) if guest else None
     token = _token(request) if posted else uuid.uuid4()
     context = {
         "title": title,
@@ -104,6 +115,7 @@ def _gift_page(request, *, title, back_url, amount_form, earns, place):
         "amount_form": amount_form,
         "gift_form": gift_form,
         "card_form": card_form,
+        "email_form": email_form,
         "checkout_token": token or uuid.uuid4(),
         "refund_days": settings.REFUND_WINDOW_DAYS,
     }
@@ -111,7 +123,8 @@ def _gift_page(request, *, title, back_url, amount_form, earns, place):
         context["author_earns"] = earns(amount_form.cleaned_data["amount"])
     if not posted:
         return render(request, "payments/gift_checkout.html", context)
-    forms_ok = [f.is_valid() for f in (amount_form, gift_form, card_form) if f is not None]
+    forms = (amount_form, gift_form, email_form, card_form)
+    forms_ok = [f.is_valid() for f in forms if f is not None]
     if not all(forms_ok) or token is None:
         return render(request, "payments/gift_checkout.html", context, status=400)
     cleaned = gift_form.cleaned_data
@@ -120,8 +133,15 @@ def _gift_page(request, *, title, back_url, amount_form, earns, place):
         message=cleaned["message"],
         deliver_on=cleaned["deliver_on"],
     )
+    if guest:  # the one-page e-mail checkout, as the cart's (never revealing an account)
+        email = email_form.cleaned_data["email"]
+        if not ratelimit.consume(request, "guest_checkout", account=email.lower()).allowed:
+            return ratelimit.too_many_requests(request)
+        buyer, _created = account_for_email(email)
+    else:
+        buyer = request.user
     try:
-        payment = place(amount_form.cleaned_data["amount"], details, token)
+        payment = place(buyer, amount_form.cleaned_data["amount"], details, token, guest)
         session = cart_payments.start_payment(payment)
     except gifts.GiftError as exc:
         messages.error(request, f"{exc} Nothing was charged.")
@@ -129,6 +149,10 @@ def _gift_page(request, *, title, back_url, amount_form, earns, place):
     except GatewayError as exc:
         messages.error(request, str(exc))
         return render(request, "payments/gift_checkout.html", context, status=502)
+    if guest:  # the payment's page is theirs through this session (as the cart's)
+        remembered = request.session.get(GUEST_PAYMENTS_KEY, [])[-9:]
+        if str(payment.public_id) not in remembered:
+            request.session[GUEST_PAYMENTS_KEY] = [*remembered, str(payment.public_id)]
     if session.page == "stripe":
         return redirect(payment)
     if payment.status != Payment.Status.PAID:
@@ -140,6 +164,8 @@ def _gift_page(request, *, title, back_url, amount_form, earns, place):
             return render(request, "payments/gift_checkout.html", context, status=402)
     gift = payment.gifts.first()
     messages.success(request, f"Thank you! Your gift for {gift.recipient_email} is paid.")
+    if guest:  # their gift's page needs signing in: the receipt carries the link
+        return redirect(payment)
     return redirect(gift)
 
 

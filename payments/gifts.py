@@ -55,7 +55,13 @@ def _checked(details: GiftDetails) -> GiftDetails:
 
 
 def place_book_gift(
-    *, buyer, book: Book, amount_cents: int, details: GiftDetails, checkout_token: uuid.UUID
+    *,
+    buyer,
+    book: Book,
+    amount_cents: int,
+    details: GiftDetails,
+    checkout_token: uuid.UUID,
+    guest: bool = False,
 ) -> Payment:
     """The payment of a gift of one book at ``amount_cents`` (the book's own price
     rules), or the payment this page placed already (a double click)."""
@@ -73,14 +79,24 @@ def place_book_gift(
             return existing
         gift = _create_gift(buyer, book.title, details)
         payment = cart_payments.create_payment(
-            buyer=buyer, lines=[line], checkout_token=checkout_token, order_fields={"gift": gift}
+            buyer=buyer,
+            lines=[line],
+            checkout_token=checkout_token,
+            order_fields={"gift": gift},
+            payment_fields={"guest_checkout": guest},
         )
         _attach(gift, payment)
     return payment
 
 
 def place_bundle_gift(
-    *, buyer, bundle_id: int, amount_cents: int, details: GiftDetails, checkout_token: uuid.UUID
+    *,
+    buyer,
+    bundle_id: int,
+    amount_cents: int,
+    details: GiftDetails,
+    checkout_token: uuid.UUID,
+    guest: bool = False,
 ) -> Payment:
     """The payment of a gift of a whole bundle (every book: what the buyer owns does
     not matter), split across its books as a bundle sale is."""
@@ -107,6 +123,7 @@ def place_bundle_gift(
             buyer=buyer,
             lines=lines,
             checkout_token=checkout_token,
+            payment_fields={"guest_checkout": guest},
             order_fields={
                 "gift": gift,
                 "bundle": bundle,

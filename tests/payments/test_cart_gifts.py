@@ -154,3 +154,71 @@ def test_a_guest_can_pay_a_cart_with_a_gift_line(client, books, charges):  # noq
     gift = Gift.objects.get()
     assert gift.buyer.email == "guest@example.com" and gift.status == Gift.Status.SENT
     assert audit().ok, audit().problems
+
+
+# A gift from a visitor without an account, on the gift page -----------------------
+
+
+def guest_gift(client, book, email="guest@example.com", **overrides):
+    url = reverse("payments:gift_checkout", args=[book.slug])
+    page = client.get(url, {"amount": "24.99"})
+    assert page.status_code == 200 and 'name="email"' in page.content.decode()
+    data = {
+        "amount": "24.99",
+        "recipient_email": "friend@example.com",
+        "message": "For you",
+        "deliver_on": "",
+        "email": email,
+        "card_number": "4242 4242 4242 4242",
+        "expiry": "12/34",
+        "cvc": "123",
+        "checkout_token": str(page.context["checkout_token"]),
+        **overrides,
+    }
+    return client.post(url, data)
+
+
+def test_a_visitor_gives_a_book_with_only_their_e_mail_address(
+    client,
+    books,  # noqa: F811
+    charges,  # noqa: F811
+    django_capture_on_commit_callbacks,
+):
+    _solo, duo = books
+    with django_capture_on_commit_callbacks(execute=True):
+        response = guest_gift(client, duo)
+    payment = Payment.objects.get()
+    assert response["Location"] == payment.get_absolute_url() and payment.guest_checkout
+    assert client.get(response["Location"]).status_code == 200  # theirs through the session
+    gift = Gift.objects.get()
+    assert gift.buyer.email == "guest@example.com" and gift.status == Gift.Status.SENT
+    assert not gift.buyer.has_usable_password() and len(charges) == 1
+    receipt = EmailDelivery.objects.get(key=f"gift-receipt:gift-{gift.pk}")
+    assert receipt.to == "guest@example.com" and "one-time link" in receipt.body
+    assert EmailDelivery.objects.filter(key__startswith=f"gift-claim:gift-{gift.pk}:").count() == 1
+    assert audit().ok, audit().problems
+
+
+def test_a_visitor_giving_from_an_existing_accounts_address_sees_the_same_page(
+    client,
+    books,  # noqa: F811
+    charges,  # noqa: F811
+):
+    _solo, duo = books
+    owner = UserFactory(email="owner@example.com")
+    response = guest_gift(client, duo, email="owner@example.com")
+    assert response["Location"] == Payment.objects.get().get_absolute_url()
+    assert Gift.objects.get().buyer == owner
+    page = client.get(response["Location"])
+    assert page.status_code == 200 and "Duo Book" not in page.content.decode()  # nothing held
+
+
+def test_a_visitor_with_a_bad_address_is_refused_and_nothing_charged(
+    client,
+    books,  # noqa: F811
+    charges,  # noqa: F811
+):
+    _solo, duo = books
+    assert guest_gift(client, duo, email="not-an-address").status_code == 400
+    assert guest_gift(client, duo, recipient_email="nope").status_code == 400
+    assert not charges and not Payment.objects.exists() and not Gift.objects.exists()

@@ -234,8 +234,9 @@ MATRIX = {
     "payments:bundle_checkout": ("get", LOGGED_IN, lambda o: [o["bundle"].slug]),
     "payments:bundle_refund": ("get", BUYER, lambda o: [o["bundle_sale"]]),
     # Gifts: the buyer's pages are the buyer's only; the claim link's token is the credential.
-    "payments:gift_checkout": ("get", LOGGED_IN, lambda o: [o["book"].slug]),
-    "payments:bundle_gift": ("get", LOGGED_IN, lambda o: [o["bundle"].slug]),
+    # Visitors without an account give with only their e-mail address (as the cart).
+    "payments:gift_checkout": ("get", EVERYONE, lambda o: [o["book"].slug]),
+    "payments:bundle_gift": ("get", EVERYONE, lambda o: [o["bundle"].slug]),
     "payments:gifts": ("get", LOGGED_IN, lambda o: []),
     "payments:gift": ("get", BUYER, lambda o: [o["gift"].public_id]),
     "payments:gift_resend": ("post", BUYER, lambda o: [o["gift"].public_id]),
