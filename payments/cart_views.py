@@ -18,7 +18,7 @@ from accounts.services import account_for_email
 from core import ratelimit
 from core.fields import PriceField
 
-from . import bundle_cart, cart, cart_payments, services
+from . import bundle_cart, cart, cart_payments, guest_books, services
 from .forms import AmountForm, CardForm, CheckoutEmailForm
 from .gateways import GatewayError
 from .models import Payment
@@ -248,4 +248,6 @@ def payment_page(request, public_id):
         )
     elif payment.status == Payment.Status.PAID:
         cart.forget(request, list(payment.orders.values_list("book_id", flat=True)))
+        if guest_view:  # the paid page is the guest's books (payments.guest_books)
+            context["books"] = guest_books.books(payment)
     return render(request, "payments/cart_payment.html", context)

@@ -1,6 +1,14 @@
 from django.urls import path
 
-from . import bundle_views, cart_views, credit_views, earnings_views, insights_views, views
+from . import (
+    bundle_views,
+    cart_views,
+    credit_views,
+    earnings_views,
+    guest_views,
+    insights_views,
+    views,
+)
 
 app_name = "payments"
 
@@ -13,6 +21,11 @@ urlpatterns = [
     path("cart/lines/", cart_views.update, name="cart_update"),
     path("cart/checkout/", cart_views.checkout, name="cart_checkout"),
     path("cart/pay/<uuid:public_id>/", cart_views.payment_page, name="cart_payment"),
+    path(
+        "cart/pay/<uuid:public_id>/books/<int:book_id>/<str:fmt>/",
+        guest_views.download,
+        name="guest_download",
+    ),
     path("bundles/<slug:slug>/", bundle_views.bundle_page, name="bundle"),
     path("bundles/<slug:slug>/cart/", bundle_views.add_to_cart, name="bundle_cart_add"),
     path("cart/bundles/remove/", bundle_views.remove_from_cart, name="bundle_cart_remove"),
