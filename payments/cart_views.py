@@ -41,6 +41,10 @@ def _page(
             "card_form": card_form or CardForm(),
             "email_form": email_form or CheckoutEmailForm(),
             "demo_card": settings.PAYMENT_GATEWAY == "demo",
+            # Stripe's Payment Element on this page (payments.cart_intent_views)
+            "stripe_element": settings.PAYMENT_GATEWAY == "stripe",
+            "publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
+            "currency": contents.currency,
             "checkout_token": checkout_token or uuid.uuid4(),
             "refund_days": settings.REFUND_WINDOW_DAYS,
         },
@@ -109,7 +113,7 @@ def update(request):
     return redirect("payments:cart")
 
 
-def _token(request) -> uuid.UUID | None:
+def checkout_token(request) -> uuid.UUID | None:
     try:
         return uuid.UUID(request.POST.get("checkout_token", ""))
     except ValueError:
@@ -125,7 +129,7 @@ def checkout(request):
     Refused, with nothing charged, when the page is stale (the cart changed in
     another tab since), a line is not payable, or the form is wrong."""
     contents = cart.contents(request)
-    token = _token(request)
+    token = checkout_token(request)
     if token is None:
         messages.error(
             request, "This page is out of date: nothing was charged. Pay from the cart below."
@@ -176,9 +180,7 @@ def checkout(request):
         messages.error(request, str(exc))
         return _page(request, status=502, contents=contents)
     if guest:
-        remembered = request.session.get(GUEST_PAYMENTS_KEY, [])[-9:]
-        if str(payment.public_id) not in remembered:
-            request.session[GUEST_PAYMENTS_KEY] = [*remembered, str(payment.public_id)]
+        remember_guest_payment(request, payment)
     if session.page == "stripe":
         return redirect(payment)
     if payment.status != Payment.Status.PAID:
@@ -196,6 +198,13 @@ def checkout(request):
                 contents=contents,
             )
     return _paid(request, payment)
+
+
+def remember_guest_payment(request, payment) -> None:
+    """This browser may see the payment it made without signing in (the last 10)."""
+    remembered = request.session.get(GUEST_PAYMENTS_KEY, [])[-9:]
+    if str(payment.public_id) not in remembered:
+        request.session[GUEST_PAYMENTS_KEY] = [*remembered, str(payment.public_id)]
 
 
 def _paid(request, payment):

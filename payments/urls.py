@@ -2,6 +2,7 @@ from django.urls import path
 
 from . import (
     bundle_views,
+    cart_intent_views,
     cart_views,
     credit_views,
     earnings_views,
@@ -20,6 +21,7 @@ urlpatterns = [
     path("cart/add/<slug:slug>/", cart_views.add, name="cart_add"),
     path("cart/lines/", cart_views.update, name="cart_update"),
     path("cart/checkout/", cart_views.checkout, name="cart_checkout"),
+    path("cart/checkout/intent/", cart_intent_views.intent, name="cart_intent"),
     path("cart/pay/<uuid:public_id>/", cart_views.payment_page, name="cart_payment"),
     path(
         "cart/pay/<uuid:public_id>/books/<int:book_id>/<str:fmt>/",
