@@ -28,9 +28,7 @@ def books(payment: Payment) -> list[GuestBook]:
     still paid and granted by this payment. A fixed number of queries."""
     if payment.status != Payment.Status.PAID:
         return []
-    orders = list(
-        payment.orders.select_related("book", "book__current_release").order_by("pk")
-    )
+    orders = list(payment.orders.select_related("book", "book__current_release").order_by("pk"))
     granted = set(
         Entitlement.objects.active()
         .filter(
@@ -45,9 +43,11 @@ def books(payment: Payment) -> list[GuestBook]:
         if o.book_id in granted and o.book.current_release_id
     ]
     files: dict[int, list] = {}
-    for release_file in ReleaseFile.objects.filter(release_id__in=release_ids).only(
-        "id", "format", "release_id"
-    ).order_by("format"):
+    for release_file in (
+        ReleaseFile.objects.filter(release_id__in=release_ids)
+        .only("id", "format", "release_id")
+        .order_by("format")
+    ):
         files.setdefault(release_file.release_id, []).append(release_file)
     return [
         GuestBook(

@@ -96,7 +96,7 @@ def test_a_new_visitor_gets_the_book_in_three_page_loads_and_one_form(live_serve
     expect(page.get_by_test_id("guest-paid")).to_contain_text("three.loads@example.com")
     with page.expect_download() as download:
         page.get_by_role("link", name="Download PDF of Three Loads Book").click()
-    data = open(download.value.path(), "rb").read()  # noqa: PTH123, SIM115
+    data = open(download.value.path(), "rb").read()  # noqa: SIM115
 
     assert len(loads) == 3, loads
     assert len(forms) == 1, forms

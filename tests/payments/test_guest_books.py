@@ -23,9 +23,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def books():
-    stamped = BookFactory(
-        title="Stamped Cart Book", stamp_files=True, minimum_price_cents=999
-    )
+    stamped = BookFactory(title="Stamped Cart Book", stamp_files=True, minimum_price_cents=999)
     plain = BookFactory(title="Plain Cart Book", minimum_price_cents=500)
     for book in (stamped, plain):
         publish(book, "1.0")
@@ -132,9 +130,7 @@ def test_the_page_looks_the_same_for_an_address_with_an_account(client, books):
     assert strip(existing_page).count('data-testid="guest-download"') == 4
 
 
-def test_the_paid_page_costs_the_same_queries_for_one_or_two_books(
-    client, books
-):
+def test_the_paid_page_costs_the_same_queries_for_one_or_two_books(client, books):
     counts = []
     for index, chosen in enumerate((books[:1], books)):
         visitor = Client() if index else client
