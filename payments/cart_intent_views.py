@@ -34,6 +34,19 @@ def _problem(status: int, title: str, detail: str, **extra) -> JsonResponse:
     )
 
 
+def _session(payment):
+    """The payment's PaymentIntent. Two submits at the same instant both ask Stripe
+    (an idempotency key in use answers an error; localstripe makes a second intent):
+    the one whose intent is not linked resumes the one that is."""
+    try:
+        return cart_payments.start_payment(payment)
+    except GatewayError:
+        payment.refresh_from_db(fields=["gateway_reference"])
+        if not payment.gateway_reference:
+            raise
+        return cart_payments.start_payment(payment)
+
+
 @require_POST
 def intent(request):
     """The cart's PaymentIntent, placed once per cart page: its client secret."""
@@ -74,7 +87,7 @@ def intent(request):
         payment = cart_payments.place_cart_payment(
             buyer=buyer, lines=lines, checkout_token=token, guest=guest, account_created=created
         )
-        session = cart_payments.start_payment(payment)
+        session = _session(payment)
     except services.CheckoutError as exc:
         return _problem(400, "Not payable", f"{exc} Nothing was charged.")
     except GatewayError as exc:

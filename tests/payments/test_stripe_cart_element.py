@@ -5,10 +5,13 @@ stale cart is a 409 problem, a guest pays with an e-mail address. No browser tes
 Stripe.js cannot load without the network."""
 
 import pytest
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
 from payments.models import Payment
+from tests.concurrency import at_once
+from tests.conftest import require
 from tests.factories import BookFactory, UserFactory
 from tests.payments.conftest import PUBLISHABLE_KEY
 
@@ -119,3 +122,21 @@ def test_the_demo_gateway_has_no_intent_endpoint_and_no_stripe_js(client, books,
     assert "js.stripe.com" not in html and 'id="payment-element"' not in html
     assert "js.stripe.com" not in page["Content-Security-Policy"]
     assert client.post(INTENT, form_of(page, email="a@example.com")).status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_submits_at_once_get_one_payment_intent_on_postgresql(books, stripe_settings):
+    """The same cart page posted twice at the same instant (two tabs, a double click
+    the browser sent twice): one payment, one PaymentIntent, the same client secret."""
+    require(connection.vendor == "postgresql", "concurrent inserts need PostgreSQL")
+    reader = UserFactory()
+    tabs = [Client(), Client()]
+    for tab in tabs:
+        tab.force_login(reader)
+    form = form_of(cart_page(tabs[0], books))
+
+    responses = at_once(*(lambda tab=tab: tab.post(INTENT, form) for tab in tabs))
+
+    assert [r.status_code for r in responses] == [200, 200], [r.content for r in responses]
+    assert responses[0].json() == responses[1].json()
+    assert Payment.objects.count() == 1 and Payment.objects.get().orders.count() == 3
