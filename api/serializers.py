@@ -4,6 +4,8 @@ fields are refused by name."""
 
 from rest_framework import serializers
 
+from core.money import MIN_PAID_PRICE_CENTS, format_plain
+
 
 class StrictCharField(serializers.CharField):
     def to_internal_value(self, data):
@@ -51,7 +53,9 @@ class BookSerializer(serializers.Serializer):
 class BookUpdateSerializer(NoUnknownFields):
     blurb = StrictCharField(required=False, allow_blank=True, trim_whitespace=False)
     minimum_price = StrictCharField(
-        required=False, max_length=20, help_text='Dollars as text: "0" (free) or "0.99" and more.'
+        required=False,
+        max_length=20,
+        help_text=f'Dollars as text: "0" (free) or "{format_plain(MIN_PAID_PRICE_CENTS)}" and more.',
     )
     suggested_price = StrictCharField(required=False, max_length=20)
     installments_completed = StrictIntegerField(required=False, min_value=0, max_value=32767)

@@ -174,7 +174,7 @@ class BookDetail(ApiView):
     )
     def patch(self, request, slug):
         """Change the blurb, prices or installments (scope manage_books). The same checks
-        as the edit page: a price of $0 or at least $0.99, suggested >= minimum, no more
+        as the edit page: free or at least the lowest paid price, suggested >= minimum, no more
         installments completed than planned."""
         incoming = BookUpdateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)

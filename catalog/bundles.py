@@ -34,10 +34,11 @@ def weight(book: Book) -> int:
 
 
 def lowest_minimum(weights: list[int]) -> int:
-    """The lowest bundle minimum that gives every book at least 99¢ at any price.
+    """The lowest bundle minimum that gives every book at least the lowest paid price
+    (``MIN_PAID_PRICE_CENTS``, m) at any price.
 
     A book's part of a price P is floor(P·w/W) or one cent more, and the floor
-    only grows with P; so P >= ceil(99·W / smallest w) keeps every part >= 99¢
+    only grows with P; so P >= ceil(m·W / smallest w) keeps every part >= m
     at P and above (decision: validated on the form, no pooling of small parts).
     """
     total, smallest = sum(weights), min(weights)

@@ -343,7 +343,8 @@ class PublishForm(forms.Form):
 class BundleForm(forms.Form):
     """A bundle as its maker edits it. Books are named by their addresses (slugs),
     one per line, in the order the bundle page shows them; the prices are checked
-    against the books by catalog.bundles (every book >= 99¢ of any sale)."""
+    against the books by catalog.bundles (every book at least the lowest paid price
+    of any sale)."""
 
     title = forms.CharField(max_length=200)
     slug = forms.SlugField(

@@ -22,5 +22,6 @@ release_publishing = Signal()
 # cached for every anonymous visitor: for them, nothing returned may depend on
 # the request. ``book`` is the book's row without its relations
 # (catalog.book_page): a receiver that needs more queries for it.
-# Arguments: sender=Book, book=Book, user=the reader (maybe anonymous).
+# Arguments: sender=Book, book=Book, user=the reader (maybe anonymous),
+# coupon_code=the ?coupon= of a coupon link ("" without: such a page is never cached).
 book_page_shown = Signal()

@@ -6,7 +6,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from core.pagecache import cache_for_anonymous
+from core.pagecache import cache_for_anonymous, personal_param
 from core.pagination import CountedPaginator, querystring_without_page
 
 from . import book_page, invitations, selectors, services, signals, stats
@@ -57,7 +57,7 @@ def book_list(request):
 
 
 @stats.counts_views  # outside the page cache: cached pages count too
-@cache_for_anonymous
+@cache_for_anonymous(personal=("coupon",))
 def book_detail(request, slug):
     try:
         parts = book_page.parts_for(request, slug)
@@ -70,7 +70,12 @@ def book_detail(request, slug):
         "has_files": bool(parts.formats),
         "is_author": parts.is_authored_by(request.user),
     }
-    for _receiver, extra in signals.book_page_shown.send(sender=Book, book=book, user=request.user):
+    # A coupon link (?coupon=CODE): payments prices the buy box with it; the page
+    # cache renders such a request afresh and never stores it.
+    shown = signals.book_page_shown.send(
+        sender=Book, book=book, user=request.user, coupon_code=personal_param(request, "coupon")
+    )
+    for _receiver, extra in shown:
         context.update(extra)
     return render(request, "catalog/book_detail.html", context)
 

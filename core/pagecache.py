@@ -86,19 +86,33 @@ def _restrict_to(request, names) -> None:
     request.canonical_url = settings.SITE_URL + request.get_full_path()
 
 
-def cache_for_anonymous(view=None, *, params: tuple[str, ...] = ()):
+def personal_param(request, name: str) -> str:
+    """A parameter the cached view declared ``personal`` (a coupon code), or ""."""
+    return getattr(request, "personal_params", {}).get(name, "")
+
+
+def cache_for_anonymous(view=None, *, params: tuple[str, ...] = (), personal: tuple[str, ...] = ()):
     """Serve ``view`` from the cache to anonymous visitors.
 
     ``params`` names the query parameters the page depends on; the view never
     sees any other (for every visitor, so a logged-in page behaves the same).
+    ``personal`` names parameters that make a page one visitor's (a coupon link's
+    price): a request carrying one is rendered and never cached, so a coupon page
+    is never served without its coupon nor the plain page with one. The view reads
+    them with ``personal_param`` (they are not in ``request.GET``).
     """
     if view is None:
-        return partial(cache_for_anonymous, params=params)
+        return partial(cache_for_anonymous, params=params, personal=personal)
 
     @wraps(view)
     def wrapper(request, *args, **kwargs):
+        request.personal_params = {
+            name: request.GET.get(name, "").strip()[:MAX_PARAMETER_LENGTH]
+            for name in personal
+            if request.GET.get(name, "").strip()
+        }
         _restrict_to(request, params)
-        if not _cacheable(request):
+        if not _cacheable(request) or request.personal_params:
             return view(request, *args, **kwargs)
         # Hashed: a long search or odd characters make no invalid cache key. The page
         # is stored with the generation it was rendered under and read back with the

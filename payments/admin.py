@@ -15,6 +15,8 @@ from . import (
 )
 from .admin_columns import HistoryInline, dollars, in_dollars
 from .models import (
+    Coupon,
+    CouponRedemption,
     CreditEntry,
     CreditLot,
     LedgerEntry,
@@ -311,3 +313,31 @@ class MembershipAdmin(ReadOnlyHistoryAdmin):
     list_filter = ["plan", "status", "gateway", "cancel_at_period_end"]
     search_fields = ["user__email", "subscription_reference", "customer_reference"]
     list_select_related = ["user"]
+
+
+class CouponRedemptionInline(HistoryInline):
+    model = CouponRedemption
+    fields = ["created_at", "reader", "order", "amount", "over_limit"]
+    amount = dollars("amount_cents", "Sale")
+
+
+@admin.register(Coupon)
+class CouponAdmin(ReadOnlyHistoryAdmin):
+    """Authors create coupons on their book's page (payments/coupon_views.py); uses are
+    counted under the coupon's lock when orders are paid: never edited by hand."""
+
+    list_display = [
+        "code",
+        "book",
+        "bundle",
+        "kind",
+        "value",
+        "starts_at",
+        "ends_at",
+        "uses",
+        "max_uses",
+    ]
+    list_filter = ["kind", "starts_at"]
+    search_fields = ["code", "book__title", "bundle__title"]
+    list_select_related = ["book", "bundle"]
+    inlines = [CouponRedemptionInline]

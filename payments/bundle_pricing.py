@@ -8,8 +8,8 @@ purchase and the tests call them.
   the parts always sum to the price.
 - Each book's part is a sale of that book at that price: ``royalty_for`` of the
   part, then the book's co-author shares (``split_royalty``).
-- A bundle's minimum keeps every part >= 99¢ (catalog.bundles.lowest_minimum),
-  so no part lands in the invalid 1-98¢ band.
+- A bundle's minimum keeps every part at or above the lowest paid price
+  (catalog.bundles.lowest_minimum), so no part lands in the invalid band below it.
 - "Complete the bundle": a reader who owns some of the books pays for the rest
   only. Their range is the bundle's minimum and suggested scaled by the rest's
   share of the weights (rounded up), the top scaled the same way; what they
@@ -40,7 +40,7 @@ def range_for_rest(bundle_range: PriceRange, weights: list[int], rest: list[int]
     """The price range for the books at indexes ``rest`` of a bundle whose books
     weigh ``weights``: every bound scaled by the rest's share of the weights.
 
-    Rounded up, so the minimum keeps every part >= 99¢ (it is at least the
+    Rounded up, so the minimum keeps every part at or above the lowest paid price (it is at least the
     bundle minimum's own parts for those books)."""
     whole, part = sum(weights), sum(weights[i] for i in rest)
     return PriceRange(

@@ -19,7 +19,7 @@ from catalog.models import Book, Bundle
 from core.money import format_cents
 from library.models import Entitlement
 
-from . import cart_payments, credits, refunds, services
+from . import cart_payments, coupons, credits, refunds, services
 from .bundle_pricing import BookPart, book_parts, bundle_range, range_for_rest
 from .models import Order, Payment
 from .pricing import PriceRange
@@ -36,6 +36,7 @@ class Offer:
     owned: list[Book]
     weights: list[int]
     bounds: PriceRange
+    coupon: object = None  # payments.models.Coupon of a coupon link: its range
 
     @property
     def completes(self) -> bool:
@@ -57,19 +58,26 @@ class Offer:
         return "the rest of this bundle" if self.owned else "this bundle"
 
 
-def offer_for(bundle: Bundle, reader) -> Offer:
-    """The reader's offer (``bundle`` prefetched with catalog.bundles.with_books)."""
+def offer_for(bundle: Bundle, reader, coupon=None) -> Offer:
+    """The reader's offer (``bundle`` prefetched with catalog.bundles.with_books),
+    under the bundle's ``coupon`` if any: its range, floored so that every book's
+    part stays >= 99¢ (payments.coupons)."""
     books = bundles.books_of(bundle)
     owned_ids = _owned_ids(reader, [book.pk for book in books])
     weights = [bundles.weight(book) for book in books]
     rest = [i for i, book in enumerate(books) if book.pk not in owned_ids]
     full = bundle_range(bundle)
+    bounds = full if len(rest) == len(books) else range_for_rest(full, weights, rest)
+    if coupon is not None and rest:
+        floor = bundles.lowest_minimum([weights[i] for i in rest])
+        bounds = coupons.coupon_range(bounds, coupon, floor=floor, free=False)
     return Offer(
         bundle=bundle,
         books=[books[i] for i in rest],
         owned=[book for book in books if book.pk in owned_ids],
         weights=[weights[i] for i in rest],
-        bounds=full if len(rest) == len(books) else range_for_rest(full, weights, rest),
+        bounds=bounds,
+        coupon=coupon,
     )
 
 
@@ -89,7 +97,7 @@ def sale_id(checkout_token: uuid.UUID) -> uuid.UUID:
 
 
 def place_bundle_payment(
-    *, buyer, bundle_id: int, amount_cents: int, checkout_token: uuid.UUID
+    *, buyer, bundle_id: int, amount_cents: int, checkout_token: uuid.UUID, coupon=None
 ) -> Payment:
     """The payment for the bundle's books the buyer does not own, at ``amount_cents``
     split across them; or the payment this page placed already (a double click).
@@ -106,7 +114,13 @@ def place_bundle_payment(
         problems = bundles.listing_problems(bundle)
         if problems:
             raise CheckoutError(f"This bundle cannot be bought now: {' '.join(problems)}")
-        offer = offer_for(bundle, buyer)
+        if coupon is not None:
+            if coupon.bundle_id != bundle.pk:
+                raise CheckoutError(f"The coupon {coupon.code} is not for this bundle.")
+            problem = coupons.availability_problem(coupon) or coupons.reader_problem(coupon, buyer)
+            if problem:
+                raise CheckoutError(problem)
+        offer = offer_for(bundle, buyer, coupon)
         if not offer.books:
             raise services.AlreadyOwned("You own every book of this bundle already.")
         error = offer.amount_error(amount_cents)
@@ -125,7 +139,11 @@ def place_bundle_payment(
             buyer=buyer,
             lines=lines,
             checkout_token=checkout_token,
-            order_fields={"bundle": bundle, "bundle_sale": sale_id(checkout_token)},
+            order_fields={
+                "bundle": bundle,
+                "bundle_sale": sale_id(checkout_token),
+                "coupon": coupon,
+            },
         )
 
 

@@ -18,12 +18,30 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from catalog import bundles
 from catalog.models import Bundle
 
-from . import bundle_cart, bundle_purchases, cart_payments, refunds, services
+from . import bundle_cart, bundle_purchases, cart_payments, coupons, refunds, services
 from .bundle_pricing import earnings_by_author
 from .forms import BundleAmountForm, CardForm, RefundForm
 from .gateways import GatewayError
 from .models import Payment
 from .views import _say_refund_outcome
+
+
+def _coupon(request, bundle, data):
+    """The bundle's coupon the request carries (a coupon link's ?coupon=), or None;
+    a bad one is an error message shown on the page, and the page goes on without it."""
+    code = data.get("coupon", "")
+    if not code.strip():
+        return None
+    try:
+        coupon = coupons.find(code, bundle=bundle)
+    except coupons.CouponError as exc:
+        messages.error(request, str(exc))
+        return None
+    problem = coupons.reader_problem(coupon, request.user)
+    if problem:
+        messages.error(request, problem)
+        return None
+    return coupon
 
 
 def _offer(request, slug, *, buying=False) -> bundle_purchases.Offer:
@@ -38,7 +56,8 @@ def _offer(request, slug, *, buying=False) -> bundle_purchases.Offer:
         raise Http404("No such bundle.") from exc
     if bundles.missing_consents(bundle) or not (buying or bundles.is_listed(bundle)):
         raise Http404("No such bundle.")
-    return bundle_purchases.offer_for(bundle, request.user)
+    data = request.POST if request.method == "POST" else request.GET
+    return bundle_purchases.offer_for(bundle, request.user, _coupon(request, bundle, data))
 
 
 def _split_data(offer) -> str:
@@ -156,6 +175,7 @@ def bundle_checkout(request, slug):
             bundle_id=offer.bundle.pk,
             amount_cents=form.cleaned_data["amount"],
             checkout_token=token,
+            coupon=offer.coupon,
         )
         session = cart_payments.start_payment(payment)
     except services.CheckoutError as exc:

@@ -20,12 +20,13 @@ from catalog.models import Book
 from core.pagecache import PERSONAL_HEADER_KEY
 from library.models import Entitlement
 
-from . import bundle_cart
-from .models import CartLine
+from . import bundle_cart, coupons
+from .models import CartLine, Coupon
 from .pricing import PriceRange, amount_error, price_range
 from .royalties import royalty_for
 
 SESSION_KEY = "cart"
+COUPONS_KEY = "cart_coupons"  # {book id: coupon id} of an anonymous visitor's lines
 COUNT_KEY = PERSONAL_HEADER_KEY  # the header's count; non-zero keeps the page uncached
 MAX_LINES = 50
 
@@ -38,14 +39,14 @@ class CartError(Exception):
 class Line:
     book: Book
     amount_cents: int
-    bounds: PriceRange
+    bounds: PriceRange  # the coupon's range when the line carries one
     error: str = ""
+    coupon: Coupon | None = None
 
     @property
     def author_earns(self) -> int:
-        return (
-            royalty_for(self.amount_cents) if not amount_error(self.book, self.amount_cents) else 0
-        )
+        error = amount_error(self.book, self.amount_cents, self.bounds)
+        return royalty_for(self.amount_cents) if not error else 0
 
 
 @dataclass
@@ -73,7 +74,10 @@ class Contents:
     def version(self) -> str:
         """What the page showed: a checkout posted from a page whose lines changed
         since (another tab) is refused. A bundle line counts its books to pay for."""
-        text = ",".join(f"{line.book.pk}:{line.amount_cents}" for line in self.lines)
+        text = ",".join(
+            f"{line.book.pk}:{line.amount_cents}:{line.coupon.pk if line.coupon else ''}"
+            for line in self.lines
+        )
         text += ";" + ",".join(
             f"{line.bundle.pk}:{line.amount_cents}:{[b.pk for b in line.offer.books]}"
             for line in self.bundle_lines
@@ -89,6 +93,38 @@ def _stored(request) -> dict[int, int]:
         )
     raw = request.session.get(SESSION_KEY) or {}
     return {int(book_id): int(cents) for book_id, cents in raw.items()}
+
+
+def _stored_coupons(request) -> dict[int, int]:
+    """{book id: coupon id} of the lines that carry a coupon."""
+    if request.user.is_authenticated:
+        return dict(
+            CartLine.objects.filter(owner=request.user, coupon__isnull=False).values_list(
+                "book_id", "coupon_id"
+            )
+        )
+    raw = request.session.get(COUPONS_KEY) or {}
+    return {int(book_id): int(coupon_id) for book_id, coupon_id in raw.items()}
+
+
+def _store_coupon(request, book_id: int, coupon: Coupon | None) -> None:
+    """Anonymous visitors' line coupons (signed-in readers': the CartLine's column)."""
+    if request.user.is_authenticated:
+        return
+    raw = dict(request.session.get(COUPONS_KEY) or {})
+    if coupon is None:
+        raw.pop(str(book_id), None)
+    else:
+        raw[str(book_id)] = coupon.pk
+    if raw:
+        request.session[COUPONS_KEY] = raw
+    else:
+        request.session.pop(COUPONS_KEY, None)
+
+
+def line_bounds(book: Book, coupon: Coupon | None) -> PriceRange:
+    bounds = price_range(book)
+    return coupons.coupon_range(bounds, coupon) if coupon is not None else bounds
 
 
 def _store(request, lines: dict[int, int]) -> None:
@@ -111,11 +147,18 @@ def count(request) -> int:
     return request.session.get(COUNT_KEY, 0) if hasattr(request, "session") else 0
 
 
-def add(request, book: Book, amount_cents: int) -> None:
-    """Put the book in the cart at this amount (or change the amount of its line)."""
+def add(request, book: Book, amount_cents: int, coupon: Coupon | None = None) -> None:
+    """Put the book in the cart at this amount (or change the amount of its line),
+    with the coupon of a coupon link (checked by the caller: payments.coupons.find)."""
     if not book.is_listed:
         raise CartError("This book is not for sale.")
-    error = amount_error(book, amount_cents)
+    if coupon is not None:
+        if coupon.book_id != book.pk:
+            raise CartError(f"The coupon {coupon.code} is not for this book.")
+        problem = coupons.reader_problem(coupon, request.user)
+        if problem:
+            raise CartError(problem)
+    error = amount_error(book, amount_cents, line_bounds(book, coupon))
     if error:
         raise CartError(error)
     if amount_cents == 0:
@@ -128,8 +171,9 @@ def add(request, book: Book, amount_cents: int) -> None:
     lines[book.pk] = amount_cents
     if request.user.is_authenticated:
         CartLine.objects.update_or_create(
-            owner=request.user, book=book, defaults={"amount_cents": amount_cents}
+            owner=request.user, book=book, defaults={"amount_cents": amount_cents, "coupon": coupon}
         )
+    _store_coupon(request, book.pk, coupon)
     _store(request, lines)
 
 
@@ -142,7 +186,8 @@ def change_amount(request, book_id: int, amount_cents: int) -> None:
     if book is None:
         remove(request, [book_id])
         raise CartError("That book is no longer in the store: it left your cart.")
-    add(request, book, amount_cents)
+    coupon_id = _stored_coupons(request).get(book_id)
+    add(request, book, amount_cents, Coupon.objects.filter(pk=coupon_id).first())
 
 
 def remove(request, book_ids) -> None:
@@ -150,6 +195,7 @@ def remove(request, book_ids) -> None:
     book_ids = [book_id for book_id in book_ids if book_id in lines]
     for book_id in book_ids:
         del lines[book_id]
+        _store_coupon(request, book_id, None)
     if request.user.is_authenticated:
         CartLine.objects.filter(owner=request.user, book_id__in=book_ids).delete()
     _store(request, lines)
@@ -174,6 +220,8 @@ def _book_contents(request) -> Contents:
         _set_count(request.session, 0)
         return Contents(lines=[])
     books = Book.objects.filter(pk__in=stored).in_bulk()
+    line_coupons = _stored_coupons(request)
+    coupon_rows = Coupon.objects.in_bulk(set(line_coupons.values())) if line_coupons else {}
     owned = _owned(request.user, list(books))
     notes = [
         f"“{books[book_id].title}” is in your library already: it left your cart."
@@ -187,11 +235,27 @@ def _book_contents(request) -> Contents:
         if book_id in owned or book_id in gone:
             continue
         book = books[book_id]
+        coupon = coupon_rows.get(line_coupons.get(book_id))
+        if coupon is not None:
+            problem = coupons.availability_problem(coupon) or coupons.reader_problem(
+                coupon, request.user
+            )
+            if problem:  # the line stays, at the book's own range: the reader decides
+                notes.append(f"“{book.title}”: {problem} The line is back at its own price.")
+                _forget_coupon(request, book_id)
+                coupon = None
+        bounds = line_bounds(book, coupon)
         error = "" if book.is_listed else "No longer for sale: remove it to check out."
-        error = error or amount_error(book, cents) or ""
-        lines.append(Line(book=book, amount_cents=cents, bounds=price_range(book), error=error))
+        error = error or amount_error(book, cents, bounds) or ""
+        lines.append(Line(book=book, amount_cents=cents, bounds=bounds, error=error, coupon=coupon))
     _set_count(request.session, len(lines))
     return Contents(lines=lines, notes=notes)
+
+
+def _forget_coupon(request, book_id: int) -> None:
+    if request.user.is_authenticated:
+        CartLine.objects.filter(owner=request.user, book_id=book_id).update(coupon=None)
+    _store_coupon(request, book_id, None)
 
 
 def _owned(user, book_ids) -> set[int]:
@@ -210,6 +274,12 @@ def merge_into(user, session) -> None:
     out. The header count then counts the account's lines."""
     raw = session.pop(SESSION_KEY, None) or {}
     wanted = {int(book_id): int(cents) for book_id, cents in raw.items()}
+    line_coupons = {int(k): int(v) for k, v in (session.pop(COUPONS_KEY, None) or {}).items()}
+    line_coupons = {
+        book_id: coupon_id
+        for book_id, coupon_id in line_coupons.items()
+        if Coupon.objects.filter(pk=coupon_id, book_id=book_id).exists()
+    }
     owned = _owned(user, list(wanted))
     existing = set(Book.objects.filter(pk__in=wanted).values_list("pk", flat=True))
     wanted = {book_id: cents for book_id, cents in wanted.items() if book_id in existing}
@@ -217,7 +287,9 @@ def merge_into(user, session) -> None:
         for book_id, cents in wanted.items():
             if book_id not in owned:
                 CartLine.objects.update_or_create(
-                    owner=user, book_id=book_id, defaults={"amount_cents": cents}
+                    owner=user,
+                    book_id=book_id,
+                    defaults={"amount_cents": cents, "coupon_id": line_coupons.get(book_id)},
                 )
         total = CartLine.objects.filter(owner=user).count()
     _set_count(session, total)

@@ -20,8 +20,8 @@ from django.views.decorators.http import require_POST
 from accounts.services import account_for_email
 from core import ratelimit
 
-from . import bundle_cart, cart, cart_payments, services
-from .cart_views import checkout_token, remember_guest_payment
+from . import cart, cart_payments, services
+from .cart_views import checkout_token, line_choices, remember_guest_payment
 from .forms import CheckoutEmailForm
 from .gateways import GatewayError
 
@@ -81,11 +81,13 @@ def intent(request):
         buyer, created = account_for_email(email)
     else:
         buyer, created = request.user, False
-    lines = [cart_payments.LineChoice(line.book, line.amount_cents) for line in contents.lines]
-    lines += bundle_cart.choices(contents.bundle_lines, token)
     try:
         payment = cart_payments.place_cart_payment(
-            buyer=buyer, lines=lines, checkout_token=token, guest=guest, account_created=created
+            buyer=buyer,
+            lines=line_choices(contents, token),
+            checkout_token=token,
+            guest=guest,
+            account_created=created,
         )
         session = _session(payment)
     except services.CheckoutError as exc:

@@ -28,11 +28,11 @@ from catalog.models import Book
 from core.mail import queue_templated_email
 from library.services import owns
 
-from . import credits, services
+from . import coupons, credits, services
 from .gateways import GatewayError, PaymentStart, get_gateway
 from .gateways.demo import DemoGateway
 from .models import Order, Payment
-from .pricing import amount_error
+from .pricing import amount_error, price_range
 from .refunds import refund_deadline
 from .royalties import royalty_for
 
@@ -49,6 +49,8 @@ class LineChoice:
     # may be below the book's own minimum; its order carries the bundle and its sale.
     bundle: object = None
     bundle_sale: uuid.UUID | None = None
+    # The coupon the line was added with (payments.coupons): its range, its use.
+    coupon: object = None
 
 
 def line_token(checkout_token: uuid.UUID, book_id: int) -> uuid.UUID:
@@ -63,7 +65,16 @@ def line_error(buyer, line: LineChoice) -> str | None:
     book = line.book
     if not book.is_listed:
         return f"“{book.title}” is no longer for sale: remove it from your cart."
-    error = amount_error(book, line.amount_cents) if line.bundle is None else None
+    if line.coupon is not None:
+        if line.coupon.book_id != book.pk:
+            return f"The coupon {line.coupon.code} is not for “{book.title}”."
+        problem = coupons.availability_problem(line.coupon) or coupons.reader_problem(
+            line.coupon, buyer
+        )
+        if problem:
+            return f"“{book.title}”: {problem}"
+    bounds = coupons.coupon_range(price_range(book), line.coupon) if line.coupon else None
+    error = amount_error(book, line.amount_cents, bounds) if line.bundle is None else None
     if error:
         return f"“{book.title}”: {error}"
     if buyer is not None and owns(buyer, book):
@@ -160,7 +171,7 @@ def create_payment(
                 currency=line.book.currency,
                 gateway=payment.gateway,
                 checkout_token=line_token(checkout_token, line.book.pk),
-                **(order_fields or {}),
+                **{"coupon": line.coupon, **(order_fields or {})},  # a bundle's coupon wins
                 **({"bundle": line.bundle, "bundle_sale": line.bundle_sale} if line.bundle else {}),
             )
             for line in lines
@@ -252,7 +263,7 @@ def _queue_receipt(payment: Payment) -> None:
     the library (a second would die with the first's use: the fingerprint holds the
     last login); the link's page invites a reader without a password to set one."""
     site = settings.SITE_URL
-    orders = list(payment.orders.select_related("book", "bundle").order_by("pk"))
+    orders = list(payment.orders.select_related("book", "bundle", "coupon").order_by("pk"))
     for order in orders:
         order.refund_until = refund_deadline(order)
     paid = [o for o in orders if o.status == Order.Status.PAID]
@@ -324,7 +335,28 @@ def mark_payment_failed(*, payment_id: int, reason: str, reference: str | None =
 
 
 def pay_with_test_card(payment: Payment, *, card_number: str, reference: str) -> tuple[bool, str]:
-    """The demo card fields of the cart checkout: the same path a webhook takes."""
+    """The demo card fields of the cart checkout: the same path a webhook takes.
+
+    A cart with coupons is charged holding the reader's lock, then its coupons'
+    (payments.coupons.check_before_charge), in one transaction: a coupon that ran
+    out or expired meanwhile refuses the whole cart before the card is charged."""
+    orders = list(payment.orders.select_related("buyer").filter(coupon__isnull=False))
+    if orders:
+        with transaction.atomic():
+            credits.lock_reader(payment.buyer)
+            try:
+                coupons.check_before_charge(orders)
+            except coupons.CouponError as exc:
+                mark_payment_failed(payment_id=payment.pk, reason=str(exc), reference=reference)
+                return False, str(exc)
+            succeeded, message = DemoGateway.charge(card_number)
+            if succeeded:
+                mark_payment_paid(
+                    payment_id=payment.pk, amount_cents=payment.amount_cents, reference=reference
+                )
+        if not succeeded:
+            mark_payment_failed(payment_id=payment.pk, reason=message, reference=reference)
+        return succeeded, message
     succeeded, message = DemoGateway.charge(card_number)
     if succeeded:
         mark_payment_paid(

@@ -18,7 +18,7 @@ from accounts.services import account_for_email
 from core import ratelimit
 from core.fields import PriceField
 
-from . import bundle_cart, cart, cart_payments, guest_books, services
+from . import bundle_cart, cart, cart_payments, coupons, guest_books, services
 from .forms import AmountForm, CardForm, CheckoutEmailForm
 from .gateways import GatewayError
 from .models import Payment
@@ -68,12 +68,19 @@ def cart_page(request):
 def add(request, slug):
     """ "Add to cart" on the book page: the amount on its slider, checked here."""
     book = book_for_sale(request, slug)
-    form = AmountForm(request.GET, book=book)
+    coupon = None
+    if request.GET.get("coupon", "").strip():  # a coupon link's hidden field
+        try:
+            coupon = coupons.find(request.GET["coupon"], book=book)
+        except coupons.CouponError as exc:
+            messages.error(request, str(exc))
+            return redirect(book)
+    form = AmountForm(request.GET, book=book, bounds=cart.line_bounds(book, coupon))
     if not form.is_valid():
         messages.error(request, " ".join(form.errors.get("amount", ["Enter an amount."])))
         return redirect(book)
     try:
-        cart.add(request, book, form.cleaned_data["amount"])
+        cart.add(request, book, form.cleaned_data["amount"], coupon)
     except cart.CartError as exc:
         messages.error(request, str(exc))
         return redirect(book)
@@ -166,11 +173,13 @@ def checkout(request):
         buyer, created = account_for_email(email)
     else:
         buyer, created = request.user, False
-    lines = [cart_payments.LineChoice(line.book, line.amount_cents) for line in contents.lines]
-    lines += bundle_cart.choices(contents.bundle_lines, token)
     try:
         payment = cart_payments.place_cart_payment(
-            buyer=buyer, lines=lines, checkout_token=token, guest=guest, account_created=created
+            buyer=buyer,
+            lines=line_choices(contents, token),
+            checkout_token=token,
+            guest=guest,
+            account_created=created,
         )
         session = cart_payments.start_payment(payment)
     except services.CheckoutError as exc:
@@ -198,6 +207,15 @@ def checkout(request):
                 contents=contents,
             )
     return _paid(request, payment)
+
+
+def line_choices(contents, token) -> list:
+    """What the cart page showed, as the lines of its payment (coupons, bundles' books)."""
+    lines = [
+        cart_payments.LineChoice(line.book, line.amount_cents, coupon=line.coupon)
+        for line in contents.lines
+    ]
+    return lines + bundle_cart.choices(contents.bundle_lines, token)
 
 
 def remember_guest_payment(request, payment) -> None:

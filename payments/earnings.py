@@ -246,7 +246,7 @@ def sales_rows(author, range_: DateRange):
     """The author's sales and refunds in the range, newest first (the table and the CSV)."""
     return (
         LedgerEntry.objects.filter(_in_range(range_), author=author, kind__in=["sale", "refund"])
-        .select_related("book", "transaction__order")
+        .select_related("book", "transaction__order__coupon")
         .only(
             "created_at",
             "amount_cents",
@@ -257,6 +257,7 @@ def sales_rows(author, range_: DateRange):
             "transaction__order__amount_cents",
             "transaction__order__status",
             "transaction__order__public_id",
+            "transaction__order__coupon__code",
         )
         .order_by("-created_at", "-id")
     )

@@ -73,7 +73,7 @@ def earnings_csv(request):
 
     def rows():
         yield writer.writerow(
-            ["date", "book", "type", "price_paid", "your_royalty", "order_status"]
+            ["date", "book", "type", "price_paid", "your_royalty", "order_status", "coupon"]
         )
         for entry in earnings.sales_rows(author, range_).iterator(chunk_size=2000):
             order = entry.transaction.order
@@ -85,6 +85,7 @@ def earnings_csv(request):
                     format_plain(order.amount_cents),
                     format_plain(entry.amount_cents),
                     order.status,
+                    order.coupon.code if order.coupon else "",
                 ]
             )
 

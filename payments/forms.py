@@ -1,11 +1,13 @@
-from datetime import date
+from datetime import date, datetime, time, timedelta
 
 from django import forms
+from django.utils import timezone
 
 from core.fields import PriceField
+from core.money import MIN_PAID_PRICE_CENTS, format_cents, is_valid_price
 
-from . import earnings
-from .models import PayoutAccount
+from . import coupons, earnings
+from .models import Coupon, PayoutAccount
 from .pricing import amount_error
 
 
@@ -16,15 +18,16 @@ class AmountForm(forms.Form):
         label="You pay", error_messages={"required": "Enter the amount you want to pay."}
     )
 
-    def __init__(self, *args, book, **kwargs):
+    def __init__(self, *args, book, bounds=None, **kwargs):
         self.book = book
+        self.bounds = bounds  # a coupon's range (payments.coupons), or the book's own
         super().__init__(*args, **kwargs)
 
     def clean_amount(self):
         cents = self.cleaned_data["amount"]
         if cents is None:
             raise forms.ValidationError("Enter the amount you want to pay.")
-        error = amount_error(self.book, cents)
+        error = amount_error(self.book, cents, self.bounds)
         if error:
             raise forms.ValidationError(error)
         return cents
@@ -154,3 +157,88 @@ class BundleAmountForm(forms.Form):
         if error:
             raise forms.ValidationError(error)
         return cents
+
+
+class CouponForm(forms.Form):
+    """An author's new coupon for a book: what it does, when, how often."""
+
+    code = forms.CharField(
+        label="Code",
+        max_length=32,
+        help_text="Letters, digits, - and _ (3 to 32). Readers may type it in any case.",
+    )
+    kind = forms.ChoiceField(label="Discount", choices=Coupon.Kind.choices)
+    percent = forms.IntegerField(
+        label="Percentage off (1–100)", required=False, min_value=1, max_value=100
+    )
+    amount = PriceField(label="Amount off, or the fixed price ($0 for free)", required=False)
+    starts_on = forms.DateField(
+        label="Starts on",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        required=False,
+        help_text="Empty: today.",
+    )
+    ends_on = forms.DateField(
+        label="Ends after (optional)",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        required=False,
+    )
+    max_uses = forms.IntegerField(
+        label="Maximum number of uses (optional)", required=False, min_value=1, max_value=1_000_000
+    )
+    one_per_reader = forms.BooleanField(label="One use per reader", required=False, initial=True)
+
+    def __init__(self, *args, book=None, bundle=None, **kwargs):
+        self.book, self.bundle = book, bundle
+        super().__init__(*args, **kwargs)
+
+    def clean_code(self):
+        code = coupons.normalised(self.cleaned_data["code"])
+        if not code:
+            raise forms.ValidationError("Use 3 to 32 letters, digits, - or _.")
+        owner = {"book": self.book} if self.book is not None else {"bundle": self.bundle}
+        if Coupon.objects.filter(code=code, **owner).exists():
+            raise forms.ValidationError(f"There is a coupon {code} already.")
+        return code
+
+    def clean(self):
+        data = super().clean()
+        kind = data.get("kind")
+        if kind == Coupon.Kind.PERCENT:
+            if data.get("percent") is None:
+                self.add_error("percent", "Enter the percentage off.")
+            data["value"] = data.get("percent")
+        elif kind:
+            cents = data.get("amount")
+            if cents is None:
+                self.add_error("amount", "Enter an amount.")
+            elif kind == Coupon.Kind.AMOUNT and cents == 0:
+                self.add_error("amount", "An amount off of $0 changes nothing.")
+            elif kind == Coupon.Kind.FIXED and not is_valid_price(cents):
+                self.add_error(
+                    "amount", f"Pay $0 or at least {format_cents(MIN_PAID_PRICE_CENTS)}."
+                )
+            data["value"] = cents
+        today = timezone.localdate()
+        starts, ends = data.get("starts_on") or today, data.get("ends_on")
+        if ends is not None and ends < starts:
+            self.add_error("ends_on", "The coupon must end on or after the day it starts.")
+        data["starts_at"] = timezone.make_aware(datetime.combine(starts, time.min))
+        data["ends_at"] = (
+            timezone.make_aware(datetime.combine(ends + timedelta(days=1), time.min))
+            if ends
+            else None
+        )
+        return data
+
+    def coupon_fields(self) -> dict:
+        data = self.cleaned_data
+        return {
+            "code": data["code"],
+            "kind": data["kind"],
+            "value": data["value"],
+            "starts_at": data["starts_at"],
+            "ends_at": data["ends_at"],
+            "max_uses": data.get("max_uses"),
+            "one_per_reader": data.get("one_per_reader", False),
+        }

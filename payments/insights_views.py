@@ -10,17 +10,17 @@ from . import earnings, insights
 from .forms import EarningsRangeForm
 
 
-def _book_for_author(request, slug) -> Book:
-    """The book at ``slug`` if the signed-in user is one of its authors, or staff."""
+def book_for_author(request, slug) -> Book:
+    """The book at ``slug`` if the signed-in user is one of its authors, or staff (403 else)."""
     book = get_object_or_404(Book.objects.with_authors(), slug=slug)
     if not (request.user.is_staff or book.is_authored_by(request.user)):
-        raise PermissionDenied("Only the book's authors see its insights.")
+        raise PermissionDenied("Only the book's authors see this page.")
     return book
 
 
 @login_required
 def book_insights(request, slug):
-    book = _book_for_author(request, slug)
+    book = book_for_author(request, slug)
     range_form = EarningsRangeForm(request.GET)
     range_ = range_form.date_range  # a refused period shows the default one, and why
     return render(

@@ -117,6 +117,10 @@ class CartLine(models.Model):
     )
     book = models.ForeignKey("catalog.Book", on_delete=models.CASCADE, related_name="+")
     amount_cents = models.PositiveIntegerField()
+    # The coupon of the coupon link it was added from (payments.coupons): its range.
+    coupon = models.ForeignKey(
+        "Coupon", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     added_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -127,6 +131,65 @@ class CartLine(models.Model):
 
     def __str__(self):
         return f"{self.book_id} at {format_cents(self.amount_cents)} for {self.owner_id}"
+
+
+class Coupon(models.Model):
+    """An author's promotion for one book or one bundle: a lower price range while
+    it runs (payments/coupons.py holds the rules). The code is stored upper-cased
+    and is unique per book and per bundle: two authors may both run "LAUNCH"."""
+
+    class Kind(models.TextChoices):
+        PERCENT = "percent", "Percentage off"
+        AMOUNT = "amount", "Amount off"
+        FIXED = "fixed", "Fixed price"
+
+    book = models.ForeignKey(
+        "catalog.Book", null=True, blank=True, on_delete=models.CASCADE, related_name="coupons"
+    )
+    bundle = models.ForeignKey(
+        "catalog.Bundle", null=True, blank=True, on_delete=models.CASCADE, related_name="coupons"
+    )
+    code = models.CharField(max_length=32)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    # Percent (1-100) for PERCENT; cents for AMOUNT and FIXED.
+    value = models.PositiveIntegerField()
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField(null=True, blank=True)
+    max_uses = models.PositiveIntegerField(null=True, blank=True)  # None: unlimited
+    one_per_reader = models.BooleanField(default=True)
+    # Redemptions so far: counted under the coupon's row lock when an order is paid.
+    uses = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(book__isnull=False) & Q(bundle__isnull=True))
+                | (Q(book__isnull=True) & Q(bundle__isnull=False)),
+                name="coupon_book_xor_bundle",
+            ),
+            models.UniqueConstraint(
+                fields=["book", "code"],
+                condition=Q(book__isnull=False),
+                name="coupon_code_per_book",
+            ),
+            models.UniqueConstraint(
+                fields=["bundle", "code"],
+                condition=Q(bundle__isnull=False),
+                name="coupon_code_per_bundle",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="percent") | Q(value__gte=1, value__lte=100),
+                name="coupon_percent_range",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.code} ({self.get_kind_display().lower()})"
 
 
 class Order(models.Model):
@@ -179,6 +242,10 @@ class Order(models.Model):
         "catalog.Bundle", null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
     )
     bundle_sale = models.UUIDField(null=True, blank=True, db_index=True)
+    # The coupon the reader applied: its price range let this amount through.
+    coupon = models.ForeignKey(
+        Coupon, null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
+    )
     currency = models.CharField(max_length=3, default="USD")
     amount_cents = models.PositiveIntegerField()
     # Snapshots at the time of sale: later changes to the rule or shares never rewrite history.
@@ -286,6 +353,28 @@ class Order(models.Model):
         if self.product == self.Product.MEMBERSHIP:
             return f"Reader Membership ({self.credits} credit{'s' if self.credits != 1 else ''})"
         return f"{self.credits}-credit pack"
+
+
+class CouponRedemption(models.Model):
+    """One use of a coupon: a paid sale (one book order, or the orders of one
+    bundle sale), recorded once, under the coupon's lock, when the money came in."""
+
+    coupon = models.ForeignKey(Coupon, on_delete=models.PROTECT, related_name="redemptions")
+    reader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # The order's public id, or "bundle:<sale>": a replayed payment finds its row.
+    sale_key = models.CharField(max_length=64, unique=True)
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="+")
+    amount_cents = models.PositiveIntegerField()  # the whole sale's price
+    # Paid after the coupon ran out (a Stripe payment captured meanwhile): honoured.
+    over_limit = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["coupon", "reader"])]
+
+    def __str__(self):
+        return f"{self.coupon.code} by {self.reader_id} · {format_cents(self.amount_cents)}"
 
 
 class LedgerTransaction(models.Model):

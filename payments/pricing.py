@@ -34,9 +34,10 @@ def price_range(book) -> PriceRange:
     )
 
 
-def amount_error(book, cents: int) -> str | None:
-    """Why ``cents`` cannot be paid for ``book``, or None when it can."""
-    bounds = price_range(book)
+def amount_error(book, cents: int, bounds: PriceRange | None = None) -> str | None:
+    """Why ``cents`` cannot be paid for ``book``, or None when it can. ``bounds``:
+    another range than the book's own (a coupon's, payments.coupons.coupon_range)."""
+    bounds = bounds or price_range(book)
     if cents < bounds.minimum:
         return f"The minimum price for this book is {format_cents(bounds.minimum)}."
     if not is_valid_price(cents):

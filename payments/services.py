@@ -28,11 +28,11 @@ from catalog.models import Book
 from core.mail import queue_templated_email
 from library.services import grant_entitlement, owns
 
-from . import credits, ledger, memberships, refunds, sales_counts, signals
+from . import coupons, credits, ledger, memberships, refunds, sales_counts, signals
 from .gateways import GatewayError, PaymentStart, get_gateway
 from .gateways.demo import DemoGateway
 from .models import Order, Refund, RefundAction
-from .pricing import amount_error
+from .pricing import amount_error, price_range
 from .refunds import refund_deadline
 from .royalties import royalty_for
 
@@ -51,16 +51,22 @@ class AlreadyOwned(CheckoutError):
     pass
 
 
-def place_order(*, buyer, book: Book, amount_cents: int, checkout_token: uuid.UUID) -> Order:
+def place_order(
+    *, buyer, book: Book, amount_cents: int, checkout_token: uuid.UUID, coupon=None
+) -> Order:
     """Create the order for one checkout page, or return the one it created already.
 
-    The amount is checked again here (never trust the form alone). A $0 order
+    The amount is checked again here (never trust the form alone), against the
+    coupon's range when the reader applied one (payments.coupons). A $0 order
     is fulfilled at once, in the same transaction: free books skip payment, and
     a double click on "Get it free" finds the fulfilled order.
     """
     if not book.is_listed:
         raise CheckoutError("This book is not for sale.")
-    error = amount_error(book, amount_cents)
+    bounds = None
+    if coupon is not None:
+        bounds = coupon_bounds(coupon, book, buyer)
+    error = amount_error(book, amount_cents, bounds)
     if error:
         raise CheckoutError(error)
     with transaction.atomic():
@@ -72,10 +78,21 @@ def place_order(*, buyer, book: Book, amount_cents: int, checkout_token: uuid.UU
             raise AlreadyOwned("You own this book already: it is in your library.")
         restored = _restore_paid_copy(buyer, book)
         if not restored:
-            order = _create_order_of_page(buyer, book, amount_cents, checkout_token)
+            order = _create_order_of_page(buyer, book, amount_cents, checkout_token, coupon)
     if restored:  # raised after the commit: the book stays back in the library
         raise AlreadyOwned("You paid for this book already: it is back in your library.")
     return order
+
+
+def coupon_bounds(coupon, book: Book, buyer):
+    """The book's price range under ``coupon``; CheckoutError when the coupon is not
+    this book's, not running, or used by this reader already."""
+    if coupon.book_id != book.pk:
+        raise CheckoutError(f"The coupon {coupon.code} is not for this book.")
+    problem = coupons.availability_problem(coupon) or coupons.reader_problem(coupon, buyer)
+    if problem:
+        raise CheckoutError(problem)
+    return coupons.coupon_range(price_range(book), coupon)
 
 
 def retry_order(*, order: Order, checkout_token: uuid.UUID) -> Order:
@@ -90,11 +107,13 @@ def retry_order(*, order: Order, checkout_token: uuid.UUID) -> Order:
         book=order.book,
         amount_cents=order.amount_cents,
         checkout_token=checkout_token,
+        coupon=order.coupon,
     )
 
 
-def _create_order_of_page(buyer, book, amount_cents, checkout_token) -> Order:
-    """A new book order; a $0 one is fulfilled in the same transaction."""
+def _create_order_of_page(buyer, book, amount_cents, checkout_token, coupon=None) -> Order:
+    """A new book order; a $0 one is fulfilled in the same transaction (a free
+    coupon's last use checked under its lock first, like a card payment's)."""
     gateway = FREE_GATEWAY if amount_cents == 0 else settings.PAYMENT_GATEWAY
     order = _create_once(
         buyer=buyer,
@@ -104,8 +123,13 @@ def _create_order_of_page(buyer, book, amount_cents, checkout_token) -> Order:
         currency=book.currency,
         gateway=gateway,
         checkout_token=checkout_token,
+        coupon=coupon,
     )
     if order.amount_cents == 0 and order.status == Order.Status.PENDING:
+        try:
+            coupons.check_before_charge([order])
+        except coupons.CouponError as exc:
+            raise CheckoutError(str(exc).replace(" Nothing was charged.", "")) from exc
         mark_paid(order_id=order.pk, amount_cents=0)
         order.refresh_from_db()
     return order
@@ -297,6 +321,7 @@ def mark_paid(*, order_id: int, amount_cents: int, reference: str | None = None)
             return True
         _settle(order, Order.Status.PAID)
         ledger.record_sale(order)
+        coupons.redeem(order)
         grant_entitlement(
             user=order.buyer,
             book=order.book,
@@ -368,7 +393,26 @@ def _refund_soon(refund_id: int) -> None:
 
 def pay_with_test_card(order: Order, *, card_number: str, reference: str) -> tuple[bool, str]:
     """The demo gateway's payment page: a test card succeeds or is declined, and the
-    result takes the same service path a gateway's webhook does. (succeeded, message)"""
+    result takes the same service path a gateway's webhook does. (succeeded, message)
+
+    An order with a coupon is charged inside one transaction holding the reader's
+    lock, then the coupon's (payments.coupons.check_before_charge): a coupon that
+    ran out, expired or was used by this reader meanwhile refuses the order before
+    the card is charged, and its last use goes to one buyer only."""
+    if order.coupon_id:
+        with transaction.atomic():
+            credits.lock_reader(order.buyer)
+            try:
+                coupons.check_before_charge([order])
+            except coupons.CouponError as exc:
+                mark_failed(order_id=order.pk, reason=str(exc), reference=reference)
+                return False, str(exc)
+            succeeded, message = DemoGateway.charge(card_number)
+            if succeeded:
+                mark_paid(order_id=order.pk, amount_cents=order.amount_cents, reference=reference)
+        if not succeeded:
+            mark_failed(order_id=order.pk, reason=message, reference=reference)
+        return succeeded, message
     succeeded, message = DemoGateway.charge(card_number)
     if succeeded:
         mark_paid(order_id=order.pk, amount_cents=order.amount_cents, reference=reference)

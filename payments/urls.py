@@ -4,6 +4,7 @@ from . import (
     bundle_views,
     cart_intent_views,
     cart_views,
+    coupon_views,
     credit_views,
     earnings_views,
     guest_views,
@@ -54,4 +55,5 @@ urlpatterns = [
     path("author/earnings.csv", earnings_views.earnings_csv, name="earnings_csv"),
     path("author/payouts/", earnings_views.payout_details, name="payout_details"),
     path("author/books/<slug:slug>/insights/", insights_views.book_insights, name="insights"),
+    path("author/books/<slug:slug>/coupons/", coupon_views.book_coupons, name="book_coupons"),
 ]

@@ -19,7 +19,7 @@ from core import ratelimit
 from core.money import format_cents
 from library.services import owns
 
-from . import credits, refunds, services, webhooks
+from . import coupons, credits, refunds, services, webhooks
 from .forms import AmountForm, CardForm, RefundForm
 from .gateways import GatewayError
 from .models import Order, Refund
@@ -45,7 +45,9 @@ def book_for_sale(request, slug) -> Book:
 def _get_order_for_user(request, public_id) -> Order:
     """The order if it is the logged-in reader's (or staff's); 404 for anyone else."""
     try:
-        order = Order.objects.select_related("book", "buyer", "bundle").get(public_id=public_id)
+        order = Order.objects.select_related("book", "buyer", "bundle", "coupon").get(
+            public_id=public_id
+        )
     except (Order.DoesNotExist, ValueError) as exc:
         raise Http404("No such order.") from exc
     if order.buyer_id != request.user.pk and not request.user.is_staff:
@@ -53,24 +55,50 @@ def _get_order_for_user(request, public_id) -> Order:
     return order
 
 
+def _coupon_for(request, book, data):
+    """The coupon the form carries (a coupon link's), checked for this book and
+    reader: (coupon, its price range), (None, None) without one. A bad code is a
+    clear form error (CheckoutError), never a 500."""
+    code = data.get("coupon", "")
+    if not code.strip():
+        return None, None
+    try:
+        coupon = coupons.find(code, book=book)
+        return coupon, services.coupon_bounds(coupon, book, request.user)
+    except coupons.CouponError as exc:
+        raise services.CheckoutError(str(exc)) from exc
+
+
+def _checkout_page(request, book, form, *, status=200, **context):
+    return render(
+        request, "payments/checkout.html", {"book": book, "form": form, **context}, status=status
+    )
+
+
 @require_http_methods(["GET", "POST"])
 def checkout(request, slug):
-    """The summary for the amount chosen on the book page: book, amount, author earns."""
+    """The summary for the amount chosen on the book page: book, amount, author earns
+    (with the coupon of a coupon link, if any)."""
     book = book_for_sale(request, slug)
     data = request.POST if request.method == "POST" else request.GET
     if not request.user.is_authenticated:
-        # Log in or sign up, then come back here with the chosen amount kept.
-        query = urlencode({"amount": data.get("amount", "")[:20]})
-        return redirect_to_login(f"{reverse('payments:checkout', args=[slug])}?{query}")
+        # Log in or sign up, then come back here with the chosen amount (and coupon) kept.
+        query = {"amount": data.get("amount", "")[:20]}
+        if data.get("coupon"):
+            query["coupon"] = data.get("coupon", "")[: coupons.MAX_CODE_INPUT]
+        return redirect_to_login(f"{reverse('payments:checkout', args=[slug])}?{urlencode(query)}")
     if owns(request.user, book):
         return render(request, "payments/already_owned.html", {"book": book})
-    form = AmountForm(data or None, book=book)
+    try:
+        coupon, bounds = _coupon_for(request, book, data)
+    except services.CheckoutError as exc:
+        form = AmountForm(None, book=book)
+        messages.error(request, f"{exc} Nothing was charged.")
+        return _checkout_page(request, book, form, status=400)
+    form = AmountForm(data or None, book=book, bounds=bounds)
     if not form.is_valid():
-        return render(
-            request,
-            "payments/checkout.html",
-            {"book": book, "form": form},
-            status=400 if form.is_bound else 200,
+        return _checkout_page(
+            request, book, form, status=400 if form.is_bound else 200, coupon=coupon
         )
     amount = form.cleaned_data["amount"]
     return render(
@@ -81,6 +109,8 @@ def checkout(request, slug):
             "form": form,
             "amount": amount,
             "author_earns": royalty_for(amount),
+            "coupon": coupon,
+            "coupon_label": coupons.describe(coupon) if coupon else "",
             "checkout_token": uuid.uuid4(),
             "credit_checkout_token": uuid.uuid4(),  # the other form places another order
             "refund_days": settings.REFUND_WINDOW_DAYS,
@@ -108,16 +138,22 @@ def _checkout_token(request) -> uuid.UUID | None:
 def pay(request, slug):
     """Place the order for this checkout page and send the reader to pay."""
     book = book_for_sale(request, slug)
-    form = AmountForm(request.POST, book=book)
+    try:
+        coupon, bounds = _coupon_for(request, book, request.POST)
+    except services.CheckoutError as exc:
+        messages.error(request, f"{exc} Nothing was charged.")
+        return _checkout_page(request, book, AmountForm(None, book=book), status=400)
+    form = AmountForm(request.POST, book=book, bounds=bounds)
     token = _checkout_token(request)
     if not form.is_valid() or token is None:
-        return render(request, "payments/checkout.html", {"book": book, "form": form}, status=400)
+        return _checkout_page(request, book, form, status=400)
     try:
         order = services.place_order(
             buyer=request.user,
             book=book,
             amount_cents=form.cleaned_data["amount"],
             checkout_token=token,
+            coupon=coupon,
         )
     except services.AlreadyOwned:
         return render(request, "payments/already_owned.html", {"book": book})
@@ -143,6 +179,14 @@ def pay_order(request, public_id):
         return redirect(order)
     if order.payment_id:  # a cart's line is paid with its cart, never alone
         return redirect(order.payment)
+    if order.coupon_id:  # ran out since the checkout: no card page (Stripe would charge)
+        problem = coupons.availability_problem(order.coupon) or coupons.reader_problem(
+            order.coupon, order.buyer
+        )
+        if problem:
+            services.mark_failed(order_id=order.pk, reason=f"{problem} Nothing was charged.")
+            messages.error(request, f"{problem} Nothing was charged.")
+            return redirect(order.book)
     if services.refuse_if_owned(order):  # another tab paid first: take no card here
         messages.info(request, "You own this book already: nothing was charged.")
         return redirect("library:index")

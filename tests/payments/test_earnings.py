@@ -295,7 +295,15 @@ def test_the_dashboard_page_and_csv(client, history):
 
     response = client.get(reverse("payments:earnings_csv"), {"range": "all"})
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
-    assert rows[0] == ["date", "book", "type", "price_paid", "your_royalty", "order_status"]
+    assert rows[0] == [
+        "date",
+        "book",
+        "type",
+        "price_paid",
+        "your_royalty",
+        "order_status",
+        "coupon",
+    ]
     assert sorted(r[4] for r in rows[1:]) == sorted(
         ["6.39", "5.88", "19.99", "8.00", "-8.00", "9.60", "0.17"]
     )

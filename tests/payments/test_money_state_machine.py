@@ -60,6 +60,7 @@ from core.models import EmailDelivery
 from library.models import Entitlement
 from payments import (
     cart_payments,
+    coupons,
     credit_purchases,
     ledger_guards,
     membership_billing,
@@ -71,6 +72,8 @@ from payments.gateways.demo import DECLINED_CARD, SUCCEEDING_CARD, DemoGateway
 from payments.ledger import audit
 from payments.models import (
     CartLine,
+    Coupon,
+    CouponRedemption,
     CreditEntry,
     LedgerEntry,
     Order,
@@ -79,7 +82,8 @@ from payments.models import (
     PayoutAccount,
     Refund,
 )
-from payments.royalties import split_royalty
+from payments.pricing import price_range
+from payments.royalties import royalty_for, split_royalty
 from tests.factories import AuthorFactory, BookFactory, UserFactory, listed_bundle
 from tests.payments.conftest import event_payload, post_event, stripe_order
 
@@ -280,6 +284,18 @@ def machine_for(world):
             self.cart_channel = {}  # cart payment id -> "stripe" or "later": not paid on the page
             self.stripe_captured_carts = {}  # payment id -> cents Stripe captured
             self.batches = 0
+            # A launch coupon per book: half price, two uses, one per reader.
+            self.coupons = [
+                Coupon.objects.create(
+                    book=book,
+                    code="LAUNCH",
+                    kind=Coupon.Kind.PERCENT,
+                    value=50,
+                    starts_at=timezone.now() - timedelta(days=1),
+                    max_uses=2,
+                )
+                for book in books
+            ]
 
         # --- helpers ---------------------------------------------------------------
 
@@ -316,6 +332,30 @@ def machine_for(world):
             for order, pay in zip(placed, (first, second), strict=False):
                 self.pay_now(order, pay)
             return multiple(*placed)
+
+        @rule(
+            target=orders,
+            reader=reader_ids,
+            book=book_ids,
+            above_minimum=st.sampled_from([0, 0, 1, 5_01]),
+            double_click=st.booleans(),
+            pay=PAY_NOW,
+        )
+        def check_out_with_a_coupon(self, reader, book, above_minimum, double_click, pay):
+            """A coupon link's checkout: the coupon's lower minimum; used up, used by
+            this reader already or owned: refused with nothing placed."""
+            coupon = self.coupons[book]
+            amount = coupons.coupon_range(price_range(books[book]), coupon).minimum + above_minimum
+            token = uuid.uuid4()
+            data = {"amount": f"{amount / 100:.2f}", "coupon": "launch", "checkout_token": token}
+            for _ in range(2 if double_click else 1):
+                self.post(reader, reverse("payments:pay", args=[books[book].slug]), data)
+            order = self.order_by_token(reader, token)
+            if order is None:
+                return multiple()
+            assert (order.coupon_id, order.amount_cents) == (coupon.pk, amount)
+            assert order.royalty_cents == royalty_for(amount)
+            return self.pay_now(Placed(order.pk), pay)
 
         @rule(target=tabs, tab=tabs)
         def open_another_tab_for_the_same_book(self, tab):
@@ -770,6 +810,22 @@ def machine_for(world):
                 CreditEntry.objects.values("owner_id").annotate(n=Sum("credits")).filter(n__lt=0)
             )
             assert not negative.exists(), list(negative)
+
+        @invariant()
+        def coupons_count_each_sale_once_within_their_limits(self):
+            """A use per coupon sale, counted once; the card page never lets a coupon
+            past its limit or a reader use it twice (a Stripe capture is honoured,
+            marked over the limit)."""
+            sold = Order.objects.sold().filter(coupon__isnull=False)
+            assert CouponRedemption.objects.count() == sold.count()
+            for coupon in Coupon.objects.all():
+                redemptions = CouponRedemption.objects.filter(coupon=coupon)
+                assert coupon.uses == redemptions.count()
+                within = list(redemptions.filter(over_limit=False).values_list("reader", flat=True))
+                assert len(within) <= coupon.max_uses
+                assert len(set(within)) == len(within), "a reader used a coupon twice"
+                card_only = redemptions.exclude(order__pk__in=list(self.stripe_captured))
+                assert not card_only.filter(over_limit=True).exists(), "card page overran"
 
         @invariant()
         def each_author_is_owed_royalties_minus_payouts(self):

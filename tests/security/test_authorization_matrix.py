@@ -226,6 +226,7 @@ MATRIX = {
         ENDPOINT_OWNER,
         lambda o: [o["endpoint"].pk, o["webhook_delivery"].pk],
     ),
+    "payments:book_coupons": ("get", BOOK_AUTHOR, lambda o: [o["book"].slug]),
     "catalog:bundle_list": ("get", LOGGED_IN, lambda o: []),
     "catalog:bundle_create": ("get", ANY_AUTHOR, lambda o: []),
     "catalog:bundle_edit": ("get", BUNDLE_MAKER, lambda o: [o["bundle"].slug]),
