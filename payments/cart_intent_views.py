@@ -51,7 +51,9 @@ def _session(payment):
 def intent(request):
     """The cart's PaymentIntent, placed once per cart page: its client secret."""
     if settings.PAYMENT_GATEWAY != "stripe":
-        return _problem(404, "Not found", "This store does not take cards through Stripe.")
+        return _problem(
+            400, "No Stripe here", "This store takes cards on the cart page's own form."
+        )
     contents = cart.contents(request)
     token = checkout_token(request)
     if token is None:

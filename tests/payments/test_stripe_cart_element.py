@@ -121,7 +121,9 @@ def test_the_demo_gateway_has_no_intent_endpoint_and_no_stripe_js(client, books,
     html = page.content.decode()
     assert "js.stripe.com" not in html and 'id="payment-element"' not in html
     assert "js.stripe.com" not in page["Content-Security-Policy"]
-    assert client.post(INTENT, form_of(page, email="a@example.com")).status_code == 404
+    refused = client.post(INTENT, form_of(page, email="a@example.com"))
+    assert refused.status_code == 400 and refused["Content-Type"] == "application/problem+json"
+    assert not Payment.objects.exists()
 
 
 @pytest.mark.django_db(transaction=True)
