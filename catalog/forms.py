@@ -87,6 +87,8 @@ class BookForm(forms.ModelForm):
             "early_access_note",
             "sample_markdown",
             "stamp_files",
+            "team_licences",
+            "team_seat_discount_percent",
         ]
         widgets = {
             "blurb": forms.Textarea(attrs={"rows": 4}),
@@ -99,6 +101,8 @@ class BookForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["slug"].required = False
+        self.fields["team_seat_discount_percent"].required = False  # empty: no discount
+        self.fields["team_seat_discount_percent"].label = "Team licence discount per seat (%)"
         self.fields[
             "slug"
         ].help_text = "The book's address (/books/<slug>/). Leave empty to make one from the title."
@@ -156,6 +160,9 @@ class BookForm(forms.ModelForm):
         if done is not None and planned and done > planned:
             self.add_error("installments_completed", "Cannot exceed the installments planned.")
         return data
+
+    def clean_team_seat_discount_percent(self):
+        return self.cleaned_data.get("team_seat_discount_percent") or 0
 
     def book_fields(self) -> dict:
         """The cleaned data as keyword arguments for the catalog services."""

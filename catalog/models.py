@@ -4,6 +4,7 @@ from pathlib import Path
 from django.conf import settings
 from django.conf.global_settings import LANGUAGES
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
@@ -152,6 +153,16 @@ class Book(models.Model):
     currency = models.CharField(max_length=3, default="USD")
     minimum_price_cents = models.PositiveIntegerField(default=0)
     suggested_price_cents = models.PositiveIntegerField(default=0)
+    # Team licences (payments/team_licences.py): offered at all, and the discount on
+    # the suggested price per seat (never below the minimum).
+    team_licences = models.BooleanField(
+        default=False, help_text="Sell seats for teams: one payment for several readers."
+    )
+    team_seat_discount_percent = models.PositiveSmallIntegerField(
+        default=0,
+        validators=[MaxValueValidator(90)],
+        help_text="Discount per seat on the suggested price, 0–90%.",
+    )
 
     # Set from the current release's files when it is published, not typed by authors.
     page_count = models.PositiveIntegerField(null=True, blank=True)

@@ -9,6 +9,7 @@ from django.shortcuts import render
 from core.money import format_cents
 
 from . import (
+    gift_admin,  # noqa: F401  (registers gifts and team licences)
     payouts,
     refund_admin,  # noqa: F401  (registers the refund queue and its log)
     refunds,

@@ -28,10 +28,10 @@ from catalog.models import Book
 from core.mail import queue_templated_email
 from library.services import owns
 
-from . import coupons, credits, services
+from . import coupons, credits, gift_delivery, services, tasks
 from .gateways import GatewayError, PaymentStart, get_gateway
 from .gateways.demo import DemoGateway
-from .models import Order, Payment
+from .models import Order, Payment, TeamLicence
 from .pricing import amount_error, price_range
 from .refunds import refund_deadline
 from .royalties import royalty_for
@@ -51,12 +51,14 @@ class LineChoice:
     bundle_sale: uuid.UUID | None = None
     # The coupon the line was added with (payments.coupons): its range, its use.
     coupon: object = None
+    # Tells apart lines of the same book in one payment (a team licence's seats).
+    key: str = ""
 
 
-def line_token(checkout_token: uuid.UUID, book_id: int) -> uuid.UUID:
+def line_token(checkout_token: uuid.UUID, book_id: int, key: str = "") -> uuid.UUID:
     """The checkout token of one line's order: derived from the cart page's token, so
-    a double click finds the same orders, and unique per book within the payment."""
-    return uuid.uuid5(checkout_token, f"book-{book_id}")
+    a double click finds the same orders, and unique per line within the payment."""
+    return uuid.uuid5(checkout_token, f"book-{book_id}{key}")
 
 
 def line_error(buyer, line: LineChoice) -> str | None:
@@ -170,7 +172,7 @@ def create_payment(
                 royalty_cents=royalty_for(line.amount_cents),
                 currency=line.book.currency,
                 gateway=payment.gateway,
-                checkout_token=line_token(checkout_token, line.book.pk),
+                checkout_token=line_token(checkout_token, line.book.pk, line.key),
                 **{"coupon": line.coupon, **(order_fields or {})},  # a bundle's coupon wins
                 **({"bundle": line.bundle, "bundle_sale": line.bundle_sale} if line.bundle else {}),
             )
@@ -253,8 +255,38 @@ def mark_payment_paid(*, payment_id: int, amount_cents: int, reference: str | No
             "pk", "amount_cents"
         ):
             services.mark_paid(order_id=order_id, amount_cents=line_amount, reference=reference)
-        _queue_receipt(payment)
+        gifts = gift_delivery.payment_paid(payment)
+        licence = TeamLicence.objects.filter(payment=payment).first()
+        if licence is not None:
+            _queue_licence_receipt(licence)
+        elif not gifts:  # a gift's buyer gets the gift receipt instead
+            _queue_receipt(payment)
+        for gift in gifts:  # due now: the claim e-mail goes with this commit
+            gift_delivery.deliver(gift.pk)
+    for gift in gifts:
+        countdown = gift_delivery.countdown_for(gift)
+        if countdown is not None:  # else the sweep (beat) delivers it on its day
+            transaction.on_commit(
+                lambda pk=gift.pk, wait=countdown: tasks.deliver_gift.apply_async(
+                    args=[pk], countdown=wait
+                ),
+                robust=True,
+            )
     return True
+
+
+def _queue_licence_receipt(licence: TeamLicence) -> None:
+    queue_templated_email(
+        key=f"licence-receipt:licence-{licence.pk}",
+        to=licence.manager.email,
+        template="email/licence_receipt",
+        context={
+            "licence": licence,
+            "seats": licence.seats.count(),
+            "total_cents": licence.payment.amount_cents,
+            "licence_url": settings.SITE_URL + licence.get_absolute_url(),
+        },
+    )
 
 
 def _queue_receipt(payment: Payment) -> None:

@@ -258,6 +258,8 @@ def sales_rows(author, range_: DateRange):
             "transaction__order__status",
             "transaction__order__public_id",
             "transaction__order__coupon__code",
+            "transaction__order__gift_id",
+            "transaction__order__team_licence_id",
         )
         .order_by("-created_at", "-id")
     )

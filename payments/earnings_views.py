@@ -73,7 +73,16 @@ def earnings_csv(request):
 
     def rows():
         yield writer.writerow(
-            ["date", "book", "type", "price_paid", "your_royalty", "order_status", "coupon"]
+            [
+                "date",
+                "book",
+                "type",
+                "price_paid",
+                "your_royalty",
+                "order_status",
+                "coupon",
+                "sold_as",
+            ]
         )
         for entry in earnings.sales_rows(author, range_).iterator(chunk_size=2000):
             order = entry.transaction.order
@@ -86,6 +95,7 @@ def earnings_csv(request):
                     format_plain(entry.amount_cents),
                     order.status,
                     order.coupon.code if order.coupon else "",
+                    order.sold_as,
                 ]
             )
 

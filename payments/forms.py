@@ -1,4 +1,4 @@
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from django import forms
 from django.utils import timezone
@@ -242,3 +242,57 @@ class CouponForm(forms.Form):
             "max_uses": data.get("max_uses"),
             "one_per_reader": data.get("one_per_reader", False),
         }
+
+
+class GiftForm(forms.Form):
+    """Who a gift is for, what it says, and when it arrives (bad dates refused here;
+    payments.gifts checks again)."""
+
+    recipient_email = forms.EmailField(
+        label="Recipient's e-mail address",
+        max_length=254,
+        help_text="They get an e-mail with a link to claim the book. They never see the price.",
+    )
+    message = forms.CharField(
+        label="Your message (optional)",
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+    deliver_on = forms.DateField(
+        label="Deliver on (optional)",
+        required=False,
+        help_text="Leave empty to send it now. Delivered in the morning of that day (UTC).",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+
+    def clean_deliver_on(self):
+        day = self.cleaned_data["deliver_on"]
+        today = timezone.now().astimezone(UTC).date()
+        if day is not None and day < today:
+            raise forms.ValidationError("This date is in the past: choose today or a later day.")
+        if day is not None and day > today + timedelta(days=366):
+            raise forms.ValidationError("Choose a day within the next year.")
+        return day
+
+
+class GiftAddressForm(forms.Form):
+    recipient_email = forms.EmailField(label="New e-mail address", max_length=254)
+
+
+class TeamLicenceForm(forms.Form):
+    seats = forms.IntegerField(label="Seats", min_value=2, max_value=500, initial=5)
+
+
+class InviteForm(forms.Form):
+    """Addresses one per line; more than there are free seats is refused by the service."""
+
+    addresses = forms.CharField(
+        label="E-mail addresses, one per line",
+        max_length=100_000,
+        error_messages={
+            "required": "Enter at least one e-mail address.",
+            "max_length": "That is far more addresses than a licence has seats (at most 500).",
+        },
+        widget=forms.Textarea(attrs={"rows": 4}),
+    )

@@ -15,7 +15,13 @@ class OrderQuerySet(models.QuerySet):
         """Paid orders with money for this reader and book: at most one (the
         order_one_paid_book_per_reader index), whatever the tabs and webhooks."""
         return self.filter(
-            buyer=buyer, book=book, product="book", status="paid", amount_cents__gt=0
+            buyer=buyer,
+            book=book,
+            product="book",
+            status="paid",
+            amount_cents__gt=0,
+            gift__isnull=True,
+            team_licence__isnull=True,
         )
 
     def sold(self):
@@ -246,6 +252,15 @@ class Order(models.Model):
     coupon = models.ForeignKey(
         Coupon, null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
     )
+    # Bought for someone else (payments/gifts.py, payments/team_licences.py): a sale
+    # for the buyer, a book for whoever claims it. Not the buyer's copy, so outside
+    # "one book, one charge" (a reader may give a book they own, or buy seats of it).
+    gift = models.ForeignKey(
+        "Gift", null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
+    )
+    team_licence = models.ForeignKey(
+        "TeamLicence", null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
+    )
     currency = models.CharField(max_length=3, default="USD")
     amount_cents = models.PositiveIntegerField()
     # Snapshots at the time of sale: later changes to the rule or shares never rewrite history.
@@ -280,7 +295,13 @@ class Order(models.Model):
             # copies are not charges: a free book removed and taken again is a new one.)
             models.UniqueConstraint(
                 fields=["buyer", "book"],
-                condition=Q(status="paid", product="book", amount_cents__gt=0),
+                condition=Q(
+                    status="paid",
+                    product="book",
+                    amount_cents__gt=0,
+                    gift__isnull=True,
+                    team_licence__isnull=True,
+                ),
                 name="order_one_paid_book_per_reader",
             ),
             models.CheckConstraint(
@@ -342,6 +363,20 @@ class Order(models.Model):
         return READER_STATUS.get(self.status) or self.get_status_display()
 
     @property
+    def sold_as(self) -> str:
+        """How a book sale was sold, for the earnings table and CSV: "gift", "team seat" or ""."""
+        if self.gift_id:
+            return "gift"
+        if self.team_licence_id:
+            return "team seat"
+        return ""
+
+    @property
+    def for_someone_else(self) -> bool:
+        """A gift or a team seat: its book goes to whoever claims it, not the buyer."""
+        return self.gift_id is not None or self.team_licence_id is not None
+
+    @property
     def paid_with_credit(self) -> bool:
         return self.gateway == "credit"
 
@@ -349,6 +384,10 @@ class Order(models.Model):
     def title(self) -> str:
         """What was bought, for receipts and order lists."""
         if self.book_id:
+            if self.gift_id:
+                return f"{self.book.title} (gift)"
+            if self.team_licence_id:
+                return f"{self.book.title} (team seat)"
             return self.book.title
         if self.product == self.Product.MEMBERSHIP:
             return f"Reader Membership ({self.credits} credit{'s' if self.credits != 1 else ''})"
@@ -856,3 +895,112 @@ class CreditEntry(models.Model):
 
     def __str__(self):
         return f"{self.owner} {self.credits:+d} credits ({self.kind})"
+
+
+class Gift(models.Model):
+    """A book (or a bundle's books) bought for someone else: their address, a message,
+    the day to deliver it. The orders that paid for it are its sales (the buyer's);
+    the books are granted to whoever claims it (payments/gifts.py).
+
+    pending (not paid yet) -> scheduled (paid, its day not come) -> sent -> claimed;
+    scheduled / sent -> refunded (only while unclaimed). Each move is a locked,
+    conditional transition: a retried task or a double click delivers, claims or
+    refunds once.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for payment"
+        SCHEDULED = "scheduled", "Scheduled"
+        SENT = "sent", "Sent, not claimed yet"
+        CLAIMED = "claimed", "Claimed"
+        REFUNDED = "refunded", "Refunded"
+        FAILED = "failed", "Not paid"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    buyer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="gifts_given"
+    )
+    payment = models.ForeignKey(
+        Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="gifts"
+    )
+    # What the gift is of, for pages and e-mails (its orders hold the books).
+    title = models.CharField(max_length=300)
+    recipient_email = models.EmailField()
+    message = models.TextField(blank=True, max_length=2000)
+    deliver_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    # The claim link's secret; a new one when the buyer changes the address.
+    claim_token = models.UUIDField(default=uuid.uuid4, unique=True)
+    # How many claim e-mails went out (the delivery and each resend): the outbox key.
+    sends = models.PositiveIntegerField(default=0)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="gifts_received",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "deliver_at"], name="gift_due")]
+
+    def __str__(self):
+        return f"Gift #{self.pk} · {self.title} · to {self.recipient_email} · {self.status}"
+
+    def get_absolute_url(self):
+        return reverse("payments:gift", kwargs={"public_id": self.public_id})
+
+    @property
+    def is_claimed(self) -> bool:
+        return self.status == self.Status.CLAIMED
+
+
+class TeamLicence(models.Model):
+    """N seats of one book bought by a team manager in one payment: one order per
+    seat at the per-seat price (each its own sale, royalty and refund). The manager
+    invites a reader per seat; a seat's book is granted when its reader claims it."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="team_licences"
+    )
+    book = models.ForeignKey("catalog.Book", on_delete=models.PROTECT, related_name="+")
+    payment = models.OneToOneField(Payment, on_delete=models.PROTECT, related_name="team_licence")
+    seat_price_cents = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"Team licence #{self.pk} · {self.book_id} · {self.manager}"
+
+    def get_absolute_url(self):
+        return reverse("payments:team_licence", kwargs={"public_id": self.public_id})
+
+
+class Seat(models.Model):
+    """One seat of a team licence, paid by its own order. Invited (an address and a
+    claim secret), claimed (a reader holds the book), reassignable until its holder
+    downloads the book; refunded seats are closed."""
+
+    licence = models.ForeignKey(TeamLicence, on_delete=models.CASCADE, related_name="seats")
+    order = models.OneToOneField(Order, on_delete=models.PROTECT, related_name="seat")
+    email = models.EmailField(blank=True)
+    claim_token = models.UUIDField(default=uuid.uuid4, unique=True)
+    invites = models.PositiveIntegerField(default=0)
+    holder = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self):
+        return f"Seat #{self.pk} of licence {self.licence_id}"

@@ -19,11 +19,12 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core.mail import queue_templated_email
+from library.models import Entitlement
 from library.services import grant_entitlement, revoke_entitlement
 
 from . import credits, ledger, signals
 from .gateways import GatewayError, get_gateway
-from .models import LedgerTransaction, Order, Refund, RefundAction
+from .models import Gift, LedgerTransaction, Order, Refund, RefundAction, Seat
 from .payouts import lock_authors
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,10 @@ def refund_refusal(order: Order, user, *, now=None) -> str | None:
         return "This order is refunded already."
     if order.status != Order.Status.PAID:
         return "Only paid orders can be refunded."
+    if order.gift_id and order.gift.claimed_at is not None:
+        return "This gift was claimed: a claimed gift is not refunded."
+    if order.team_licence_id and seat_used(order):
+        return "This seat's reader downloaded the book: a used seat is not refunded."
     if not within_window(order, now=now):
         deadline = refund_deadline(order)
         return f"The {settings.REFUND_WINDOW_DAYS}-day refund window closed on {deadline:%B %-d, %Y at %H:%M} UTC."
@@ -430,7 +435,10 @@ def _book_refund(order: Order, refund: Refund, now) -> None:
             sale, kind=LedgerTransaction.Kind.REFUND, memo=f"Refund of order {order.pk}"
         )
         # Only what this order granted: another order may pay for the same book.
-        revoke_entitlement(user=order.buyer, book=order.book, at=now, order_ref=order.public_id)
+        if not order.for_someone_else:
+            revoke_entitlement(user=order.buyer, book=order.book, at=now, order_ref=order.public_id)
+        else:
+            _close_given(order, now)
         if order.gateway == credits.CREDIT_GATEWAY:
             credits.return_credit(order)
     else:
@@ -441,6 +449,31 @@ def _book_refund(order: Order, refund: Refund, now) -> None:
         ledger.record_credit_refund(
             order, refunded_cents=refund.amount_cents, withdrawn_cents=withdrawn
         )
+
+
+def seat_used(order: Order) -> bool:
+    """Whether the team seat this order paid for was downloaded by its reader (a seat
+    moves only before that, so no earlier holder's copy can have been downloaded)."""
+    return Entitlement.objects.filter(
+        book_id=order.book_id, order_ref=order.public_id, last_downloaded_at__isnull=False
+    ).exists()
+
+
+def _close_given(order: Order, now) -> None:
+    """A refunded gift or seat: closed, and the book its reader claimed taken back
+    (a seat nobody downloaded; a gift is refunded only before it is claimed)."""
+    if order.gift_id:
+        Gift.objects.filter(pk=order.gift_id).exclude(status=Gift.Status.CLAIMED).update(
+            status=Gift.Status.REFUNDED
+        )
+        return
+    seat = Seat.objects.select_for_update().filter(order=order).first()
+    if seat is None:
+        return
+    if seat.holder_id:
+        revoke_entitlement(user=seat.holder, book=order.book, at=now, order_ref=order.public_id)
+    seat.closed_at = now
+    seat.save(update_fields=["closed_at"])
 
 
 def reverse_failed_refund(*, order_id: int, gateway_refund_id: str) -> bool:

@@ -6,7 +6,7 @@ from datetime import UTC, timedelta
 from celery import shared_task
 from django.utils import timezone
 
-from . import membership_billing, payouts, reconciliation, refunds, services
+from . import gift_delivery, membership_billing, payouts, reconciliation, refunds, services
 from .gateways import GatewayError
 
 log = logging.getLogger(__name__)
@@ -48,3 +48,16 @@ def reconcile_gateways():
     for difference in differences:
         log.error("reconciliation of %s: %s", (end - timedelta(days=1)).date(), difference)
     return len(differences)
+
+
+@shared_task(acks_late=True)
+def deliver_gift(gift_id: int):
+    """Queued for a gift's day after its payment: delivers it if still due (once)."""
+    return gift_delivery.deliver(gift_id)
+
+
+@shared_task(acks_late=True)
+def deliver_due_gifts():
+    """Celery beat, every 5 minutes: gifts whose day came and no task delivered
+    (a day beyond the task horizon, a lost task, a restarted worker)."""
+    return sum(gift_delivery.deliver(gift_id) for gift_id in gift_delivery.due_gift_ids())

@@ -17,6 +17,7 @@ from catalog.models import Book
 from catalog.selectors import CARD_DEFER
 from core import ratelimit
 from core.money import format_cents
+from library.models import Entitlement
 from library.services import owns
 
 from . import coupons, credits, refunds, services, webhooks
@@ -274,7 +275,12 @@ def _retry_context(request, order) -> dict:
 
 @login_required
 def order_detail(request, public_id):
-    """The order's status and printable receipt; refreshes itself while a payment is pending."""
+    """The order's status and printable receipt; refreshes itself while a payment is pending.
+    The reader a gift or a team seat went to gets a note of where it came from instead
+    (the library links here): never the price."""
+    received = _received_order(request, public_id)
+    if received is not None:
+        return render(request, "payments/received.html", {"order": received})
     order = _get_order_for_user(request, public_id)
     return render(
         request,
@@ -295,6 +301,22 @@ def order_detail(request, public_id):
             else None,
         },
     )
+
+
+def _received_order(request, public_id) -> Order | None:
+    """The gift or seat order that put a book in this reader's library, or None."""
+    if not request.user.is_authenticated:
+        return None
+    held = Entitlement.objects.filter(user=request.user, order_ref=public_id).exists()
+    if not held:
+        return None
+    order = (
+        Order.objects.select_related("book", "gift__buyer", "team_licence__manager")
+        .filter(public_id=public_id)
+        .exclude(buyer=request.user)
+        .first()
+    )
+    return order if order is not None and order.for_someone_else else None
 
 
 @login_required

@@ -324,6 +324,8 @@ RATE_LIMITS = {
     # Cart checkouts by visitors who are not signed in (each may make an account for
     # the address typed): per IP and per address (payments/cart_views.checkout).
     "guest_checkout": _rates(env.str("RATE_LIMIT_GUEST_CHECKOUT", default="30/h/ip,10/h/account")),
+    # Gift and team-seat claims (each may make an account for the address the link went to).
+    "gift_claim": _rates(env.str("RATE_LIMIT_GIFT_CLAIM", default="30/h/ip")),
     # "E-mail the author" messages sent (catalog/contact.py), per sender and per IP.
     "contact_author": _rates(
         env.str("RATE_LIMIT_CONTACT_AUTHOR", default="5/h/account,20/d/account,20/h/ip")
@@ -609,6 +611,11 @@ CELERY_BEAT_SCHEDULE["announce-missed-releases"] = {
 BOOK_VIEWS_PUSH_SECONDS = env.float("BOOK_VIEWS_PUSH_SECONDS", default=0 if DEBUG else 1.0)
 CELERY_BEAT_SCHEDULE["flush-book-views"] = {
     "task": "catalog.tasks.flush_book_views",
+    "schedule": 300,
+}
+# Gifts whose delivery day came and no queued task delivered (payments/gift_delivery.py).
+CELERY_BEAT_SCHEDULE["deliver-due-gifts"] = {
+    "task": "payments.tasks.deliver_due_gifts",
     "schedule": 300,
 }
 CELERY_BEAT_SCHEDULE["requeue-stuck-emails"] = {

@@ -303,6 +303,7 @@ def test_the_dashboard_page_and_csv(client, history):
         "your_royalty",
         "order_status",
         "coupon",
+        "sold_as",
     ]
     assert sorted(r[4] for r in rows[1:]) == sorted(
         ["6.39", "5.88", "19.99", "8.00", "-8.00", "9.60", "0.17"]

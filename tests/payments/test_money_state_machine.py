@@ -4,7 +4,9 @@ Hypothesis plays readers who behave like real customers: they open several
 checkout tabs for the same book, double-click, pay by card on the demo page,
 pay in a Stripe tab whose webhooks arrive late, twice or out of order, spend
 credits, buy packs and membership periods, ask for refunds (in time, too late,
-twice), while authors are paid out and payouts fail. After every step the
+twice), give books as gifts (claimed, passed on, refunded while unclaimed), buy
+team seats (claimed, downloaded, refunded while unused), while authors are paid
+out and payouts fail. After every step the
 store's money must still add up:
 
 - a reader has at most one paid order per book, owns the book exactly while
@@ -30,6 +32,7 @@ on-commit work runs as in production) and the machine deletes every payments,
 library and outbox row before it begins.
 """
 
+import contextlib
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -62,11 +65,14 @@ from payments import (
     cart_payments,
     coupons,
     credit_purchases,
+    gift_delivery,
+    gifts,
     ledger_guards,
     membership_billing,
     payouts,
     refunds,
     services,
+    team_licences,
 )
 from payments.gateways.demo import DECLINED_CARD, SUCCEEDING_CARD, DemoGateway
 from payments.ledger import audit
@@ -75,12 +81,14 @@ from payments.models import (
     Coupon,
     CouponRedemption,
     CreditEntry,
+    Gift,
     LedgerEntry,
     Order,
     Payment,
     Payout,
     PayoutAccount,
     Refund,
+    Seat,
 )
 from payments.pricing import price_range
 from payments.royalties import royalty_for, split_royalty
@@ -228,8 +236,14 @@ def world(settings, monkeypatch):
     books = [
         # Under $7.99: the royalty has the flat fee.
         BookFactory(minimum_price_cents=4_99, suggested_price_cents=5_99, authors=[alice]),
-        # Co-authored 50/50.
-        BookFactory(minimum_price_cents=14_99, suggested_price_cents=19_99, authors=[alice, bob]),
+        # Co-authored 50/50; sold to teams at 20% off a seat.
+        BookFactory(
+            minimum_price_cents=14_99,
+            suggested_price_cents=19_99,
+            authors=[alice, bob],
+            team_licences=True,
+            team_seat_discount_percent=20,
+        ),
         BookFactory(minimum_price_cents=9_99, suggested_price_cents=12_00, authors=[bob]),
     ]
     # Both of Bob's books (one co-written with Alice) at one price: 19.99 : 12.00.
@@ -652,6 +666,115 @@ def machine_for(world):
             for order in renewals.exclude(pk__in=before):
                 self.captured[order.pk] = order.amount_cents
 
+        # --- gifts and team seats -----------------------------------------------------
+
+        def _pay_for_others(self, reader, payment):
+            """The gift or seat page's demo card: one charge for the whole payment."""
+            before = gateway.charges
+            session = cart_payments.start_payment(payment)
+            cart_payments.pay_with_test_card(
+                payment, card_number=SUCCEEDING_CARD, reference=session.reference
+            )
+            if gateway.charges > before:
+                self._cart_captured(payment)
+            placed = [Placed(pk) for pk in payment.orders.values_list("pk", flat=True)]
+            for order in placed:
+                self.channel[order.order_id] = "cart"
+            return multiple(*placed)
+
+        @rule(
+            target=orders,
+            reader=reader_ids,
+            book=book_ids,
+            later=st.booleans(),
+            double_click=st.booleans(),
+        )
+        def give_a_book(self, reader, book, later, double_click):
+            """A gift for a friend (one of the readers, or someone new), now or in a week;
+            a book the giver owns may be given too."""
+            token = uuid.uuid4()
+            day = (timezone.now() + timedelta(days=7)).date() if later else None
+            details = gifts.GiftDetails(
+                recipient_email=f"friend{reader}@example.com", message="Enjoy", deliver_on=day
+            )
+            for _ in range(2 if double_click else 1):
+                payment = gifts.place_book_gift(
+                    buyer=readers[reader],
+                    book=books[book],
+                    amount_cents=books[book].suggested_price_cents,
+                    details=details,
+                    checkout_token=token,
+                )
+            return self._pay_for_others(reader, payment)
+
+        @precondition(lambda self: Gift.objects.exists())
+        @rule(which=st.integers(0, 20), by=reader_ids)
+        def a_gift_is_delivered_and_claimed(self, which, by):
+            """Its day comes (the sweep, twice: a retried task), then a reader claims
+            it, or, owning the book, passes it on."""
+            gift = list(Gift.objects.order_by("pk"))[which % Gift.objects.count()]
+            for _ in range(2):
+                gift_delivery.deliver(gift.pk, now=timezone.now() + timedelta(days=8))
+            gift.refresh_from_db()
+            try:
+                gifts.claim(token=gift.claim_token, user=readers[by])
+            except gifts.AlreadyOwnsGift:
+                gifts.pass_on(
+                    token=gift.claim_token, user=readers[by], recipient_email="next@example.com"
+                )
+            except gifts.GiftError:
+                pass
+
+        @precondition(lambda self: Gift.objects.exists())
+        @rule(which=st.integers(0, 20))
+        def a_gift_is_refunded(self, which):
+            gift = list(Gift.objects.order_by("pk"))[which % Gift.objects.count()]
+            claimed = gift.status == Gift.Status.CLAIMED
+            try:
+                gifts.refund(gift_id=gift.pk, buyer=gift.buyer)
+            except refunds.RefundError:
+                return
+            assert not claimed, "a claimed gift was refunded"
+
+        @rule(target=orders, reader=reader_ids, seats=st.sampled_from([2, 3]))
+        def buy_team_seats(self, reader, seats):
+            payment = team_licences.place_licence(
+                manager=readers[reader], book=books[1], seats=seats, checkout_token=uuid.uuid4()
+            )
+            return self._pay_for_others(reader, payment)
+
+        @precondition(lambda self: Seat.objects.exists())
+        @rule(which=st.integers(0, 20), by=reader_ids, downloads=st.booleans())
+        def a_seat_is_claimed(self, which, by, downloads):
+            seat = list(Seat.objects.select_related("licence").order_by("pk"))[
+                which % Seat.objects.count()
+            ]
+            manager = seat.licence.manager
+            try:
+                if not seat.email:
+                    team_licences.invite(
+                        licence_id=seat.licence_id,
+                        manager=manager,
+                        addresses=[f"seat{seat.pk}@example.com"],
+                    )
+                    seat.refresh_from_db()
+                team_licences.claim_seat(token=seat.claim_token, user=readers[by])
+            except team_licences.LicenceError:
+                return
+            if downloads:
+                Entitlement.objects.filter(user=readers[by], book=books[1]).update(
+                    last_downloaded_at=timezone.now()
+                )
+
+        @precondition(lambda self: Seat.objects.exists())
+        @rule(which=st.integers(0, 20))
+        def unused_seats_are_refunded(self, which):
+            licences = list(Seat.objects.values_list("licence_id", flat=True).distinct())
+            licence_id = sorted(licences)[which % len(licences)]
+            manager = Seat.objects.filter(licence_id=licence_id).first().licence.manager
+            with contextlib.suppress(refunds.RefundError):  # every seat used, or late
+                team_licences.refund_unused(licence_id=licence_id, manager=manager)
+
         # --- refunds -------------------------------------------------------------------
 
         @rule(order=orders, double_click=st.booleans())
@@ -708,20 +831,46 @@ def machine_for(world):
         def one_paid_order_and_one_live_entitlement_per_reader_and_book(self):
             paid = {}
             for buyer, book, public_id in Order.objects.filter(
-                product=Order.Product.BOOK, status=PAID
+                product=Order.Product.BOOK, status=PAID, gift=None, team_licence=None
             ).values_list("buyer_id", "book_id", "public_id"):
                 paid.setdefault((buyer, book), []).append(public_id)
+            given = self._given_copies()
             live = {
                 (user, book): order_ref
                 for user, book, order_ref in Entitlement.objects.active().values_list(
                     "user_id", "book_id", "order_ref"
                 )
+                if order_ref not in given
             }
             for pair, granting in paid.items():
                 assert len(granting) == 1, f"reader and book {pair}: paid orders {granting}"
             assert set(live) == set(paid), f"owned {sorted(live)} but paid for {sorted(paid)}"
             for pair, order_ref in live.items():
                 assert [order_ref] == paid[pair], f"{pair} owned through another order"
+
+        def _given_copies(self):
+            """Public ids of the paid gift and seat orders whose claimers hold the book."""
+            return set(
+                Order.objects.filter(status=PAID)
+                .exclude(gift=None, team_licence=None)
+                .values_list("public_id", flat=True)
+            )
+
+        @invariant()
+        def a_given_copy_is_held_only_by_its_claimer_while_its_order_is_paid(self):
+            holders = {}
+            for gift in Gift.objects.filter(status=Gift.Status.CLAIMED):
+                for public_id in gift.orders.values_list("public_id", flat=True):
+                    holders[public_id] = gift.claimed_by_id
+            for seat in Seat.objects.filter(holder__isnull=False).select_related("order"):
+                holders[seat.order.public_id] = seat.holder_id
+            given = self._given_copies()
+            refunded_gifts = Gift.objects.filter(status=Gift.Status.REFUNDED)
+            assert not refunded_gifts.filter(claimed_at__isnull=False).exists()
+            for user, order_ref in Entitlement.objects.active().values_list("user_id", "order_ref"):
+                if order_ref in holders:
+                    assert order_ref in given, f"{order_ref}: held after its order was refunded"
+                    assert holders[order_ref] == user, f"{order_ref}: held by someone else"
 
         @invariant()
         def the_ledger_audit_is_clean(self):
@@ -787,8 +936,11 @@ def machine_for(world):
             completed refund is the granting order's (nothing if a credit paid)."""
             refunded = gateway.refunded_by_order()
             kept, granting = {}, {}
+            for_others = set(
+                Order.objects.exclude(gift=None, team_licence=None).values_list("pk", flat=True)
+            )
             for pk, buyer, book, public_id, status, via, amount, in_flight in self._orders():
-                if book is None:
+                if book is None or pk in for_others:
                     continue
                 if pk in self.captured and not in_flight:
                     kept[buyer, book] = (

@@ -18,7 +18,7 @@ from catalog import services as catalog
 from catalog.models import Build
 from library.epub_text import read_chapters
 from library.tokens import download_token, unsubscribe_token
-from payments import bundle_purchases, cart_payments
+from payments import bundle_purchases, cart_payments, gifts, team_licences
 from payments import services as payments
 from tests.factories import AuthorFactory, BookFactory, UserFactory, listed_bundle
 from tests.library.reading import FIRST, IMAGES, epub_of
@@ -237,6 +237,31 @@ MATRIX = {
     "payments:bundle_cart_remove": ("post", EVERYONE, lambda o: []),
     "payments:bundle_checkout": ("get", LOGGED_IN, lambda o: [o["bundle"].slug]),
     "payments:bundle_refund": ("get", BUYER, lambda o: [o["bundle_sale"]]),
+    # Gifts: the buyer's pages are the buyer's only; the claim link's token is the credential.
+    "payments:gift_checkout": ("get", LOGGED_IN, lambda o: [o["book"].slug]),
+    "payments:bundle_gift": ("get", LOGGED_IN, lambda o: [o["bundle"].slug]),
+    "payments:gifts": ("get", LOGGED_IN, lambda o: []),
+    "payments:gift": ("get", BUYER, lambda o: [o["gift"].public_id]),
+    "payments:gift_resend": ("post", BUYER, lambda o: [o["gift"].public_id]),
+    "payments:gift_address": ("post", BUYER, lambda o: [o["gift"].public_id]),
+    "payments:gift_refund": ("post", BUYER, lambda o: [o["gift"].public_id]),
+    "payments:gift_claim": ("get", EVERYONE, lambda o: [o["gift"].claim_token]),
+    "payments:gift_pass_on": (
+        "post",
+        dict.fromkeys(PERSONAS, "bad_request"),
+        lambda o: [o["gift"].claim_token],
+    ),
+    # Team licences: the manager's pages are the manager's only; a seat link is its credential.
+    "payments:licence_checkout": ("get", LOGGED_IN, lambda o: [o["book"].slug]),
+    "payments:team_licence": ("get", BUYER, lambda o: [o["licence"].public_id]),
+    "payments:licence_invite": ("post", BUYER, lambda o: [o["licence"].public_id]),
+    "payments:seat_reassign": (
+        "post",
+        BUYER,
+        lambda o: [o["licence"].public_id, o["licence"].seats.first().pk],
+    ),
+    "payments:licence_refund": ("post", BUYER, lambda o: [o["licence"].public_id]),
+    "payments:seat_claim": ("get", EVERYONE, lambda o: [o["licence"].seats.first().claim_token]),
 }
 
 
@@ -298,6 +323,26 @@ def world():
         amount_cents=rest.bounds.minimum,
         checkout_token=uuid.uuid4(),
     )
+    type(book).objects.filter(pk=book.pk).update(team_licences=True)
+    book.refresh_from_db()
+    gift_payment = gifts.place_book_gift(
+        buyer=reader,
+        book=book,
+        amount_cents=2000,
+        details=gifts.GiftDetails(
+            recipient_email="friend@example.com", message="", deliver_on=None
+        ),
+        checkout_token=uuid.uuid4(),
+    )
+    cart_payments.mark_payment_paid(payment_id=gift_payment.pk, amount_cents=2000)
+    licence_payment = team_licences.place_licence(
+        manager=reader, book=book, seats=2, checkout_token=uuid.uuid4()
+    )
+    cart_payments.mark_payment_paid(
+        payment_id=licence_payment.pk, amount_cents=licence_payment.amount_cents
+    )
+    licence = licence_payment.team_licence
+    team_licences.invite(licence_id=licence.pk, manager=reader, addresses=["seat@example.com"])
     invitation = invitations.invite_coauthor(
         book=book, by=author.user, email=other_author.user.email, share=10
     )
@@ -329,6 +374,8 @@ def world():
         "payment": payment,
         "bundle": bundle,
         "bundle_sale": bundle_payment.orders.first().bundle_sale,
+        "gift": gift_payment.gifts.get(),
+        "licence": licence,
         "download_token": download_token(user_id=reader.pk, book_id=book.pk),
         "unsubscribe_token": unsubscribe_token(user_id=reader.pk, book_id=book.pk),
         "block_token": contact.block_token(author=author, sender=reader),
