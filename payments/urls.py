@@ -2,11 +2,13 @@ from django.urls import path
 
 from . import (
     bundle_views,
+    cart_intent_views,
     cart_views,
     coupon_views,
     credit_views,
     earnings_views,
     gift_views,
+    guest_views,
     insights_views,
     team_views,
     views,
@@ -22,7 +24,13 @@ urlpatterns = [
     path("cart/add/<slug:slug>/", cart_views.add, name="cart_add"),
     path("cart/lines/", cart_views.update, name="cart_update"),
     path("cart/checkout/", cart_views.checkout, name="cart_checkout"),
+    path("cart/checkout/intent/", cart_intent_views.intent, name="cart_intent"),
     path("cart/pay/<uuid:public_id>/", cart_views.payment_page, name="cart_payment"),
+    path(
+        "cart/pay/<uuid:public_id>/books/<int:book_id>/<str:fmt>/",
+        guest_views.download,
+        name="guest_download",
+    ),
     path("bundles/<slug:slug>/", bundle_views.bundle_page, name="bundle"),
     path("bundles/<slug:slug>/cart/", bundle_views.add_to_cart, name="bundle_cart_add"),
     path("cart/bundles/remove/", bundle_views.remove_from_cart, name="bundle_cart_remove"),
