@@ -177,6 +177,12 @@ def download_link(request, token, fmt):
     return _deliver(request, release_file, user=entitlement.user, entitlement=entitlement)
 
 
+def deliver(request, release_file: ReleaseFile, *, user, entitlement):
+    """The library's serving for a download another app checked already (a guest's
+    paid page, payments.guest_views): the same stamped copies and download record."""
+    return _deliver(request, release_file, user=user, entitlement=entitlement)
+
+
 def _deliver(request, release_file: ReleaseFile, *, user, entitlement):
     """The file for a reader already checked: an owner of a stamped book gets their own
     stamped copy, never the original (authors and staff, who own no copy, get the

@@ -61,7 +61,7 @@ class Offer:
 def offer_for(bundle: Bundle, reader, coupon=None) -> Offer:
     """The reader's offer (``bundle`` prefetched with catalog.bundles.with_books),
     under the bundle's ``coupon`` if any: its range, floored so that every book's
-    part stays >= 99¢ (payments.coupons)."""
+    part stays at or above the lowest paid price (payments.coupons)."""
     books = bundles.books_of(bundle)
     owned_ids = _owned_ids(reader, [book.pk for book in books])
     weights = [bundles.weight(book) for book in books]

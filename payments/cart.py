@@ -62,6 +62,12 @@ class Contents:
         return sum(line.amount_cents for line in [*self.lines, *self.bundle_lines])
 
     @property
+    def currency(self) -> str:
+        """The cart's currency (every book is sold in one): what Stripe's Element shows."""
+        items = [line.book for line in self.lines] + [line.bundle for line in self.bundle_lines]
+        return items[0].currency if items else "USD"
+
+    @property
     def payable(self) -> bool:
         every = [*self.lines, *self.bundle_lines]
         return bool(every) and not any(line.error for line in every)

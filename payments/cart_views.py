@@ -18,7 +18,7 @@ from accounts.services import account_for_email
 from core import ratelimit
 from core.fields import PriceField
 
-from . import bundle_cart, cart, cart_payments, coupons, services
+from . import bundle_cart, cart, cart_payments, coupons, guest_books, services
 from .forms import AmountForm, CardForm, CheckoutEmailForm
 from .gateways import GatewayError
 from .models import Payment
@@ -41,6 +41,10 @@ def _page(
             "card_form": card_form or CardForm(),
             "email_form": email_form or CheckoutEmailForm(),
             "demo_card": settings.PAYMENT_GATEWAY == "demo",
+            # Stripe's Payment Element on this page (payments.cart_intent_views)
+            "stripe_element": settings.PAYMENT_GATEWAY == "stripe",
+            "publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
+            "currency": contents.currency,
             "checkout_token": checkout_token or uuid.uuid4(),
             "refund_days": settings.REFUND_WINDOW_DAYS,
         },
@@ -116,7 +120,7 @@ def update(request):
     return redirect("payments:cart")
 
 
-def _token(request) -> uuid.UUID | None:
+def checkout_token(request) -> uuid.UUID | None:
     try:
         return uuid.UUID(request.POST.get("checkout_token", ""))
     except ValueError:
@@ -132,7 +136,7 @@ def checkout(request):
     Refused, with nothing charged, when the page is stale (the cart changed in
     another tab since), a line is not payable, or the form is wrong."""
     contents = cart.contents(request)
-    token = _token(request)
+    token = checkout_token(request)
     if token is None:
         messages.error(
             request, "This page is out of date: nothing was charged. Pay from the cart below."
@@ -169,16 +173,13 @@ def checkout(request):
         buyer, created = account_for_email(email)
     else:
         buyer, created = request.user, False
-    lines = [
-        cart_payments.LineChoice(
-            line.book, line.amount_cents, coupon=line.coupon, gift=contents.gifts.get(line.book.pk)
-        )
-        for line in contents.lines
-    ]
-    lines += bundle_cart.choices(contents.bundle_lines, token)
     try:
         payment = cart_payments.place_cart_payment(
-            buyer=buyer, lines=lines, checkout_token=token, guest=guest, account_created=created
+            buyer=buyer,
+            lines=line_choices(contents, token),
+            checkout_token=token,
+            guest=guest,
+            account_created=created,
         )
         session = cart_payments.start_payment(payment)
     except services.CheckoutError as exc:
@@ -188,9 +189,7 @@ def checkout(request):
         messages.error(request, str(exc))
         return _page(request, status=502, contents=contents)
     if guest:
-        remembered = request.session.get(GUEST_PAYMENTS_KEY, [])[-9:]
-        if str(payment.public_id) not in remembered:
-            request.session[GUEST_PAYMENTS_KEY] = [*remembered, str(payment.public_id)]
+        remember_guest_payment(request, payment)
     if session.page == "stripe":
         return redirect(payment)
     if payment.status != Payment.Status.PAID:
@@ -208,6 +207,24 @@ def checkout(request):
                 contents=contents,
             )
     return _paid(request, payment)
+
+
+def line_choices(contents, token) -> list:
+    """What the cart page showed, as the lines of its payment (coupons, gifts, bundles' books)."""
+    lines = [
+        cart_payments.LineChoice(
+            line.book, line.amount_cents, coupon=line.coupon, gift=contents.gifts.get(line.book.pk)
+        )
+        for line in contents.lines
+    ]
+    return lines + bundle_cart.choices(contents.bundle_lines, token)
+
+
+def remember_guest_payment(request, payment) -> None:
+    """This browser may see the payment it made without signing in (the last 10)."""
+    remembered = request.session.get(GUEST_PAYMENTS_KEY, [])[-9:]
+    if str(payment.public_id) not in remembered:
+        request.session[GUEST_PAYMENTS_KEY] = [*remembered, str(payment.public_id)]
 
 
 def _paid(request, payment):
@@ -263,4 +280,6 @@ def payment_page(request, public_id):
         )
     elif payment.status == Payment.Status.PAID:
         cart.forget(request, list(payment.orders.values_list("book_id", flat=True)))
+        if guest_view:  # the paid page is the guest's books (payments.guest_books)
+            context["books"] = guest_books.books(payment)
     return render(request, "payments/cart_payment.html", context)

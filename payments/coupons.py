@@ -7,10 +7,11 @@
   or a fixed price, including free); the top of the slider stays. The reader still
   pays what they want at or above the coupon's minimum, and the author earns
   ``royalty_for`` of what was paid, like any sale.
-- The 1-98¢ band: a coupon never makes a price the royalty rule refuses. A coupon
-  price in the band rounds **up to 99¢** (never down to free: a free copy is the
+- The invalid band (above free, below the lowest paid price, MIN_PAID_PRICE_CENTS):
+  a coupon never makes a price the royalty rule refuses. A coupon price in the band
+  rounds **up to the lowest paid price** (never down to free: a free copy is the
   author's explicit choice, a fixed price of $0 or 100% off). For a bundle the
-  floor is the bundle's lowest valid minimum (every book's part >= 99¢,
+  floor is the bundle's lowest valid minimum (every book's part at least the lowest paid price,
   catalog.bundles.lowest_minimum), and below it the price rounds up to it; a
   bundle is never free (a bundle sale is a payment): a free coupon for a bundle
   sells it at that floor.
@@ -97,7 +98,7 @@ def discounted(
     coupon: Coupon, cents: int, *, floor: int = MIN_PAID_PRICE_CENTS, free: bool = True
 ) -> int:
     """``cents`` under the coupon, never in the invalid band: a price between 1¢
-    and ``floor - 1`` rounds up to ``floor`` (99¢ for a book); so does $0 when
+    and ``floor - 1`` rounds up to ``floor`` (the lowest paid price for a book); so does $0 when
     ``free`` is False (a bundle)."""
     if coupon.kind == Coupon.Kind.PERCENT:
         # The discount rounds down, the price up: the author never gets less than shown.

@@ -22,7 +22,7 @@ from catalog.models import Bundle
 from core import ratelimit
 
 from . import bundle_purchases, cart_payments, gifts, refunds
-from .cart_views import GUEST_PAYMENTS_KEY
+from .cart_views import remember_guest_payment
 from .forms import (
     AmountForm,
     BundleAmountForm,
@@ -150,9 +150,7 @@ def _gift_page(request, *, title, back_url, amount_form, earns, place):
         messages.error(request, str(exc))
         return render(request, "payments/gift_checkout.html", context, status=502)
     if guest:  # the payment's page is theirs through this session (as the cart's)
-        remembered = request.session.get(GUEST_PAYMENTS_KEY, [])[-9:]
-        if str(payment.public_id) not in remembered:
-            request.session[GUEST_PAYMENTS_KEY] = [*remembered, str(payment.public_id)]
+        remember_guest_payment(request, payment)
     if session.page == "stripe":
         return redirect(payment)
     if payment.status != Payment.Status.PAID:

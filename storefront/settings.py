@@ -416,15 +416,17 @@ if HTTPS_ONLY:
 if env.bool("BEHIND_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
-# Content-Security-Policy (django-csp): no inline scripts anywhere; Stripe.js only
-# from Stripe, as its Payment Element requires.
-_STRIPE_JS = "https://js.stripe.com"
+# Content-Security-Policy (django-csp): no inline scripts anywhere; Stripe.js from
+# Stripe, as its Payment Element requires, and only when Stripe is the gateway
+# (the demo gateway's pages load nothing from another site).
+_STRIPE = PAYMENT_GATEWAY == "stripe"
+_STRIPE_JS = ["https://js.stripe.com"] if _STRIPE else []
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
-        "script-src": ["'self'", _STRIPE_JS],
-        "frame-src": [_STRIPE_JS, "https://hooks.stripe.com"],
-        "connect-src": ["'self'", "https://api.stripe.com"],
+        "script-src": ["'self'", *_STRIPE_JS],
+        "frame-src": [*_STRIPE_JS, "https://hooks.stripe.com"] if _STRIPE else ["'none'"],
+        "connect-src": ["'self'", *(["https://api.stripe.com"] if _STRIPE else [])],
         "img-src": [
             "'self'",
             "data:",

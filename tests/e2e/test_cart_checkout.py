@@ -9,7 +9,9 @@ from playwright.sync_api import expect
 
 from payments.models import Order
 from tests.e2e.helpers import slide_to
+from tests.ebook_checks import pdf_pages_text
 from tests.factories import BookFactory
+from tests.library.test_stamped_files import FILES, publish
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -74,3 +76,29 @@ def test_a_new_visitor_buys_two_books_with_an_email_and_refunds_one(live_server,
     page.context.clear_cookies()
     page.goto(link)
     expect(page.get_by_role("heading", name="This sign-in link has been used")).to_be_visible()
+
+
+def test_a_new_visitor_gets_the_book_in_three_page_loads_and_one_form(live_server, page):
+    """Issue 21, point 4: book page -> cart (the checkout: e-mail + card, one form) ->
+    paid page, which is the visitor's books: the download is the stamped PDF."""
+    book = BookFactory(title="Three Loads Book", stamp_files=True, minimum_price_cents=500)
+    publish(book, "1.0")
+    loads = count_page_loads(page)
+    forms = []
+    page.on("request", lambda r: forms.append(r.url) if r.method == "POST" else None)
+
+    page.goto(live_server.url + book.get_absolute_url())  # 1: the book page
+    page.get_by_role("button", name="Add to cart").click()  # 2: the cart is the checkout
+    form = page.get_by_test_id("checkout-form")
+    form.get_by_label("Your e-mail address").fill("three.loads@example.com")
+    form.get_by_label("Card number").fill("4242 4242 4242 4242")
+    form.get_by_role("button", name=re.compile(r"^Pay ")).click()  # 3: paid, the books
+    expect(page.get_by_test_id("guest-paid")).to_contain_text("three.loads@example.com")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download PDF of Three Loads Book").click()
+    data = open(download.value.path(), "rb").read()  # noqa: SIM115
+
+    assert len(loads) == 3, loads
+    assert len(forms) == 1, forms
+    assert data.startswith(b"%PDF") and data != FILES["1.0"]["pdf"]
+    assert any("three.loads@example.com" in " ".join(p.split()) for p in pdf_pages_text(data))

@@ -151,5 +151,5 @@ def test_the_demo_author_reads_the_dashboard_and_downloads_the_csv(
         page.get_by_role("link", name="Download CSV").click()
     with open(download_info.value.path(), encoding="utf-8") as f:
         lines = f.read().splitlines()
-    assert lines[0] == "date,book,type,price_paid,your_royalty,order_status,sold_as"
+    assert lines[0] == "date,book,type,price_paid,your_royalty,order_status,coupon,sold_as"
     assert any("24.99,19.99" in line for line in lines[1:])

@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from catalog import bundles
+from core.money import is_valid_price
 from library.services import owns
 from payments import bundle_purchases, cart_payments, coupons, services
 from payments.ledger import audit
@@ -84,8 +85,8 @@ def test_a_coupon_never_makes_a_price_the_royalty_rule_refuses(minimum, extra, k
         value = max(1, min(value, 100))
     bounds = PriceRange(minimum=minimum, suggested=minimum + extra, maximum=minimum + extra + 1)
     coupon = Coupon(kind=kind, value=value)
-    if minimum and minimum < 99:
-        return  # not a valid book minimum to begin with
+    if not (is_valid_price(minimum) and is_valid_price(minimum + extra)):
+        return  # not a valid book minimum or suggested price to begin with
     got = coupons.coupon_range(bounds, coupon)
     for cents in (got.minimum, got.suggested):
         assert cents == 0 or cents >= 99
@@ -403,7 +404,7 @@ def test_the_earnings_csv_has_a_coupon_column(client, book):
     client.force_login(author_user)
     body = b"".join(client.get(reverse("payments:earnings_csv")).streaming_content).decode()
     rows = list(csv.reader(io.StringIO(body)))
-    column = rows[0].index("coupon")  # appended after the older columns (sold_as came later)
+    column = rows[0].index("coupon")
     assert rows[1][column] == "HALF"
     assert "HALF" in client.get(reverse("payments:earnings")).content.decode()
 

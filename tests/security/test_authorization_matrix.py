@@ -176,6 +176,14 @@ MATRIX = {
     # Marking a cart line as a gift: the visitor's own cart (session), like its lines.
     "payments:cart_gift": ("post", EVERYONE, lambda o: []),
     "payments:cart_payment": ("get", CART_BUYER, lambda o: [o["payment"].public_id]),
+    # The Payment Element's endpoint (a 400 problem with the demo gateway).
+    "payments:cart_intent": ("post", EVERYONE, lambda o: []),
+    # A guest's paid page downloads: the session that paid only (none here).
+    "payments:guest_download": (
+        "get",
+        dict.fromkeys(PERSONAS, DENY),
+        lambda o: [o["payment"].public_id, o["payment"].orders.first().book_id, "pdf"],
+    ),
     "payments:order": ("get", BUYER_OR_STAFF, lambda o: [o["order"].public_id]),
     "payments:pay_order": ("get", BUYER, lambda o: [o["order"].public_id]),
     "payments:refund": ("get", BUYER, lambda o: [o["order"].public_id]),
