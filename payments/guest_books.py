@@ -28,7 +28,11 @@ def books(payment: Payment) -> list[GuestBook]:
     still paid and granted by this payment. A fixed number of queries."""
     if payment.status != Payment.Status.PAID:
         return []
-    orders = list(payment.orders.select_related("book", "book__current_release").order_by("pk"))
+    orders = list(  # a gift line is not the guest's book (payments.cart_gifts)
+        payment.orders.filter(gift=None)
+        .select_related("book", "book__current_release")
+        .order_by("pk")
+    )
     granted = set(
         Entitlement.objects.active()
         .filter(
