@@ -162,6 +162,10 @@ def api_sales_page(author) -> Page:
         "API sales, cursor page 201",
         f"/api/v1/sales?limit=50&cursor={cursor}",
         headers={"Authorization": f"Bearer {token}"},
+        # One key may make RATE_LIMIT_API calls a minute: a few authors' tools at
+        # once, like the earnings dashboard, not a storefront crowd.
+        connections=4,
+        duration="20s",
     )
 
 
