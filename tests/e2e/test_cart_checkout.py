@@ -17,7 +17,11 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def count_page_loads(page) -> list[str]:
-    """Every document the tab loads (a redirect's target counts once)."""
+    """Every document the tab loads from now on (a redirect's target counts once).
+
+    The page before must have finished loading first, or its late "load" event
+    would be counted as one of the journey's loads."""
+    page.wait_for_load_state("load")
     loads = []
     page.on("load", lambda: loads.append(page.url))
     return loads
