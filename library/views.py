@@ -18,7 +18,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from catalog.files import serve_private_file
 from catalog.models import CONTENT_TYPES, Book, BookAuthor, BookFormat, ReleaseFile
 
-from . import caching, changes, ereader, services, stamping
+from . import caching, changes, downloads, ereader, services, stamping
 from .models import Entitlement, ReaderPreference, ReadingPosition, StampedFile
 from .tasks import stamp_file
 from .tokens import BadToken, read_download_token, read_unsubscribe_token
@@ -140,19 +140,19 @@ def download(request, slug, release_id, fmt):
     """A file of one of the book's published releases, for owners, authors and staff only."""
     if fmt not in BookFormat.values:
         raise Http404
-    # The file and its book in one query, then the reader's entitlement: two queries
-    # for an owner; the book's authors and staff are checked only when it is not theirs.
-    release_file = get_object_or_404(
-        ReleaseFile.objects.select_related("release__book"),
-        release_id=release_id,
-        release__book__slug=slug,
-        release__published_at__isnull=False,
-        format=fmt,
+    # The file, its release and book and the reader's entitlement: one query for an
+    # owner (library.downloads); the book's authors and staff are checked only when
+    # it is not theirs.
+    found = downloads.file_and_entitlement(
+        user_id=request.user.pk, slug=slug, release_id=release_id, fmt=fmt
     )
-    book = release_file.release.book
-    entitlement = services.reader_entitlement(request.user, book.pk)
-    if entitlement is None and not services.can_download(request.user, book):
-        raise Http404("This book is not in your library.")
+    if found is None:
+        raise Http404
+    release_file, entitlement = found
+    if entitlement is None:
+        book = Book.objects.with_authors().get(pk=release_file.release.book_id)
+        if not services.can_download(request.user, book):
+            raise Http404("This book is not in your library.")
     return _deliver(request, release_file, user=request.user, entitlement=entitlement)
 
 

@@ -10,6 +10,7 @@ from django.urls import reverse
 from catalog import services as catalog
 from core.models import EmailDelivery
 from library import download_counts
+from library import services as library
 from library.download_counts import flush_download_count
 from library.models import Entitlement
 from library.tokens import download_token, unsubscribe_token
@@ -183,6 +184,51 @@ def test_a_new_release_reaches_every_owner_and_marks_the_update(
     assert "/library/unsubscribe/" in message.extra_headers["List-Unsubscribe"]
 
 
+def test_an_owner_downloads_with_one_query_and_a_redownload_writes_nothing(
+    client, owner, book, django_assert_num_queries, monkeypatch
+):
+    # The count's flush is a task (a worker's query, eager here): not the request's.
+    monkeypatch.setattr(flush_download_count, "apply_async", lambda args, **kw: None)
+    client.get(download_url(book))  # the first download clears the "updated" mark
+
+    with django_assert_num_queries(1):  # the file, its book and the entitlement together
+        response = client.get(download_url(book))
+    assert b"".join(response.streaming_content) == V1_PDF
+
+
+def test_owning_another_book_or_another_readers_copy_is_not_owning_this_one(client, book):
+    someone = UserFactory()
+    buy(someone, book)
+    reader = UserFactory()
+    other = BookFactory()
+    publish(other, "1.0")
+    buy(reader, other)
+    client.force_login(reader)
+
+    assert client.get(download_url(other)).status_code == 200
+    assert client.get(download_url(book)).status_code == 404
+
+
+def test_an_unpublished_release_is_404_even_to_its_owner(client, owner, book):
+    draft = catalog.create_release(
+        book=book, version="2.0", notes="",
+        files={"pdf": ContentFile(V2_PDF, name="b.pdf")},
+    )  # fmt: skip
+
+    url = reverse("library:download", args=[book.slug, draft.pk, "pdf"])
+    assert client.get(url).status_code == 404
+    client.force_login(book.author_list[0].user)  # not to its author either, from here
+    assert client.get(url).status_code == 404
+
+
+def test_a_book_taken_back_and_bought_again_downloads_again(client, owner, book):
+    library.revoke_entitlement(user=owner, book=book)
+    assert client.get(download_url(book)).status_code == 404
+
+    library.grant_entitlement(user=owner, book=book)  # the same row, active again
+    assert client.get(download_url(book)).status_code == 200
+
+
 def test_previous_versions_stay_downloadable(client, owner, book):
     first = book.current_release
     publish(book, "1.0", V2_PDF)
@@ -317,7 +363,8 @@ def test_the_download_request_updates_no_file_row_and_the_flush_writes_them_once
             assert client.get(download_url(book)).status_code == 200
     writes = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE")]
     assert writes == []  # no count, and the mark is cleared already
-    assert len(queries.captured_queries) <= 4  # the file with its book, the entitlement; twice
+    # One query each: the file, its book and the entitlement (library.downloads).
+    assert len(queries.captured_queries) <= 2
     assert queued == [(pdf_of(book).pk,)]  # one flush queued for the three downloads
 
     assert download_counts.flush(pdf_of(book).pk) == 3
