@@ -193,21 +193,25 @@ def _finish(row_id: int, token: str, name: str, *, size: int, order_ref) -> str:
 def copy_for_download(*, user, release_file: ReleaseFile) -> StampedFile:
     """The reader's stamped copy of a file, stamped now when it is not ready yet and
     small enough to stamp inside the request (``STAMP_INLINE_MAX_BYTES``). The row
-    returned is ``ready`` or not; a caller never serves anything else in its place."""
-    StampedFile.objects.bulk_create(
-        [
-            StampedFile(
-                release_id=release_file.release_id,
-                book_id=release_file.release.book_id,
-                user_id=user.pk,
-                format=release_file.format,
-            )
-        ],
-        ignore_conflicts=True,
-    )
-    row = StampedFile.objects.get(
+    returned is ``ready`` or not; a caller never serves anything else in its place.
+    A row that exists (every download after the first) is one query."""
+    mine = StampedFile.objects.filter(
         release_id=release_file.release_id, user_id=user.pk, format=release_file.format
     )
+    row = mine.first()
+    if row is None:
+        StampedFile.objects.bulk_create(
+            [
+                StampedFile(
+                    release_id=release_file.release_id,
+                    book_id=release_file.release.book_id,
+                    user_id=user.pk,
+                    format=release_file.format,
+                )
+            ],
+            ignore_conflicts=True,
+        )
+        row = mine.get()
     if row.status == StampedFile.Status.READY:
         return row
     if release_file.size <= settings.STAMP_INLINE_MAX_BYTES:
