@@ -5,6 +5,9 @@ from . import ereader_views, reader_views, views
 app_name = "library"
 
 urlpatterns = [
+    # First: the busiest library URL is resolved without trying the others (Django
+    # builds a list of every pattern tried before the one that matches).
+    path("library/books/<slug:slug>/<int:release_id>/<str:fmt>/", views.download, name="download"),
     path("library/", views.index, name="index"),
     path("library/settings/", views.preferences, name="preferences"),
     path("library/get/<str:token>/<str:fmt>/", views.download_link, name="download_link"),
@@ -22,5 +25,4 @@ urlpatterns = [
     path("library/books/<slug:slug>/read/files/<path:path>", reader_views.image, name="read_image"),
     path("library/books/<slug:slug>/send/", ereader_views.send, name="send_to_ereader"),
     path("library/e-reader/", ereader_views.address, name="ereader"),
-    path("library/books/<slug:slug>/<int:release_id>/<str:fmt>/", views.download, name="download"),
 ]
