@@ -1,6 +1,8 @@
 """Read-side queries for catalog pages: each page costs a fixed number of queries."""
 
 import re
+from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass
 from hashlib import blake2b
 from urllib.parse import urlencode
@@ -10,7 +12,7 @@ from django.db import connection
 from django.db.models import Count, Prefetch, Q
 from django.db.models.expressions import RawSQL
 
-from core.pagecache import TIMEOUT, generation
+from core.pagecache import GENERATION_KEY, TIMEOUT, generation
 
 from .models import (
     LANGUAGE_CHOICES,
@@ -95,7 +97,18 @@ def toc_tree(entries) -> list[TocPart]:
 
 
 def search_books(*, query: str = "", category: str = "", language: str = "", sort: str = "newest"):
-    """Listed books matching every word (title, subtitle, pitch or an author's name).
+    """Listed books matching every word (title, subtitle, pitch or an author's name),
+    in the order ``sort`` names, with what their cards show."""
+    return book_cards(_matching(query, category, language).order_by(*_ordering(sort)))
+
+
+def _ordering(sort: str) -> list[str]:
+    _label, ordering = SORTS.get(sort, SORTS["newest"])
+    return ordering
+
+
+def _matching(query: str, category: str, language: str):
+    """The listed books a search finds, unordered.
 
     Author and category matches are subqueries, not joins: no duplicate rows, so
     no DISTINCT, and the ordering can walk an index.
@@ -117,8 +130,7 @@ def search_books(*, query: str = "", category: str = "", language: str = "", sor
         )
     if language:
         books = books.filter(language=language)
-    _label, ordering = SORTS.get(sort, SORTS["newest"])
-    return book_cards(books.order_by(*ordering))
+    return books
 
 
 WORD_CHARACTERS = re.compile(r"\w+")
@@ -149,35 +161,113 @@ def _books_with_word(word: str):
     ).values("pk")
 
 
-def search_count(books, **params) -> int:
-    """How many books a search finds (``books`` is its queryset), counted once per
-    catalog generation and cached: every page of one search, in any order, shares
-    the count, so turning a page costs the page's query only."""
-    query = urlencode(sorted((name, value) for name, value in params.items() if value))
-    key = f"catalog:count:{generation()}:{blake2b(query.encode(), digest_size=12).hexdigest()}"
-    count = cache.get(key)
-    if count is None:
-        count = books.count()
-        cache.set(key, count, TIMEOUT)
-    return count
+# A search's ids are cached up to this many (8 bytes each); a page past them
+# (only a search finding more books than this) is read from the database.
+CACHED_IDS = 10_000
+FACETS_KEY = "catalog:facets"
+
+
+class SearchResults(Sequence):
+    """The ids of the books a search finds, in order: what its pages are slices of.
+
+    Read once per catalog generation and search (one query for ids only, sorted by
+    the database) and cached (``catalog_listing``): the count is free and a page of
+    a search already made, in any order, is a slice of a cached list rather than a
+    query sorting every match again. A sale's new bestseller order shows when the
+    entry times out, as the page cache's does.
+    """
+
+    def __init__(self, found: tuple[int, bytes], *, query, category, language, sort):
+        self.count, packed = found
+        self._ids = array("q")
+        self._ids.frombytes(packed)
+        self._params = (query, category, language, sort)
+
+    @classmethod
+    def read(cls, *, query, category, language, sort) -> tuple[int, bytes]:
+        """What the cache keeps of a search: its count and its first ids, packed."""
+        ordered = _matching(query, category, language).order_by(*_ordering(sort))
+        ids = array("q", ordered.values_list("pk", flat=True)[:CACHED_IDS])
+        count = len(ids) if len(ids) < CACHED_IDS else ordered.count()
+        return count, ids.tobytes()
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index):
+        if not isinstance(index, slice):
+            position = range(self.count)[index]  # IndexError past the end, as a list
+            return self[position : position + 1][0]
+        start, stop, step = index.indices(self.count)
+        if stop <= len(self._ids):
+            return self._ids[start:stop:step].tolist()
+        query, category, language, sort = self._params
+        ordered = _matching(query, category, language).order_by(*_ordering(sort))
+        return list(ordered.values_list("pk", flat=True)[start:stop])[::step]
+
+
+@dataclass
+class CatalogListing:
+    generation: int
+    results: SearchResults
+    categories: list
+    languages: list
+
+
+def catalog_listing(
+    *, query: str = "", category: str = "", language: str = "", sort: str = "newest"
+) -> CatalogListing:
+    """What the catalog page lists: the ids of the books a search finds (see
+    ``search_books``) and the filters' choices (``catalog_facets``).
+
+    Both are the same for every reader until the catalog changes: cached with the
+    catalog generation they were read under (core.pagecache, bumped by every catalog
+    change) and read back in one round trip with the current generation; under
+    another generation an entry is a miss.
+    """
+    sort = sort if sort in SORTS else "newest"
+    params = {"query": query, "category": category, "language": language, "sort": sort}
+    words = urlencode([("q", " ".join(query.split())), ("c", category), ("l", language)])
+    search_key = f"catalog:search:{sort}:{blake2b(words.encode(), digest_size=12).hexdigest()}"
+    found = cache.get_many([GENERATION_KEY, search_key, FACETS_KEY])
+    current = found.get(GENERATION_KEY) or generation()
+    fresh = {}
+    search = _stamped(found, search_key, current)
+    if search is None:
+        search = fresh[search_key] = SearchResults.read(**params)
+    facets = _stamped(found, FACETS_KEY, current)
+    if facets is None:
+        facets = fresh[FACETS_KEY] = _catalog_facets()
+    if fresh:
+        cache.set_many({key: (current, value) for key, value in fresh.items()}, TIMEOUT)
+    return CatalogListing(current, SearchResults(search, **params), *facets)
+
+
+def _stamped(found: dict, key: str, current: int):
+    """The value cached at ``key`` under the generation ``current``, or None."""
+    entry = found.get(key)
+    return entry[1] if entry is not None and entry[0] == current else None
 
 
 def catalog_facets():
-    """Categories and languages to filter by (only those with listed books).
-
-    The same for every search until the catalog changes: cached under the page
-    cache's catalog generation, which every catalog change bumps.
-    """
-    key = f"catalog:facets:{generation()}"
-    facets = cache.get(key)
+    """Categories and languages to filter by (only those with listed books), cached
+    as ``catalog_listing`` caches them."""
+    found = cache.get_many([GENERATION_KEY, FACETS_KEY])
+    current = found.get(GENERATION_KEY) or generation()
+    facets = _stamped(found, FACETS_KEY, current)
     if facets is None:
         facets = _catalog_facets()
-        cache.set(key, facets, TIMEOUT)
+        cache.set(FACETS_KEY, (current, facets), TIMEOUT)
     return facets
 
 
 def _catalog_facets():
-    categories = list(Category.objects.filter(books__status__in=Book.LISTED_STATUSES).distinct())
+    """(slug, name) of the categories and (code, name) of the languages, A–Z."""
+    categories = list(
+        Category.objects.filter(books__status__in=Book.LISTED_STATUSES)
+        .distinct()
+        .values_list("slug", "name")
+    )
     # order_by: Meta.ordering would otherwise join DISTINCT (one "language" per book).
     codes = Book.objects.listed().order_by("language").values_list("language", flat=True).distinct()
     languages = sorted(((c, LANGUAGE_NAMES.get(c, c)) for c in codes), key=lambda x: x[1])
