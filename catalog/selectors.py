@@ -115,15 +115,10 @@ def _matching(query: str, category: str, language: str):
     """
     books = Book.objects.listed()
     for word in query.split()[:8]:
-        # A UNION, not an OR with a subquery: each side can use its own index
-        # (full text for the book's words, trigrams for names) instead of a scan.
-        by_text = _books_with_word(word)
-        if by_text is None:
+        matches = _books_with_word(word)
+        if matches is None:
             continue  # no letter or digit in it: nothing to look for
-        by_author = BookAuthor.objects.filter(author__display_name__icontains=word).values(
-            "book_id"
-        )
-        books = books.filter(pk__in=by_text.order_by().union(by_author.order_by()))
+        books = books.filter(pk__in=matches)
     if category:
         books = books.filter(
             pk__in=Book.categories.through.objects.filter(category__slug=category).values("book_id")
@@ -136,29 +131,40 @@ def _matching(query: str, category: str, language: str):
 WORD_CHARACTERS = re.compile(r"\w+")
 
 
+# A word's books on PostgreSQL: a UNION, not an OR with a subquery, so each side
+# uses its own index (full text for the book's words, trigrams for names) instead
+# of a scan; raw so the full-text side is not wrapped in a self-join on the ids.
+BOOKS_WITH_WORD = """
+    SELECT id FROM catalog_book WHERE search_document @@ to_tsquery('simple', %s)
+    UNION
+    SELECT ba.book_id FROM catalog_bookauthor ba JOIN catalog_author a ON a.id = ba.author_id
+    WHERE UPPER(a.display_name::text) LIKE UPPER(%s)
+"""
+
+
 def _books_with_word(word: str):
-    """The ids of books whose title, subtitle or pitch has ``word``.
+    """The ids of books whose title, subtitle, pitch or an author's name has ``word``.
 
     On PostgreSQL a word is a prefix of a word of the book ("djan" finds "Django"),
     answered by the GIN index of the generated ``search_document`` column (catalog
-    migration 0008); punctuation only separates words. SQLite matches the word
-    anywhere in the text. None when the word has nothing to look for.
+    migration 0008), punctuation only separating words; a name has it anywhere
+    (the trigram index of migration 0005). SQLite matches the word anywhere in the
+    text. None when the word has nothing to look for.
     """
+    by_author = BookAuthor.objects.filter(author__display_name__icontains=word).values("book_id")
     if connection.vendor != "postgresql":
-        return Book.objects.filter(
+        by_text = Book.objects.filter(
             Q(title__icontains=word) | Q(subtitle__icontains=word) | Q(blurb__icontains=word)
         ).values("pk")
+        return by_text.order_by().union(by_author.order_by())
     parts = WORD_CHARACTERS.findall(word.lower())
     if not parts:
         return None
-    # Only word characters reach the query text: no tsquery syntax from the reader.
+    # Only word characters reach the query text: no tsquery syntax from the reader;
+    # LIKE's wildcards in the word are escaped as Django's icontains escapes them.
     tsquery = " & ".join(f"{part}:*" for part in parts)
-    return Book.objects.filter(
-        pk__in=RawSQL(
-            "SELECT id FROM catalog_book WHERE search_document @@ to_tsquery('simple', %s)",
-            [tsquery],
-        )
-    ).values("pk")
+    like = f"%{connection.ops.prep_for_like_query(word)}%"
+    return RawSQL(BOOKS_WITH_WORD, [tsquery, like])  # noqa: S611 (a constant; bound values)
 
 
 # A search's ids are cached up to this many (8 bytes each); a page past them

@@ -123,3 +123,10 @@ def test_turning_the_pages_of_a_search_counts_its_books_once(client, django_asse
     BookFactory(title="Django volume 30")  # a catalog change: counted again
     response = client.get(url, {"q": "django", "page": "2"})
     assert response.context["page"].paginator.count == 31
+
+
+def test_like_wildcards_a_reader_types_are_plain_characters():
+    BookFactory(title="Plain", authors=[AuthorFactory(display_name="Ann 1000")])
+    BookFactory(title="Odd", authors=[AuthorFactory(display_name="Bob 100%")])
+
+    assert titles(query="100%") == ["Odd"]
