@@ -1,6 +1,8 @@
 """Read-side queries for catalog pages: each page costs a fixed number of queries."""
 
 import re
+from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass
 from hashlib import blake2b
 from urllib.parse import urlencode
@@ -10,7 +12,7 @@ from django.db import connection
 from django.db.models import Count, Prefetch, Q
 from django.db.models.expressions import RawSQL
 
-from core.pagecache import TIMEOUT, generation
+from core.pagecache import GENERATION_KEY, TIMEOUT, generation
 
 from .models import (
     LANGUAGE_CHOICES,
@@ -95,89 +97,183 @@ def toc_tree(entries) -> list[TocPart]:
 
 
 def search_books(*, query: str = "", category: str = "", language: str = "", sort: str = "newest"):
-    """Listed books matching every word (title, subtitle, pitch or an author's name).
+    """Listed books matching every word (title, subtitle, pitch or an author's name),
+    in the order ``sort`` names, with what their cards show."""
+    return book_cards(_matching(query, category, language).order_by(*_ordering(sort)))
+
+
+def _ordering(sort: str) -> list[str]:
+    _label, ordering = SORTS.get(sort, SORTS["newest"])
+    return ordering
+
+
+def _matching(query: str, category: str, language: str):
+    """The listed books a search finds, unordered.
 
     Author and category matches are subqueries, not joins: no duplicate rows, so
     no DISTINCT, and the ordering can walk an index.
     """
     books = Book.objects.listed()
     for word in query.split()[:8]:
-        # A UNION, not an OR with a subquery: each side can use its own index
-        # (full text for the book's words, trigrams for names) instead of a scan.
-        by_text = _books_with_word(word)
-        if by_text is None:
+        matches = _books_with_word(word)
+        if matches is None:
             continue  # no letter or digit in it: nothing to look for
-        by_author = BookAuthor.objects.filter(author__display_name__icontains=word).values(
-            "book_id"
-        )
-        books = books.filter(pk__in=by_text.order_by().union(by_author.order_by()))
+        books = books.filter(pk__in=matches)
     if category:
         books = books.filter(
             pk__in=Book.categories.through.objects.filter(category__slug=category).values("book_id")
         )
     if language:
         books = books.filter(language=language)
-    _label, ordering = SORTS.get(sort, SORTS["newest"])
-    return book_cards(books.order_by(*ordering))
+    return books
 
 
 WORD_CHARACTERS = re.compile(r"\w+")
 
 
+# A word's books on PostgreSQL: a UNION, not an OR with a subquery, so each side
+# uses its own index (full text for the book's words, trigrams for names) instead
+# of a scan; raw so the full-text side is not wrapped in a self-join on the ids.
+BOOKS_WITH_WORD = """
+    SELECT id FROM catalog_book WHERE search_document @@ to_tsquery('simple', %s)
+    UNION
+    SELECT ba.book_id FROM catalog_bookauthor ba JOIN catalog_author a ON a.id = ba.author_id
+    WHERE UPPER(a.display_name::text) LIKE UPPER(%s)
+"""
+
+
 def _books_with_word(word: str):
-    """The ids of books whose title, subtitle or pitch has ``word``.
+    """The ids of books whose title, subtitle, pitch or an author's name has ``word``.
 
     On PostgreSQL a word is a prefix of a word of the book ("djan" finds "Django"),
     answered by the GIN index of the generated ``search_document`` column (catalog
-    migration 0008); punctuation only separates words. SQLite matches the word
-    anywhere in the text. None when the word has nothing to look for.
+    migration 0008), punctuation only separating words; a name has it anywhere
+    (the trigram index of migration 0005). SQLite matches the word anywhere in the
+    text. None when the word has nothing to look for.
     """
+    by_author = BookAuthor.objects.filter(author__display_name__icontains=word).values("book_id")
     if connection.vendor != "postgresql":
-        return Book.objects.filter(
+        by_text = Book.objects.filter(
             Q(title__icontains=word) | Q(subtitle__icontains=word) | Q(blurb__icontains=word)
         ).values("pk")
+        return by_text.order_by().union(by_author.order_by())
     parts = WORD_CHARACTERS.findall(word.lower())
     if not parts:
         return None
-    # Only word characters reach the query text: no tsquery syntax from the reader.
+    # Only word characters reach the query text: no tsquery syntax from the reader;
+    # LIKE's wildcards in the word are escaped as Django's icontains escapes them.
     tsquery = " & ".join(f"{part}:*" for part in parts)
-    return Book.objects.filter(
-        pk__in=RawSQL(
-            "SELECT id FROM catalog_book WHERE search_document @@ to_tsquery('simple', %s)",
-            [tsquery],
-        )
-    ).values("pk")
+    like = f"%{connection.ops.prep_for_like_query(word)}%"
+    return RawSQL(BOOKS_WITH_WORD, [tsquery, like])  # noqa: S611 (a constant; bound values)
 
 
-def search_count(books, **params) -> int:
-    """How many books a search finds (``books`` is its queryset), counted once per
-    catalog generation and cached: every page of one search, in any order, shares
-    the count, so turning a page costs the page's query only."""
-    query = urlencode(sorted((name, value) for name, value in params.items() if value))
-    key = f"catalog:count:{generation()}:{blake2b(query.encode(), digest_size=12).hexdigest()}"
-    count = cache.get(key)
-    if count is None:
-        count = books.count()
-        cache.set(key, count, TIMEOUT)
-    return count
+# A search's ids are cached up to this many (8 bytes each); a page past them
+# (only a search finding more books than this) is read from the database.
+CACHED_IDS = 10_000
+FACETS_KEY = "catalog:facets"
+
+
+class SearchResults(Sequence):
+    """The ids of the books a search finds, in order: what its pages are slices of.
+
+    Read once per catalog generation and search (one query for ids only, sorted by
+    the database) and cached (``catalog_listing``): the count is free and a page of
+    a search already made, in any order, is a slice of a cached list rather than a
+    query sorting every match again. A sale's new bestseller order shows when the
+    entry times out, as the page cache's does.
+    """
+
+    def __init__(self, found: tuple[int, bytes], *, query, category, language, sort):
+        self.count, packed = found
+        self._ids = array("q")
+        self._ids.frombytes(packed)
+        self._params = (query, category, language, sort)
+
+    @classmethod
+    def read(cls, *, query, category, language, sort) -> tuple[int, bytes]:
+        """What the cache keeps of a search: its count and its first ids, packed."""
+        ordered = _matching(query, category, language).order_by(*_ordering(sort))
+        ids = array("q", ordered.values_list("pk", flat=True)[:CACHED_IDS])
+        count = len(ids) if len(ids) < CACHED_IDS else ordered.count()
+        return count, ids.tobytes()
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index):
+        if not isinstance(index, slice):
+            position = range(self.count)[index]  # IndexError past the end, as a list
+            return self[position : position + 1][0]
+        start, stop, step = index.indices(self.count)
+        if stop <= len(self._ids):
+            return self._ids[start:stop:step].tolist()
+        query, category, language, sort = self._params
+        ordered = _matching(query, category, language).order_by(*_ordering(sort))
+        return list(ordered.values_list("pk", flat=True)[start:stop])[::step]
+
+
+@dataclass
+class CatalogListing:
+    generation: int
+    results: SearchResults
+    categories: list
+    languages: list
+
+
+def catalog_listing(
+    *, query: str = "", category: str = "", language: str = "", sort: str = "newest"
+) -> CatalogListing:
+    """What the catalog page lists: the ids of the books a search finds (see
+    ``search_books``) and the filters' choices (``catalog_facets``).
+
+    Both are the same for every reader until the catalog changes: cached with the
+    catalog generation they were read under (core.pagecache, bumped by every catalog
+    change) and read back in one round trip with the current generation; under
+    another generation an entry is a miss.
+    """
+    sort = sort if sort in SORTS else "newest"
+    params = {"query": query, "category": category, "language": language, "sort": sort}
+    words = urlencode([("q", " ".join(query.split())), ("c", category), ("l", language)])
+    search_key = f"catalog:search:{sort}:{blake2b(words.encode(), digest_size=12).hexdigest()}"
+    found = cache.get_many([GENERATION_KEY, search_key, FACETS_KEY])
+    current = found.get(GENERATION_KEY) or generation()
+    fresh = {}
+    search = _stamped(found, search_key, current)
+    if search is None:
+        search = fresh[search_key] = SearchResults.read(**params)
+    facets = _stamped(found, FACETS_KEY, current)
+    if facets is None:
+        facets = fresh[FACETS_KEY] = _catalog_facets()
+    if fresh:
+        cache.set_many({key: (current, value) for key, value in fresh.items()}, TIMEOUT)
+    return CatalogListing(current, SearchResults(search, **params), *facets)
+
+
+def _stamped(found: dict, key: str, current: int):
+    """The value cached at ``key`` under the generation ``current``, or None."""
+    entry = found.get(key)
+    return entry[1] if entry is not None and entry[0] == current else None
 
 
 def catalog_facets():
-    """Categories and languages to filter by (only those with listed books).
-
-    The same for every search until the catalog changes: cached under the page
-    cache's catalog generation, which every catalog change bumps.
-    """
-    key = f"catalog:facets:{generation()}"
-    facets = cache.get(key)
+    """Categories and languages to filter by (only those with listed books), cached
+    as ``catalog_listing`` caches them."""
+    found = cache.get_many([GENERATION_KEY, FACETS_KEY])
+    current = found.get(GENERATION_KEY) or generation()
+    facets = _stamped(found, FACETS_KEY, current)
     if facets is None:
         facets = _catalog_facets()
-        cache.set(key, facets, TIMEOUT)
+        cache.set(FACETS_KEY, (current, facets), TIMEOUT)
     return facets
 
 
 def _catalog_facets():
-    categories = list(Category.objects.filter(books__status__in=Book.LISTED_STATUSES).distinct())
+    """(slug, name) of the categories and (code, name) of the languages, A–Z."""
+    categories = list(
+        Category.objects.filter(books__status__in=Book.LISTED_STATUSES)
+        .distinct()
+        .values_list("slug", "name")
+    )
     # order_by: Meta.ordering would otherwise join DISTINCT (one "language" per book).
     codes = Book.objects.listed().order_by("language").values_list("language", flat=True).distinct()
     languages = sorted(((c, LANGUAGE_NAMES.get(c, c)) for c in codes), key=lambda x: x[1])

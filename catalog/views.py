@@ -2,14 +2,16 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from core.pagecache import cache_for_anonymous, personal_param
-from core.pagination import CountedPaginator, querystring_without_page
+from core.pagination import querystring_without_page
 
 from . import book_page, invitations, selectors, services, signals, stats
+from .cards import cards_html_for_ids
 from .files import serve_private_file
 from .forms import (
     AuthorProfileForm,
@@ -33,24 +35,23 @@ def book_list(request):
     sort = request.GET.get("sort", "newest")
     if sort not in selectors.SORTS:
         sort = "newest"
-    books = selectors.search_books(query=query, category=category, language=language, sort=sort)
-    count = selectors.search_count(books, query=query, category=category, language=language)
-    page = CountedPaginator(books, settings.CATALOG_PAGE_SIZE, count=count).get_page(
-        request.GET.get("page")
+    listing = selectors.catalog_listing(
+        query=query, category=category, language=language, sort=sort
     )
-    categories, languages = selectors.catalog_facets()
+    page = Paginator(listing.results, settings.CATALOG_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
         "catalog/book_list.html",
         {
             "page": page,
+            "cards": cards_html_for_ids(page.object_list, current=listing.generation),
             "query": query,
             "category": category,
             "language": language,
             "sort": sort,
-            "sorts": {key: label for key, (label, _) in selectors.SORTS.items()},
-            "categories": categories,
-            "languages": languages,
+            "sorts": [(key, label) for key, (label, _) in selectors.SORTS.items()],
+            "categories": listing.categories,
+            "languages": listing.languages,
             "querystring": querystring_without_page(request),
         },
     )

@@ -1,13 +1,12 @@
 import uuid
+from html import escape
 
 from django import template
-from django.core.cache import cache
-from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 
+from catalog.cards import cards_html
 from catalog.contact import recipients
 from catalog.markdown import render_markdown
-from core.pagecache import TIMEOUT, generation
 
 register = template.Library()
 
@@ -34,23 +33,21 @@ def new_form_token():
 
 @register.simple_tag
 def book_cards(books):
-    """{% book_cards books %}: the cards of a list of books (catalog/_book_card.html).
+    """{% book_cards books %}: the cards of a list of books, each rendered once per
+    catalog generation and cached (catalog/cards.py)."""
+    return cards_html(books)
 
-    A card is the same on every page and for every reader until the catalog
-    changes, so each is rendered once per catalog generation and cached; a list
-    of 24 costs two cache round trips and renders only the cards not yet cached
-    (a page-cache miss of a search rendered every card every time).
-    """
-    books = list(books)
-    current = generation()
-    keys = {f"card:{current}:{book.pk}": book for book in books}
-    html = cache.get_many(list(keys))
-    missing = {
-        key: render_to_string("catalog/_book_card.html", {"book": book})
-        for key, book in keys.items()
-        if key not in html
-    }
-    if missing:
-        cache.set_many(missing, TIMEOUT)
-        html.update(missing)
-    return mark_safe("".join(html[key] for key in keys))
+
+@register.simple_tag
+def select_options(choices, selected):
+    """{% select_options choices selected %}: the <option>s of ``(value, label)``
+    pairs, the one whose value is ``selected`` marked. A loop in Python with the
+    standard library's escaping, not in the template: the catalog's filters are a
+    few dozen options on a page rendered on every page-cache miss."""
+    return mark_safe(
+        "".join(
+            f'<option value="{escape(str(value))}"{" selected" if value == selected else ""}>'
+            f"{escape(str(label))}</option>"
+            for value, label in choices
+        )
+    )

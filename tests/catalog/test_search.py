@@ -60,7 +60,9 @@ def test_facets_are_cached_until_the_catalog_changes(django_assert_max_num_queri
     catalog_facets()
     with django_assert_max_num_queries(0):
         categories, languages = catalog_facets()
-    assert [c.slug for c in categories] == ["python"] and [code for code, _ in languages] == ["en"]
+    assert [slug for slug, _ in categories] == ["python"] and [code for code, _ in languages] == [
+        "en"
+    ]
 
     BookFactory(language="fr")  # a catalog change bumps the generation
 
@@ -121,3 +123,10 @@ def test_turning_the_pages_of_a_search_counts_its_books_once(client, django_asse
     BookFactory(title="Django volume 30")  # a catalog change: counted again
     response = client.get(url, {"q": "django", "page": "2"})
     assert response.context["page"].paginator.count == 31
+
+
+def test_like_wildcards_a_reader_types_are_plain_characters():
+    BookFactory(title="Plain", authors=[AuthorFactory(display_name="Ann 1000")])
+    BookFactory(title="Odd", authors=[AuthorFactory(display_name="Bob 100%")])
+
+    assert titles(query="100%") == ["Odd"]
