@@ -104,7 +104,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "core.csp.CSPMiddleware",
     # Before any view: text the database cannot store is a 400 here, in one
     # place. After auth and CSP so the 400 page renders like any page, and after
     # CSRF, whose process_view reads the form first. docs/architecture.md.
