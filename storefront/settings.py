@@ -397,8 +397,9 @@ USE_TZ = True
 
 HTTPS_ONLY = env.bool("HTTPS_ONLY", default=False)
 # Sessions live in the database (they survive a cache flush) and are read from
-# the cache: a logged-in page costs no session query.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# the cache: a logged-in page costs no session query. accounts.sessions is
+# Django's cached_db that reads the signed-in user's cached row in the same round trip.
+SESSION_ENGINE = "accounts.sessions"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
