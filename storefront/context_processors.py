@@ -2,8 +2,8 @@ from datetime import datetime
 from functools import cache
 
 from django.conf import settings
-from django.utils import timezone
 from django.urls import get_script_prefix, reverse
+from django.utils import timezone
 
 from accounts.return_to import return_to
 
