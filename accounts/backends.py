@@ -15,7 +15,16 @@ Whether the user is an author (the header's author links) is read once, when the
 row is cached, and kept as a flag on it (``User.is_author``), so no page pays a
 query for it; the catalog forgets the user when their author profile is created
 or deleted. The profile itself is not cached with the user: views read it fresh.
+
+The session engine (``accounts/sessions.py``) may have read the cached row
+already, in the same round trip as the session: it offers it here
+(``offer_cached_user``) and the next ``get_user`` for that user takes it instead of
+reading the cache again. An offer is taken once, replaced by every session read
+and withdrawn whenever a user is forgotten, so it never outlives the request
+that read it nor a change to the user.
 """
+
+import contextvars
 
 from allauth.account.auth_backends import AuthenticationBackend as AllauthBackend
 from django.contrib.auth.backends import ModelBackend as DjangoModelBackend
@@ -25,13 +34,33 @@ from django.db import transaction
 USER_CACHE_SECONDS = 300
 
 
-def _key(user_id) -> str:
+def user_cache_key(user_id) -> str:
     return f"auth:user:{user_id}"
 
 
+# (user id as the session holds it, the cached row) read along with the session.
+_offered: contextvars.ContextVar[tuple[str, object] | None] = contextvars.ContextVar(
+    "accounts_offered_user", default=None
+)
+
+
+def offer_cached_user(user_id, user=None) -> None:
+    """The cached row of ``user_id``, just read with the session (None: no offer)."""
+    _offered.set(None if user_id is None else (str(user_id), user))
+
+
+def _take_offered(user_id):
+    offered = _offered.get()
+    if offered is None:
+        return None
+    _offered.set(None)
+    return offered[1] if offered[0] == str(user_id) else None
+
+
 def forget_user(user_id) -> None:
-    cache.delete(_key(user_id))
-    transaction.on_commit(lambda: cache.delete(_key(user_id)), robust=True)
+    _offered.set(None)
+    cache.delete(user_cache_key(user_id))
+    transaction.on_commit(lambda: cache.delete(user_cache_key(user_id)), robust=True)
 
 
 def remember_is_author(user) -> None:
@@ -43,13 +72,15 @@ def remember_is_author(user) -> None:
 
 class CachedUserMixin:
     def get_user(self, user_id):
-        user = cache.get(_key(user_id))
+        user = _take_offered(user_id)
+        if user is None:
+            user = cache.get(user_cache_key(user_id))
         if user is None:
             user = super().get_user(user_id)
             if user is None:
                 return None
             remember_is_author(user)
-            cache.set(_key(user_id), user, USER_CACHE_SECONDS)
+            cache.set(user_cache_key(user_id), user, USER_CACHE_SECONDS)
         return user if self.user_can_authenticate(user) else None
 
 

@@ -1,7 +1,9 @@
+from datetime import datetime
 from functools import cache
 
 from django.conf import settings
 from django.urls import get_script_prefix, reverse
+from django.utils import timezone
 
 from accounts.return_to import return_to
 
@@ -30,12 +32,33 @@ def _nav_urls(script_prefix: str) -> dict[str, str]:
     return {key: reverse(name) for key, name in NAV.items()}
 
 
+# Per time zone: (the current year there, the moment it ends, the moment it began).
+_years: dict = {}
+
+
+def current_year() -> int:
+    """The year in the current time zone, for the footer's copyright: what
+    ``{% now "Y" %}`` printed, without formatting a date on every page (~60 µs)."""
+    now = timezone.now()
+    zone = timezone.get_current_timezone()
+    known = _years.get(zone)
+    if known is None or not known[1] > now >= known[2]:
+        year = timezone.localtime(now, zone).year
+        known = _years[zone] = (
+            year,
+            datetime(year + 1, 1, 1, tzinfo=zone),
+            datetime(year, 1, 1, tzinfo=zone),
+        )
+    return known[0]
+
+
 def store(request):
     """Values every page's chrome needs (header, footer, optional features)."""
     return {
         "STORE_NAME": settings.STORE_NAME,
         "CREDITS_ENABLED": settings.CREDITS_ENABLED,
         "nav": _nav_urls(get_script_prefix()),
+        "YEAR": current_year(),
         # ?next= for the header's "Log in" and "Sign up" (accounts/return_to.py).
         "return_to": return_to(request),
     }

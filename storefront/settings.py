@@ -104,7 +104,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "core.csp.CSPMiddleware",
     # Before any view: text the database cannot store is a 400 here, in one
     # place. After auth and CSP so the 400 page renders like any page, and after
     # CSRF, whose process_view reads the form first. docs/architecture.md.
@@ -220,7 +220,7 @@ STORAGES = {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
             if DEBUG
-            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            else "core.staticfiles.StaticFilesStorage"
         ),
     },
 }
@@ -397,8 +397,9 @@ USE_TZ = True
 
 HTTPS_ONLY = env.bool("HTTPS_ONLY", default=False)
 # Sessions live in the database (they survive a cache flush) and are read from
-# the cache: a logged-in page costs no session query.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# the cache: a logged-in page costs no session query. accounts.sessions is
+# Django's cached_db that reads the signed-in user's cached row in the same round trip.
+SESSION_ENGINE = "accounts.sessions"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
