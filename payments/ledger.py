@@ -10,6 +10,8 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from core.cache import incr_or_create
+
 from .models import (
     CreditEntry,
     CreditLot,
@@ -56,9 +58,7 @@ def forget_earnings(author_ids) -> None:
 
     def bump():
         for author_id in author_ids:
-            key = _earnings_generation_key(author_id)
-            if not cache.add(key, 1, timeout=None):
-                cache.incr(key)
+            incr_or_create(_earnings_generation_key(author_id))
 
     if author_ids:
         bump()
