@@ -359,7 +359,6 @@ def mark_paid(*, order_id: int, amount_cents: int, reference: str | None = None)
             _book_duplicate(order)
             return True
         _settle(order, Order.Status.PAID)
-        ledger.record_sale(order)
         coupons.redeem(order)
         grant_entitlement(
             user=order.buyer,
@@ -371,6 +370,10 @@ def mark_paid(*, order_id: int, amount_cents: int, reference: str | None = None)
         sales_counts.count_soon(order.book_id)  # off the sale path: no hot row per book
         if order.payment_id is None:  # a cart's lines share one receipt (cart_payments)
             _queue_receipt(order)
+        # The ledger last (its receivers read it): its daily-sum shard is the one row
+        # concurrent sales of the book share, locked from here until the commit, so
+        # not while the receipt renders.
+        ledger.record_sale(order)
         signals.sale_completed.send(sender=Order, order=order)
     return True
 

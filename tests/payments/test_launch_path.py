@@ -164,3 +164,22 @@ def test_the_payment_page_links_the_payment_once(reader, book):
     ):
         services.start_payment(stale)
     assert Order.objects.get(pk=order.pk).gateway_reference == session.reference
+
+
+def test_the_shared_daily_sum_is_written_last_in_the_sale(reader, book):
+    """The daily-sum shard is the one row concurrent sales of a book share (locked
+    until commit): the sale writes it after the grant and the receipt, just before
+    the webhooks' receivers read the ledger."""
+    order = services.place_order(
+        buyer=reader, book=book, amount_cents=1950, checkout_token=uuid.uuid4()
+    )
+    with CaptureQueriesContext(connection) as queries:
+        assert services.mark_paid(order_id=order.pk, amount_cents=1950)
+    sql = _statements(_sql(queries))
+    daily = next(i for i, s in enumerate(sql) if "INSERT INTO payments_ledgerdaily" in s)
+    grant = next(i for i, s in enumerate(sql) if s.startswith('INSERT INTO "library_entitlement"'))
+    receipt = next(
+        i for i, s in enumerate(sql) if s.startswith('INSERT INTO "storefront_emaildelivery"')
+    )
+    assert grant < daily and receipt < daily
+    assert all("webhooks_" in s or "payments_order" in s for s in sql[daily + 1 :]), sql[daily:]
