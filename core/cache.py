@@ -7,7 +7,7 @@ generations). The client is only a thin, thread-safe handle on the pool, so
 one per pool does the same work without that cost.
 """
 
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 from django.core.cache.backends.redis import RedisCacheClient
 
@@ -29,6 +29,24 @@ class RedisCache(DjangoRedisCache):
     def __init__(self, server, params):
         super().__init__(server, params)
         self._class = ReusedRedisClient
+
+    def incr_or_create(self, key: str) -> int:
+        """One atomic INCR: a missing key becomes 1 (and never expires). Django's
+        ``add`` then ``incr`` is three round trips (SET NX, EXISTS, INCRBY); its
+        serializer keeps integers as Redis integers, so ``get`` reads this back."""
+        key = self.make_and_validate_key(key)
+        return self._cache.get_client(key, write=True).incr(key)
+
+
+def incr_or_create(key: str) -> int:
+    """Add one to a counter that never expires, creating it at 1 when missing
+    (generation numbers): one round trip on Redis, ``add``/``incr`` elsewhere."""
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        return backend.incr_or_create(key)
+    if cache.add(key, 1, timeout=None):
+        return 1
+    return cache.incr(key)
 
 
 def add_to_counter(key: str, amount: int = 1, *, timeout=None) -> None:

@@ -22,6 +22,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpResponse, QueryDict
 
+from .cache import incr_or_create
+
 GENERATION_KEY = "catalog:generation"
 # A session value that puts something of this visitor's in the header (the cart's
 # count): while it is set, their pages are rendered, never served from the cache.
@@ -41,10 +43,10 @@ def generation(key: str = GENERATION_KEY) -> int:
 def bump_generation(key: str = GENERATION_KEY) -> None:
     """Forget everything cached under ``key``'s generation (by default: every
     cached catalog page, called whenever the catalog changes)."""
-    try:
-        cache.incr(key)
-    except ValueError:
-        cache.set(key, 2, timeout=None)
+    # One round trip on Redis; a missing key counts up past 1, the number a reader
+    # takes for it (``generation``), monotonic however many bump at once.
+    if incr_or_create(key) == 1:
+        incr_or_create(key)
 
 
 def _cacheable(request) -> bool:

@@ -93,7 +93,10 @@ def lot_balances(user, *, source=None) -> list[LotBalance]:
 
 def lock_reader(user):
     """Serialise every credit movement of one reader (the row lock is the mutex)."""
-    get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+    # Only the id is read: the lock is the point, not the row (a user has many columns).
+    get_user_model().objects.select_for_update().filter(pk=user.pk).values_list(
+        "pk", flat=True
+    ).first()
 
 
 # --- Getting credits --------------------------------------------------------------

@@ -10,6 +10,8 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from core.cache import incr_or_create
+
 from .models import (
     CreditEntry,
     CreditLot,
@@ -56,9 +58,7 @@ def forget_earnings(author_ids) -> None:
 
     def bump():
         for author_id in author_ids:
-            key = _earnings_generation_key(author_id)
-            if not cache.add(key, 1, timeout=None):
-                cache.incr(key)
+            incr_or_create(_earnings_generation_key(author_id))
 
     if author_ids:
         bump()
@@ -130,10 +130,10 @@ def rebuild_daily() -> int:
         return cursor.rowcount
 
 
-def _sale_entry(order, account, amount, author=None) -> LedgerEntry:
+def _sale_entry(order, account, amount, author_id=None) -> LedgerEntry:
     return LedgerEntry(
         account=account,
-        author=author,
+        author_id=author_id,
         amount_cents=amount,
         currency=order.currency,
         book_id=order.book_id,
@@ -145,13 +145,13 @@ def record_sale(order: Order) -> LedgerTransaction:
     """Cash in from the processor (or out of the reader's credits, for a book bought
     with a credit); the royalty split between co-authors by their shares (exact to
     the cent); the platform keeps the remainder."""
-    authorships = list(order.book.authorships.select_related("author").order_by("position", "id"))
+    authorships = list(order.book.authorships.order_by("position", "id"))
     shares = [a.royalty_share for a in authorships]
     parts = split_royalty(order.royalty_cents, shares) if authorships else []
     paid_from = Account.CREDITS if order.gateway == "credit" else Account.PROCESSOR
     entries = [_sale_entry(order, paid_from, -order.amount_cents)]
     entries += [
-        _sale_entry(order, Account.AUTHOR, part, author=a.author)
+        _sale_entry(order, Account.AUTHOR, part, author_id=a.author_id)
         for a, part in zip(authorships, parts, strict=True)
         if part
     ]

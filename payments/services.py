@@ -20,13 +20,16 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
+from django.db.models import Exists
 from django.utils import timezone
 
 from catalog import selectors as catalog_selectors
 from catalog.models import Book
 from core.mail import queue_templated_email
-from library.services import grant_entitlement, owns
+from library.services import grant_entitlement
+from library.services import ownership as library_ownership
 
 from . import coupons, credits, ledger, memberships, refunds, sales_counts, signals
 from .gateways import GatewayError, PaymentStart, get_gateway
@@ -69,17 +72,28 @@ def place_order(
     error = amount_error(book, amount_cents, bounds)
     if error:
         raise CheckoutError(error)
-    with transaction.atomic():
+    try:
+        with transaction.atomic():
+            existing = _order_of_page(buyer, checkout_token)
+            if existing is not None:
+                return existing
+            credits.lock_reader(buyer)
+            owned, paid = ownership(buyer, book)
+            if owned:
+                raise AlreadyOwned("You own this book already: it is in your library.")
+            if paid:
+                _restore_paid_copy(buyer, book)
+            else:
+                order = _create_order_of_page(buyer, book, amount_cents, checkout_token, coupon)
+    except IntegrityError:
+        # Two requests posting the same page at the same instant both found no order
+        # (no row to lock yet); the unique token let one insert win. Without a savepoint
+        # around the insert, the loser's whole transaction rolled back: read the winner's.
         existing = _order_of_page(buyer, checkout_token)
-        if existing is not None:
-            return existing
-        credits.lock_reader(buyer)
-        if owns(buyer, book):
-            raise AlreadyOwned("You own this book already: it is in your library.")
-        restored = _restore_paid_copy(buyer, book)
-        if not restored:
-            order = _create_order_of_page(buyer, book, amount_cents, checkout_token, coupon)
-    if restored:  # raised after the commit: the book stays back in the library
+        if existing is None:
+            raise
+        return existing
+    if paid:  # raised after the commit: the book stays back in the library
         raise AlreadyOwned("You paid for this book already: it is back in your library.")
     return order
 
@@ -115,7 +129,9 @@ def _create_order_of_page(buyer, book, amount_cents, checkout_token, coupon=None
     """A new book order; a $0 one is fulfilled in the same transaction (a free
     coupon's last use checked under its lock first, like a card payment's)."""
     gateway = FREE_GATEWAY if amount_cents == 0 else settings.PAYMENT_GATEWAY
-    order = _create_once(
+    # No savepoint of its own: a second insert of the same page fails the caller's
+    # transaction, which place_order answers with the winner's order.
+    order = Order.objects.create(
         buyer=buyer,
         book=book,
         amount_cents=amount_cents,
@@ -155,12 +171,10 @@ def _create_once(**fields) -> Order:
         return existing
 
 
-def _restore_paid_copy(buyer, book) -> bool:
+def _restore_paid_copy(buyer, book) -> None:
     """The reader removed from the library a book they paid for and came to buy it
     again: give it back from the order that paid for it instead of charging twice."""
     paid = _paid_book_order(buyer, book)
-    if paid is None:
-        return False
     grant_entitlement(
         user=buyer,
         book=book,
@@ -168,7 +182,6 @@ def _restore_paid_copy(buyer, book) -> bool:
         order_ref=paid.public_id,
         refundable_until=refund_deadline(paid),
     )
-    return True
 
 
 def _paid_book_order(buyer, book, *, exclude=None) -> Order | None:
@@ -178,13 +191,29 @@ def _paid_book_order(buyer, book, *, exclude=None) -> Order | None:
     return orders.first()
 
 
+def ownership(buyer, book, *, exclude=None) -> tuple[bool, bool]:
+    """(the reader owns the book, the reader has a paid order with money for it
+    other than ``exclude``), asked in one query. Decisive only under the reader's
+    lock, taken by a statement of its own before this one (``credits.lock_reader``):
+    a statement that waits for a row lock still answers its subqueries from the
+    snapshot it took before waiting, so it would miss the grant of the tab that
+    held the lock."""
+    paid = Order.objects.charged_for(buyer, book)
+    if exclude is not None:
+        paid = paid.exclude(pk=exclude.pk)
+    row = (
+        get_user_model()
+        .objects.filter(pk=buyer.pk)
+        .values_list(Exists(library_ownership(buyer, book)), Exists(paid))
+        .first()
+    )
+    return (bool(row[0]), bool(row[1])) if row else (False, False)
+
+
 def owned_elsewhere(order: Order) -> bool:
     """Whether the order's reader owns its book through something else: another
     order, a gift, a grant. Decisive only under the reader's lock (``credits.lock_reader``)."""
-    return (
-        owns(order.buyer, order.book)
-        or _paid_book_order(order.buyer, order.book, exclude=order) is not None
-    )
+    return any(ownership(order.buyer, order.book, exclude=order))
 
 
 def refuse_if_owned(order: Order) -> bool:
@@ -265,9 +294,12 @@ def start_payment(order: Order):
             metadata={"book": order.book.slug} if order.book_id else {"product": order.product},
         )
     )
-    Order.objects.filter(pk=order.pk, gateway_reference="").update(
+    linked = Order.objects.filter(pk=order.pk, gateway_reference="").update(
         gateway_reference=session.reference
     )
+    if linked:  # the update saw no reference and set ours: nothing to read back
+        order.gateway_reference = session.reference
+        return session
     order.refresh_from_db(fields=["gateway_reference"])
     if order.gateway_reference != session.reference:
         raise GatewayError("This order is already linked to another payment.")
@@ -327,7 +359,6 @@ def mark_paid(*, order_id: int, amount_cents: int, reference: str | None = None)
             _book_duplicate(order)
             return True
         _settle(order, Order.Status.PAID)
-        ledger.record_sale(order)
         coupons.redeem(order)
         grant_entitlement(
             user=order.buyer,
@@ -339,6 +370,10 @@ def mark_paid(*, order_id: int, amount_cents: int, reference: str | None = None)
         sales_counts.count_soon(order.book_id)  # off the sale path: no hot row per book
         if order.payment_id is None:  # a cart's lines share one receipt (cart_payments)
             _queue_receipt(order)
+        # The ledger last (its receivers read it): its daily-sum shard is the one row
+        # concurrent sales of the book share, locked from here until the commit, so
+        # not while the receipt renders.
+        ledger.record_sale(order)
         signals.sale_completed.send(sender=Order, order=order)
     return True
 
