@@ -151,8 +151,9 @@ def _books_with_word(word: str):
     (the trigram index of migration 0005). SQLite matches the word anywhere in the
     text. None when the word has nothing to look for.
     """
-    by_author = BookAuthor.objects.filter(author__display_name__icontains=word).values("book_id")
     if connection.vendor != "postgresql":
+        by_author = BookAuthor.objects.filter(author__display_name__icontains=word)
+        by_author = by_author.values("book_id")
         by_text = Book.objects.filter(
             Q(title__icontains=word) | Q(subtitle__icontains=word) | Q(blurb__icontains=word)
         ).values("pk")
@@ -184,7 +185,7 @@ class SearchResults(Sequence):
     """
 
     def __init__(self, found: tuple[int, bytes], *, query, category, language, sort):
-        self.count, packed = found
+        self._count, packed = found
         self._ids = array("q")
         self._ids.frombytes(packed)
         self._params = (query, category, language, sort)
@@ -198,13 +199,13 @@ class SearchResults(Sequence):
         return count, ids.tobytes()
 
     def __len__(self) -> int:
-        return self.count
+        return self._count
 
     def __getitem__(self, index):
         if not isinstance(index, slice):
-            position = range(self.count)[index]  # IndexError past the end, as a list
+            position = range(self._count)[index]  # IndexError past the end, as a list
             return self[position : position + 1][0]
-        start, stop, step = index.indices(self.count)
+        start, stop, step = index.indices(self._count)
         if stop <= len(self._ids):
             return self._ids[start:stop:step].tolist()
         query, category, language, sort = self._params
