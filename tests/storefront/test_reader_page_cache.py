@@ -263,16 +263,34 @@ def test_a_catalog_change_or_a_forgotten_reader_is_a_miss(client, reader, book):
     assert get(client, url)["X-Page-Cache"] == "miss"
 
 
-def test_a_claimed_gift_forgets_the_buyer_and_the_recipient(book):
-    from payments import gifts
-    from payments.models import Gift
+def test_a_gift_claimed_by_its_recipient_shows_on_both_readers_pages(client, reader, book):
+    from payments import cart_payments, gifts
 
-    giver, recipient = UserFactory(), UserFactory()
-    gift = Gift.objects.create(
-        buyer=giver, title="x", recipient_email=recipient.email, deliver_at="2026-01-01T00:00Z"
+    payment = gifts.place_book_gift(
+        buyer=reader,
+        book=book,
+        amount_cents=1999,
+        details=gifts.GiftDetails(
+            recipient_email="friend@example.com", message="", deliver_on=None
+        ),
+        checkout_token=uuid.uuid4(),
     )
-    seen = generation(giver), generation(recipient)
-    gift.claimed_by = recipient
-    gift.save()
-    assert generation(giver) != seen[0] and generation(recipient) != seen[1]
-    assert gifts  # the claim service saves the gift (payments/gifts.py claim)
+    cart_payments.mark_payment_paid(payment_id=payment.pk, amount_cents=payment.amount_cents)
+    friend = UserFactory(email="friend@example.com")
+    friends = Client()
+    friends.force_login(friend)
+    assert "Cached Stories" not in cached(friends, reverse("library:index"))
+    cached(client, reverse("payments:orders"))
+    seen = generation(reader)
+    gifts.claim(token=payment.gifts.get().claim_token, user=friend)  # the recipient's claim
+    assert generation(reader) != seen  # the buyer's orders page is rendered afresh
+    assert get(client, reverse("payments:orders"))["X-Page-Cache"] == "miss"
+    assert "Cached Stories" in get(friends, reverse("library:index")).content.decode()
+
+
+def test_removing_a_cart_line_shows_in_the_header(client, reader, book):
+    url = reverse("payments:orders")
+    client.get(reverse("payments:cart_add", args=[book.slug]) + "?amount=19.50", follow=True)
+    assert 'data-testid="cart-link"' in cached(client, url)
+    client.post(reverse("payments:cart_update"), {"book": book.pk, "remove": "1"})
+    assert 'data-testid="cart-link"' not in get(client, url).content.decode()
