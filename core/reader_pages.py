@@ -89,7 +89,8 @@ def _reader(request):
 
 
 def _has_messages(request) -> bool:
-    return "messages" in request.COOKIES or bool(request.session.get("_messages"))
+    # An emptied cookie (a browser may send it back until it expires) holds none.
+    return bool(request.COOKIES.get("messages")) or bool(request.session.get("_messages"))
 
 
 def _page_key(request) -> str:
