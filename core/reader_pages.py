@@ -62,7 +62,8 @@ def forget_reader(user_id) -> None:
         return
     key = generation_key(user_id)
     bump_generation(key)
-    transaction.on_commit(lambda: bump_generation(key), robust=True)
+    if transaction.get_connection().in_atomic_block:  # outside one, this was the commit
+        transaction.on_commit(lambda: bump_generation(key), robust=True)
 
 
 def expire_page_at(request, moment: datetime | None) -> None:
