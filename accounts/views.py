@@ -8,6 +8,7 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_http_methods
 
 from core import ratelimit
+from core.reader_pages import cache_for_readers
 
 from .forms import LoginLinkRequestForm
 from .login_links import LoginLinkError, read_login_link, send_login_link, use_login_link
@@ -15,6 +16,7 @@ from .return_to import is_safe_next
 from .services import account_with_email, normalise_email
 
 
+@cache_for_readers  # first: a hit loads no user
 @login_required
 def account(request):
     """The account overview: e-mail, password, author profile, admin link."""

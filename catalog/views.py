@@ -9,6 +9,7 @@ from django.views.decorators.http import require_POST
 
 from core.pagecache import cache_for_anonymous, personal_param
 from core.pagination import querystring_without_page
+from core.reader_pages import cache_for_readers
 
 from . import book_page, invitations, selectors, services, signals, stats
 from .cards import cards_html_for_ids
@@ -57,7 +58,8 @@ def book_list(request):
     )
 
 
-@stats.counts_views  # outside the page cache: cached pages count too
+@stats.counts_views  # outside the page caches: cached pages count too
+@cache_for_readers(personal=("coupon",))  # before the anonymous cache: no user load on a hit
 @cache_for_anonymous(personal=("coupon",))
 def book_detail(request, slug):
     try:

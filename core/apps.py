@@ -17,8 +17,9 @@ class CoreConfig(AppConfig):
     def ready(self):
         from django.core.signals import request_finished
 
-        from . import single_line
+        from . import reader_sources, single_line
         from .logs import forget_request_id
 
         request_finished.connect(forget_request_id, dispatch_uid="core.forget_request_id")
+        reader_sources.connect()  # saves that change a reader's pages forget them
         single_line.install()  # every form's one-line fields refuse CR/LF

@@ -3,7 +3,8 @@
 A reader's list changes when one of their entitlements does (a purchase, a
 refund, a download clearing the "updated" mark) or when the catalog does (a
 title, a cover, a new version). A cached list is stored with both: the reader's
-own generation, bumped by every entitlement change (now and at commit), and the
+generation (core/reader_pages.py: bumped by every change of theirs, entitlements
+included, now and at commit), and the
 catalog generation of the page cache; read back under other numbers, it is a
 miss. Links that expire (the refund link) bound the entry's lifetime.
 """
@@ -13,24 +14,19 @@ from datetime import datetime
 from hashlib import blake2b
 
 from django.core.cache import cache
-from django.db import transaction
 
-from core.pagecache import GENERATION_KEY, bump_generation, generation
+from core.pagecache import GENERATION_KEY, generation
+from core.reader_pages import forget_reader
+from core.reader_pages import generation_key as _generation_key
 
 TIMEOUT = 300
 
 
-def _generation_key(user_id: int) -> str:
-    return f"library:generation:{user_id}"
-
-
 def forget(user_id: int) -> None:
-    """Drop the reader's cached list now, and again once the current transaction
-    commits: a list rendered between the two (from the data before the commit)
-    is never served after it."""
-    key = _generation_key(user_id)
-    bump_generation(key)
-    transaction.on_commit(lambda: bump_generation(key), robust=True)
+    """Drop the reader's cached list (and every cached page of theirs) now, and
+    again once the current transaction commits: one generation per reader
+    (core/reader_pages.py)."""
+    forget_reader(user_id)
 
 
 @dataclass(frozen=True)
@@ -41,6 +37,8 @@ class CachedList:
     key: str
     stamp: tuple[int, int]
     html: str | None
+    # When the first link the list shows ends (a refund link), if any.
+    expires: datetime | None = None
 
 
 def lookup(user_id: int, **params) -> CachedList:
@@ -55,15 +53,21 @@ def lookup(user_id: int, **params) -> CachedList:
         found.get(GENERATION_KEY) or generation(),
     )
     entry = found.get(key)
-    return CachedList(key, stamp, entry[1] if entry and entry[0] == stamp else None)
+    if entry and entry[0] == stamp:
+        return CachedList(key, stamp, entry[1], entry[2])
+    return CachedList(key, stamp, None)
+
+
+def first_to_expire(expiring: list[datetime], *, now: datetime) -> datetime | None:
+    return min((moment for moment in expiring if moment > now), default=None)
 
 
 def store(entry: CachedList, html: str, *, now: datetime, expiring: list[datetime]) -> None:
     """Cache ``html`` under the generations it was read under, until the first of
     ``expiring`` (links it shows until then) passes."""
+    expires = first_to_expire(expiring, now=now)
     timeout = TIMEOUT
-    for moment in expiring:
-        if moment > now:
-            timeout = min(timeout, int((moment - now).total_seconds()))
+    if expires is not None:
+        timeout = min(timeout, int((expires - now).total_seconds()))
     if timeout > 0:
-        cache.set(entry.key, (entry.stamp, html), timeout)
+        cache.set(entry.key, (entry.stamp, html, expires), timeout)

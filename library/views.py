@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from catalog.files import serve_private_file
 from catalog.models import CONTENT_TYPES, Book, BookAuthor, BookFormat, ReleaseFile
+from core.reader_pages import cache_for_readers, expire_page_at
 
 from . import caching, changes, downloads, ereader, services, stamping
 from .models import Entitlement, ReaderPreference, ReadingPosition, StampedFile
@@ -48,6 +49,7 @@ def _entries(user):
     )
 
 
+@cache_for_readers(params=("q", "sort", "page"))  # first: a hit loads no user
 @login_required
 def index(request):
     """Every book the reader owns, at its newest version."""
@@ -58,6 +60,7 @@ def index(request):
     page_number = request.GET.get("page", "")[:12]
     cached = caching.lookup(request.user.pk, q=query, sort=sort, page=page_number)
     list_html = cached.html
+    expire_page_at(request, cached.expires)  # the whole page (core/reader_pages.py) too
     if list_html is None:
         now = timezone.now()
         entries = _entries(request.user)
@@ -81,6 +84,7 @@ def index(request):
         )
         expiring = [e.refundable_until for e in page.object_list if e.refundable_until]
         caching.store(cached, list_html, now=now, expiring=expiring)
+        expire_page_at(request, caching.first_to_expire(expiring, now=now))
     return render(request, "library/index.html", {"list_html": mark_safe(list_html)})
 
 

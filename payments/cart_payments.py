@@ -26,6 +26,7 @@ from django.utils import timezone
 from accounts.login_links import login_link_url
 from catalog.models import Book
 from core.mail import queue_templated_email
+from core.reader_pages import forget_reader
 from library.services import owns
 
 from . import coupons, credits, gift_delivery, gift_details, services, tasks
@@ -202,6 +203,7 @@ def create_payment(
             for line in lines
         ]
     )
+    forget_reader(buyer.pk)  # bulk_create sends no signal
     return payment
 
 

@@ -11,6 +11,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from core.reader_pages import cache_for_readers
+
 from . import credit_purchases, credits, membership_billing, memberships, services
 from .gateways import GatewayError, get_gateway
 from .views import book_for_sale, redirect_to_payment
@@ -30,6 +32,7 @@ def _int(value) -> int | None:
         return None
 
 
+@cache_for_readers(params=("page",))  # first: a hit loads no user
 @login_required
 def credits_page(request):
     packs = [

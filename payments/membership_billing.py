@@ -12,6 +12,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from core.reader_pages import forget_reader
+
 from .gateways import GatewayError, demo_gateway_allowed, get_gateway
 from .memberships import PERIOD_NAMESPACE, MembershipError, plan
 from .models import Membership, Order
@@ -137,6 +139,7 @@ def start_stripe(*, user, plan_name: str, payment_method: str) -> Membership:
         subscription_reference=subscription.reference,
         current_period_end=subscription.current_period_end,
     )
+    forget_reader(membership.user_id)  # update() sends no signal
     membership.refresh_from_db()
     return membership
 
@@ -161,4 +164,5 @@ def stripe_invoice_paid(invoice) -> str:
     Membership.objects.filter(pk=membership.pk).update(
         current_period_end=invoice.period_end or membership.current_period_end
     )
+    forget_reader(membership.user_id)  # update() sends no signal
     return "membership period paid" if changed else "no change"

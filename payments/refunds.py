@@ -19,6 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core.mail import queue_templated_email
+from core.reader_pages import forget_reader
 from library.models import Entitlement
 from library.services import grant_entitlement, revoke_entitlement
 
@@ -293,6 +294,7 @@ def execute_refund(*, refund_id: int, actor=None) -> RefundResult:
             Refund.objects.filter(pk=refund.pk, status=Refund.Status.PROCESSING).update(
                 status=Refund.Status.FAILED, last_error=str(exc)[:2000]
             )
+            forget_reader(refund.order.buyer_id)  # update() sends no signal
             _log(refund, "gateway error", actor, str(exc))
         log.warning("refund %s failed: %s", refund.pk, exc)
         refund.refresh_from_db()
@@ -466,6 +468,7 @@ def _close_given(order: Order, now) -> None:
         Gift.objects.filter(pk=order.gift_id).exclude(status=Gift.Status.CLAIMED).update(
             status=Gift.Status.REFUNDED
         )
+        forget_reader(order.buyer_id)  # update() sends no signal
         return
     seat = Seat.objects.select_for_update().filter(order=order).first()
     if seat is None:
@@ -554,6 +557,8 @@ def _paid_again(order: Order) -> bool:
 
 def note_gateway_status(*, order_id: int, gateway_status: str) -> None:
     """A booked refund that was "pending" at the gateway has now succeeded."""
-    Refund.objects.filter(
+    changed = Refund.objects.filter(
         order_id=order_id, status=Refund.Status.REFUNDED, gateway_status="pending"
     ).update(gateway_status=gateway_status)
+    if changed:  # update() sends no signal
+        forget_reader(Order.objects.filter(pk=order_id).values_list("buyer_id", flat=True).first())

@@ -28,6 +28,7 @@ from django.utils import timezone
 from catalog import selectors as catalog_selectors
 from catalog.models import Book
 from core.mail import queue_templated_email
+from core.reader_pages import forget_reader
 from library.services import grant_entitlement
 from library.services import ownership as library_ownership
 
@@ -480,9 +481,14 @@ def mark_failed(*, order_id: int, reason: str, reference: str | None = None) -> 
 
 def expire_stale_orders(*, older_than=timedelta(days=1)) -> int:
     """Pending orders nobody paid for become expired (a payment arriving later still counts)."""
-    return Order.objects.filter(
+    stale = Order.objects.filter(
         status=Order.Status.PENDING, created_at__lt=timezone.now() - older_than
-    ).update(status=Order.Status.EXPIRED)
+    )
+    buyers = set(stale.values_list("buyer_id", flat=True))
+    expired = stale.update(status=Order.Status.EXPIRED)
+    for buyer_id in buyers:  # update() sends no signal: their orders page changed
+        forget_reader(buyer_id)
+    return expired
 
 
 def _queue_receipt(order: Order) -> None:

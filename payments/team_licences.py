@@ -28,6 +28,7 @@ from accounts.services import normalise_email
 from catalog.models import Book
 from core.mail import queue_templated_email
 from core.money import MIN_PAID_PRICE_CENTS
+from core.reader_pages import forget_reader
 from library.models import Entitlement
 from library.services import grant_entitlement, owns, revoke_entitlement
 
@@ -79,6 +80,7 @@ def place_licence(*, manager, book: Book, seats: int, checkout_token: uuid.UUID)
         orders = list(payment.orders.order_by("pk"))
         Order.objects.filter(pk__in=[o.pk for o in orders]).update(team_licence=licence)
         Seat.objects.bulk_create([Seat(licence=licence, order=order) for order in orders])
+        forget_reader(manager.pk)  # update() and bulk_create send no signal
     return payment
 
 

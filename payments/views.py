@@ -17,6 +17,7 @@ from catalog.models import Book
 from catalog.selectors import CARD_DEFER
 from core import ratelimit
 from core.money import format_cents
+from core.reader_pages import cache_for_readers
 from library.models import Entitlement
 from library.services import owns
 
@@ -77,6 +78,7 @@ def _checkout_page(request, book, form, *, status=200, **context):
 
 
 @require_http_methods(["GET", "POST"])
+@cache_for_readers(params=("amount",), personal=("coupon",))
 def checkout(request, slug):
     """The summary for the amount chosen on the book page: book, amount, author earns
     (with the coupon of a coupon link, if any)."""
@@ -319,6 +321,7 @@ def _received_order(request, public_id) -> Order | None:
     return order if order is not None and order.for_someone_else else None
 
 
+@cache_for_readers(params=("page",))  # first: a hit loads no user
 @login_required
 def order_list(request):
     # The list shows each book's title only: not its long texts (pitch, about, sample).
