@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from core.mail import queue_templated_email
-from core.pagecache import bump_generation
+from core.pagecache import forget_now_and_at_commit
 
 from . import services
 from .models import Book, Invitation
@@ -127,7 +127,7 @@ def propose_translation(*, book: Book, original: Book | None, by) -> Invitation 
     if original is None or original.pk == book.translation_of_id:
         if original is None and book.translation_of_id is not None:
             Book.objects.filter(pk=book.pk).update(translation_of=None)
-            bump_generation()
+            forget_now_and_at_commit()
         return None
     if original.pk == book.pk:
         raise ValidationError("A book cannot be a translation of itself.")
@@ -135,7 +135,7 @@ def propose_translation(*, book: Book, original: Book | None, by) -> Invitation 
     if original.authorships.filter(author__user=by).exists():
         open_links.update(status=Status.CANCELLED)
         Book.objects.filter(pk=book.pk).update(translation_of=original)
-        bump_generation()
+        forget_now_and_at_commit()
         return None
     same = open_links.filter(original=original).first()
     if same is not None:
@@ -230,7 +230,7 @@ def accept(*, token: str, user) -> Invitation:
                 Book.objects.filter(pk=invitation.book_id).update(
                     translation_of=invitation.original_id
                 )
-                bump_generation()
+                forget_now_and_at_commit()
             _answer(invitation, user, Status.ACCEPTED)
     if error is not None:  # raised after commit, so an expiry noticed here is kept
         raise error

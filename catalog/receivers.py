@@ -4,7 +4,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
 from accounts.backends import forget_user
-from core.pagecache import bump_generation
+from core.pagecache import forget_now_and_at_commit
 
 from .models import Author, Book, BookAuthor, Category, Release, ReleaseFile, SampleFile, TocEntry
 
@@ -15,12 +15,12 @@ PUBLIC_MODELS = (Author, Book, BookAuthor, Category, Release, ReleaseFile, Sampl
 @receiver(post_delete, dispatch_uid="catalog.pagecache.delete")
 def forget_pages(sender, **kwargs):
     if sender in PUBLIC_MODELS:
-        bump_generation()
+        forget_now_and_at_commit()
 
 
 @receiver(m2m_changed, sender=Book.categories.through, dispatch_uid="catalog.pagecache.categories")
 def forget_pages_on_categories(sender, **kwargs):
-    bump_generation()
+    forget_now_and_at_commit()
 
 
 @receiver(post_save, sender=Author, dispatch_uid="catalog.forget_user.author_saved")

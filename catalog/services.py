@@ -7,7 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from core.pagecache import bump_generation
+from core.pagecache import forget_now_and_at_commit
 
 from . import counts
 from .models import Author, Book, BookAuthor, BookFormat, Release, ReleaseFile, SampleFile, TocEntry
@@ -98,7 +98,7 @@ def set_coauthors(*, book: Book, coauthors: list[CoAuthor]) -> None:
         BookAuthor(book=book, author=c.author, royalty_share=c.share, position=i)
         for i, c in enumerate(coauthors)
     )
-    bump_generation()
+    forget_now_and_at_commit()
 
 
 # --- Table of contents --------------------------------------------------------
@@ -178,7 +178,7 @@ def replace_toc(*, book: Book, lines: list[TocLine]) -> None:
         for i, line in enumerate(lines)
     )
     Book.objects.filter(pk=book.pk).update(updated_at=timezone.now())
-    bump_generation()  # bulk_create sends no signals: forget cached pages here
+    forget_now_and_at_commit()  # bulk_create sends no signals: forget cached pages here
 
 
 # --- Releases and samples -----------------------------------------------------

@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import transaction
 from django.http import HttpResponse, QueryDict
 
 from .cache import incr_or_create
@@ -47,6 +48,16 @@ def bump_generation(key: str = GENERATION_KEY) -> None:
     # takes for it (``generation``), monotonic however many bump at once.
     if incr_or_create(key) == 1:
         incr_or_create(key)
+
+
+def forget_now_and_at_commit(key: str = GENERATION_KEY) -> None:
+    """Bump ``key``'s generation now, and again once the current transaction
+    commits: a page rendered in between (from the data before the commit, under the
+    number bumped now) is never served after it. Outside a transaction the change is
+    committed already, and one bump is enough."""
+    bump_generation(key)
+    if transaction.get_connection().in_atomic_block:
+        transaction.on_commit(partial(bump_generation, key), robust=True)
 
 
 def _cacheable(request) -> bool:

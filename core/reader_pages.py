@@ -30,13 +30,12 @@ from functools import partial, wraps
 
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
 from django.core.cache import cache
-from django.db import transaction
 from django.http import HttpResponse
 from django.middleware.csrf import get_token
 from django.utils import timezone
 from django.utils.cache import patch_cache_control, patch_vary_headers
 
-from .pagecache import GENERATION_KEY, _restrict_to, bump_generation, generation
+from .pagecache import GENERATION_KEY, _restrict_to, forget_now_and_at_commit, generation
 
 TIMEOUT = 300
 CSRF_PLACEHOLDER = b"@@reader-page-csrf@@"
@@ -60,10 +59,7 @@ def forget_reader(user_id) -> None:
     before the commit, is never served after it."""
     if not user_id:
         return
-    key = generation_key(user_id)
-    bump_generation(key)
-    if transaction.get_connection().in_atomic_block:  # outside one, this was the commit
-        transaction.on_commit(lambda: bump_generation(key), robust=True)
+    forget_now_and_at_commit(generation_key(user_id))
 
 
 def expire_page_at(request, moment: datetime | None) -> None:

@@ -36,3 +36,20 @@ def test_a_generation_counts_up_in_one_round_trip_and_reads_back():
         with mock.patch.object(client, "execute_command", wraps=client.execute_command) as sent:
             incr_or_create("counter")
         assert [call.args[0] for call in sent.call_args_list] == ["INCRBY"]
+
+
+def test_a_catalog_change_forgets_cached_pages_now_and_again_at_commit(
+    db, django_capture_on_commit_callbacks
+):
+    """A page rendered while the change's transaction is open reads the data from
+    before it under the number bumped by the save; the bump at commit makes that
+    page stale too, so the change shows at once however the two interleave."""
+    from core.pagecache import generation
+    from tests.factories import CategoryFactory
+
+    before = generation()
+    with django_capture_on_commit_callbacks(execute=True):
+        CategoryFactory()
+        during = generation()
+    assert during > before
+    assert generation() > during
