@@ -89,8 +89,10 @@ def place_order(
     except IntegrityError:
         # Two requests posting the same page at the same instant both found no order
         # (no row to lock yet); the unique token let one insert win. Without a savepoint
-        # around the insert, the loser's whole transaction rolled back: read the winner's.
-        existing = _order_of_page(buyer, checkout_token)
+        # around the insert, the loser's whole transaction rolled back: read the winner's
+        # (in a transaction of its own: the lookup locks the row, as the first one did).
+        with transaction.atomic():
+            existing = _order_of_page(buyer, checkout_token)
         if existing is None:
             raise
         return existing

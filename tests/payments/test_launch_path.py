@@ -122,10 +122,11 @@ def test_ownership_answers_both_questions_in_one_query(reader, book):
     assert services.ownership(reader, other) == (True, False)
 
 
-def test_a_page_posted_twice_at_once_answers_the_winners_order(reader, book):
+def test_a_page_posted_twice_at_once_answers_the_winners_order(transactional_db, reader, book):
     """Both posts found no order for the page; the loser's insert fails on the unique
     token and, with no savepoint around it, its transaction rolls back: it answers
-    with the winner's order instead of an error."""
+    with the winner's order instead of an error (outside any test transaction, as
+    a request runs it)."""
     token = uuid.uuid4()
     winner = services.place_order(buyer=reader, book=book, amount_cents=1950, checkout_token=token)
     real_lookup = services._order_of_page
