@@ -165,6 +165,11 @@ def running_store(database_url: str, var_dir: Path, *, workers=2, threads=4):
         f"--threads={threads}",
         "--timeout=60",
         "--graceful-timeout=5",
+        # Longer than any pause of a reader (the runs wait at barriers): gunicorn's
+        # 2 s default closes an idle kept-alive connection, and a POST sent on it at
+        # that instant is reset before the store sees it (a CI run on a loaded
+        # machine lost one request so: a transport race, not the store's answer).
+        "--keep-alive=120",
         "--error-logfile=-",
     ]
     with log_path.open("wb") as log:
