@@ -17,18 +17,11 @@ from django.urls import reverse
 from library.services import grant_entitlement, owns, revoke_entitlement
 from payments import services
 from payments.models import Order
-from tests.factories import BookFactory, UserFactory
+from tests.factories import BookFactory
 
 pytestmark = pytest.mark.django_db
 
 VISA = "4242 4242 4242 4242"
-
-
-@pytest.fixture
-def reader(client):
-    user = UserFactory()
-    client.force_login(user)
-    return user
 
 
 @pytest.fixture
