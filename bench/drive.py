@@ -448,7 +448,11 @@ def main():
 
         wait_quiet()
         result = launch.run()
-        launch_result = {**launch.as_json(result), "targets": launch.targets(result)}
+        launch_result = {
+            **launch.as_json(result),
+            "targets": launch.targets(result),
+            "bare_floor_rps": report._floor(pages, "floor-bare") or None,
+        }
         (RUN_DIR / "launch.json").write_text(json.dumps(launch_result, indent=2, default=str))
     stamp_result = None
     if not wanted or "stamp" in wanted:

@@ -40,9 +40,9 @@ django.setup()
 from django.contrib.auth import get_user_model  # noqa: E402
 from django.db.models import Count  # noqa: E402
 
-from catalog.models import Book  # noqa: E402
+from catalog.models import Book, ReleaseFile  # noqa: E402
 from core.models import EmailDelivery  # noqa: E402
-from library.models import Entitlement  # noqa: E402
+from library.models import Entitlement, StampedFile  # noqa: E402
 from payments.models import Order  # noqa: E402
 
 BOOK = "behindthestack-netflix-architecture"
@@ -64,6 +64,8 @@ class Result:
     latencies: dict = field(default_factory=lambda: {step: [] for step in STEPS})
     checks: dict = field(default_factory=dict)
     celery_peak_rss_mb: float | None = None
+    bulk_peak_rss_mb: float | None = None
+    cpu_ms_per_purchase: dict = field(default_factory=dict)
 
     @property
     def purchases_per_second(self) -> float:
@@ -205,6 +207,26 @@ def wait_for_receipts(expected_keys: list[str], timeout: float = 120.0) -> int:
         time.sleep(0.5)
 
 
+def wait_for_copies(readers, book: Book, timeout: float = 600.0) -> tuple[int, int, float]:
+    """The launch's stamped copies (the niced bulk worker makes them, mostly after the
+    launch): (ready, expected, seconds waited until all were ready or time ran out)."""
+    if not book.stamp_files:
+        return 0, 0, 0.0
+    formats = ReleaseFile.objects.filter(release_id=book.current_release_id).count()
+    expected = readers.count() * formats
+    start = time.monotonic()
+    while True:
+        ready = StampedFile.objects.filter(
+            user__in=readers,
+            release_id=book.current_release_id,
+            status=StampedFile.Status.READY,
+        ).count()
+        waited = time.monotonic() - start
+        if ready >= expected or waited > timeout:
+            return ready, expected, waited
+        time.sleep(1)
+
+
 def check(result: Result, book: Book, run_id: str) -> None:
     readers = get_user_model().objects.filter(email__startswith=f"launch-{run_id}-")
     orders = Order.objects.filter(buyer__in=readers, book=book)
@@ -219,6 +241,7 @@ def check(result: Result, book: Book, run_id: str) -> None:
     receipts = [f"receipt:order-{pk}" for pk in paid.values_list("pk", flat=True)]
     queued = EmailDelivery.objects.filter(key__in=receipts).count()
     sent = wait_for_receipts(receipts)
+    copies_ready, copies_expected, copies_wait = wait_for_copies(readers, book)
     audit = subprocess.run(
         [sys.executable, "manage.py", "audit_ledger"], capture_output=True, text=True, timeout=600
     )
@@ -230,20 +253,47 @@ def check(result: Result, book: Book, run_id: str) -> None:
         "readers charged twice": charged_twice,
         "receipts queued": queued,
         "receipts sent by the Celery worker": sent,
+        "stamped copies ready (bulk worker)": copies_ready,
+        "stamped copies expected": copies_expected,
+        "seconds after the launch until every copy was ready": round(copies_wait, 1),
         "audit_ledger": "clean"
         if audit.returncode == 0
         else f"FAILED: {(audit.stdout + audit.stderr).strip()[-300:]}",
     }
 
 
+def _family(pid: int) -> list[int]:
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    return [pid] + ([int(p) for p in children.read_text().split()] if children.exists() else [])
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process and its live children used so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for p in _family(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
+def _pids() -> dict[str, int]:
+    """The processes whose CPU the launch reports (bench/run exports their pids)."""
+    names = {
+        "launch gunicorn": "BENCH_LAUNCH_GUNICORN_PID",
+        "Celery (receipts)": "BENCH_CELERY_PID",
+        "Celery (bulk, niced)": "BENCH_BULK_PID",
+    }
+    return {name: int(os.environ[var]) for name, var in names.items() if os.environ.get(var)}
+
+
 def peak_rss_mb(pid: int) -> float | None:
     """The peak resident memory (VmHWM) of a process and its children, in MiB."""
-    pids = [pid]
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    if children.exists():
-        pids += [int(p) for p in children.read_text().split()]
     peak = 0
-    for p in pids:
+    for p in _family(pid):
         try:
             status = Path(f"/proc/{p}/status").read_text()
         except OSError:
@@ -281,6 +331,12 @@ def targets(result: Result) -> list[tuple[str, str, bool]]:
             f"{c.get('receipts queued')} / {c.get('paid orders')}",
             c.get("receipts queued") == c.get("paid orders"),
         ),
+        (
+            "launch: every new owner's stamped copies made afterwards",
+            f"{c.get('stamped copies ready (bulk worker)')} / {c.get('stamped copies expected')}"
+            f" in {c.get('seconds after the launch until every copy was ready')} s",
+            c.get("stamped copies ready (bulk worker)") == c.get("stamped copies expected"),
+        ),
         ("launch: audit_ledger clean afterwards", str(c.get("audit_ledger")), c.get("audit_ledger") == "clean"),
     ]  # fmt: skip
     return out
@@ -294,10 +350,19 @@ def run() -> Result:
     start = time.perf_counter()
     cookies = make_readers(READERS, run_id)
     print(f"  readers and sessions made in {time.perf_counter() - start:.1f} s", flush=True)
+    pids = _pids()
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     result = drive(port, cookies, book, CLIENTS)
+    if result.completed:  # where the machine's CPU went during the launch, per purchase
+        result.cpu_ms_per_purchase = {
+            name: round((cpu_seconds(pid) - before[name]) * 1000 / result.completed, 1)
+            for name, pid in pids.items()
+        }
     check(result, book, run_id)
     celery = os.environ.get("BENCH_CELERY_PID")
     result.celery_peak_rss_mb = peak_rss_mb(int(celery)) if celery else None
+    bulk = os.environ.get("BENCH_BULK_PID")
+    result.bulk_peak_rss_mb = peak_rss_mb(int(bulk)) if bulk else None
     print(
         f"  {result.completed} purchases in {result.seconds:.1f} s = "
         f"{result.purchases_per_second:.1f}/s, errors {len(result.errors)}",
@@ -309,6 +374,8 @@ def run() -> Result:
             f"p99 {result.percentile(step, 0.99):6.1f} ms",
             flush=True,
         )
+    for name, ms in result.cpu_ms_per_purchase.items():
+        print(f"  CPU of the {name} during the launch: {ms} ms per purchase", flush=True)
     for name, value in result.checks.items():
         print(f"  {name}: {value}", flush=True)
     for error in result.errors[:5]:
@@ -334,6 +401,8 @@ def as_json(result: Result) -> dict:
         },
         "checks": result.checks,
         "celery_peak_rss_mb": result.celery_peak_rss_mb,
+        "bulk_peak_rss_mb": result.bulk_peak_rss_mb,
+        "cpu_ms_per_purchase": result.cpu_ms_per_purchase,
         "gateway": "demo card, through the launch gunicorn",
         "book": BOOK,
     }

@@ -176,7 +176,8 @@ def restamp(owners: int, pdf: bytes, epub: bytes, timeout: float) -> dict:
 
     book, release = seed(owners, pdf, epub)
     celery = str(ROOT / ".venv" / "bin" / "celery")
-    options = ["--pool=solo", "-Q", QUEUE, "-l", "WARNING", "--without-gossip", "--without-mingle"]
+    queues = f"{QUEUE},{QUEUE}.bulk"  # stamping is bulk work (storefront/celery.py)
+    options = ["--pool=solo", "-Q", queues, "-l", "WARNING", "--without-gossip", "--without-mingle"]
     worker = subprocess.Popen(
         [celery, "-A", "storefront", "worker", *options],
         cwd=ROOT,

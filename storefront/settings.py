@@ -12,6 +12,7 @@ from pathlib import Path
 import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 from core.logs import logging_config
 from core.money import MIN_PAID_PRICE_CENTS, parse_price
@@ -357,6 +358,15 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="storefront")
+# Bulk work that may wait behind a burst of sales (every owner's stamped copies) goes to
+# "<queue>.bulk" (storefront/celery.py: route_task), so receipts never queue behind it.
+# A worker started without -Q consumes both; a deployment may give the bulk queue
+# workers of its own at a lower CPU priority (docs/deploy.md).
+CELERY_TASK_QUEUES = (
+    Queue(CELERY_TASK_DEFAULT_QUEUE),
+    Queue(f"{CELERY_TASK_DEFAULT_QUEUE}.bulk"),
+)
+CELERY_TASK_ROUTES = ("storefront.celery.route_task",)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # acks_late on Redis: a task whose worker died (SIGKILL, OOM, lost host) goes back to
 # the queue once unacknowledged for this long. It must exceed the longest task and

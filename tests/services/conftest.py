@@ -318,7 +318,7 @@ def celery_queue():
         bool(connection.vendor == "postgresql" and django_settings.REDIS_URL),
         "a real Celery worker needs PostgreSQL (DATABASE_URL) and Redis (REDIS_URL)",
     )
-    from storefront.celery import app
+    from storefront.celery import app, bulk_queue
 
     queue = f"test-{uuid.uuid4().hex}"
     keys = ("task_always_eager", "broker_url", "task_default_queue")
@@ -334,7 +334,7 @@ def celery_queue():
     finally:
         app.conf.update(saved)
         _reset_broker_state(app)
-        _forget_redis_keys(django_settings.REDIS_URL, queue)
+        _forget_redis_keys(django_settings.REDIS_URL, queue, bulk_queue(queue))
 
 
 def _forget_redis_keys(redis_url: str, *names: str) -> None:
@@ -454,12 +454,16 @@ def _celery_command() -> list[str]:
 
 @pytest.fixture
 def start_celery_worker(celery_queue, smtp_server, transactional_db, tmp_path, request):
-    """Factory: start real Celery workers on the test's queue (see the module doc)."""
+    """Factory: start real Celery workers on the test's queues (see the module doc)."""
+    from storefront.celery import bulk_queue
+
     workers: list[CeleryWorker] = []
     request.node.stash[_WORKERS] = workers
     database_url = worker_database_url()
 
-    def start(*, pool="solo", concurrency=1, env=None, wait=True) -> CeleryWorker:
+    def start(*, pool="solo", concurrency=1, env=None, wait=True, queues=None) -> CeleryWorker:
+        """``queues``: the test's queues it consumes (default: the test's queue and its
+        bulk queue, as a worker started without -Q consumes both)."""
         name = f"storefront-test-{uuid.uuid4().hex[:12]}@localhost"
         worker_env = {
             **os.environ,
@@ -493,7 +497,7 @@ def start_celery_worker(celery_queue, smtp_server, transactional_db, tmp_path, r
             "worker",
             f"--pool={pool}",
             f"--concurrency={concurrency}",
-            f"--queues={celery_queue}",
+            f"--queues={','.join(queues or (celery_queue, bulk_queue(celery_queue)))}",
             f"--hostname={name}",
             "--loglevel=INFO",
             "--without-mingle",
