@@ -89,7 +89,7 @@ def _handle_stripe(payload: bytes, signature: str | None) -> WebhookResult:
     payment = Payment.objects.filter(gateway="stripe", gateway_reference=reference).first()
     if payment is not None:
         return _handle_cart_payment_event(event_id, event_type, data, payment)
-    order = Order.objects.filter(gateway="stripe", gateway_reference=reference).first()
+    order = Order.objects.paid_alone_by("stripe", reference).first()
     if order is None:
         return _record(event_id, event_type, data, None, "ignored: no order for this payment")
     try:
@@ -122,7 +122,7 @@ def _handle_refund_event(event_id, event_type, data, obj) -> WebhookResult:
     payment = Payment.objects.filter(gateway="stripe", gateway_reference=reference).first()
     if payment is not None:
         return _handle_cart_refund_event(event_id, event_type, data, obj, payment)
-    order = Order.objects.filter(gateway="stripe", gateway_reference=reference).first()
+    order = Order.objects.paid_alone_by("stripe", reference).first()
     if order is None:
         return _record(event_id, event_type, data, None, "ignored: no order for this payment")
     # A refund event names its refund: re-read that one (it may have failed since);
