@@ -48,6 +48,21 @@ def _sql() -> str:
 SQL = _sql()
 
 
+def _planned_once(connection):
+    """A cursor for ``SQL``. On PostgreSQL it binds parameters on the server, so psycopg
+    prepares the statement once a connection has run it ``prepare_threshold`` times (5)
+    and PostgreSQL stops planning this four-table join on every download (0.3 ms of
+    its CPU each, six times the statement's execution). Queries are logged as any
+    cursor's. Behind PgBouncer (``PGBOUNCER``: ``prepare_threshold`` None) nothing is
+    prepared; the other databases take the usual cursor."""
+    if connection.vendor != "postgresql":
+        return connection.cursor()
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    connection.ensure_connection()
+    return connection._prepare_cursor(ServerBindingCursor(connection.connection))
+
+
 def file_and_entitlement(
     *, user_id: int | None, slug: str, release_id: int, fmt: str
 ) -> tuple[ReleaseFile, Entitlement | None] | None:
@@ -55,7 +70,7 @@ def file_and_entitlement(
     entitlement to the book (None when they own none), or None when no published
     release of that book has that file."""
     db = router.db_for_read(ReleaseFile)
-    with connections[db].cursor() as cursor:
+    with _planned_once(connections[db]) as cursor:
         cursor.execute(SQL, [user_id, release_id, fmt, slug])
         row = cursor.fetchone()
     if row is None:

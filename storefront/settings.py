@@ -170,6 +170,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # cost more than most pages (bench/: 75-107 req/s instead of 300-900). Checked
     # before reuse, so a connection the server dropped is replaced, not an error.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # A statement run through a server-binding cursor 5 times on a connection is
+    # prepared, planned once per connection (library/downloads.py uses one for the
+    # download's lookup). Django's default cursors bind on the client and never
+    # prepare, whatever this says.
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
     if env.bool("PGBOUNCER", default=False):
         # Behind PgBouncer in transaction pooling mode, a server connection is not
         # ours between transactions: no server-side cursors, no prepared statements.

@@ -15,6 +15,7 @@ from library.download_counts import flush_download_count
 from library.models import Entitlement
 from library.tokens import download_token, unsubscribe_token
 from payments import services as payments
+from tests.conftest import require
 from tests.factories import AuthorFactory, BookFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -194,6 +195,20 @@ def test_an_owner_downloads_with_one_query_and_a_redownload_writes_nothing(
     with django_assert_num_queries(1):  # the file, its book and the entitlement together
         response = client.get(download_url(book))
     assert b"".join(response.streaming_content) == V1_PDF
+
+
+def test_a_download_s_lookup_is_planned_once_per_connection_on_postgresql(client, owner, book):
+    # The lookup (library/downloads.py) binds on the server, so psycopg prepares it after
+    # prepare_threshold runs: PostgreSQL stops planning a four-table join per download.
+    require(connection.vendor == "postgresql", "prepared statements are PostgreSQL's")
+    for _ in range(6):
+        assert client.get(download_url(book)).status_code == 200
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        prepared = [row[0] for row in cursor.fetchall()]
+    assert any("LEFT JOIN library_entitlement e" in sql for sql in prepared), prepared
+    # Django's own cursors bind on the client and never prepare.
+    assert all("library_entitlement e" in sql for sql in prepared), prepared
 
 
 def test_owning_another_book_or_another_readers_copy_is_not_owning_this_one(client, book):

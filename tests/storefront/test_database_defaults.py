@@ -31,7 +31,7 @@ def test_postgresql_keeps_its_connections_and_checks_them_before_reuse():
         "CONN_MAX_AGE": 60,
         "CONN_HEALTH_CHECKS": True,
         "DISABLE_SERVER_SIDE_CURSORS": None,
-        "prepare": "default",
+        "prepare": 5,  # only server-binding cursors prepare: library/downloads.py's
     }
 
 
