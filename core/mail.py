@@ -11,6 +11,7 @@ from django.db import transaction
 from django.template import Context
 from django.template.loader import get_template, render_to_string
 
+from .inserts import insert_once
 from .models import EmailDelivery
 from .outbox import plain_subject
 from .tasks import deliver_email
@@ -41,22 +42,22 @@ def queue_email(
 ):
     """Put one e-mail in the outbox (once per ``key``) and send it after commit.
     ``attachments``: entries made by ``outbox.attachment``."""
-    delivery, created = EmailDelivery.objects.get_or_create(
+    delivery = EmailDelivery(
         key=key or f"adhoc:{uuid.uuid4().hex}",
-        defaults={
-            "to": to,
-            "subject": plain_subject(subject),
-            "body": body,
-            "html": html,
-            "headers": headers or {},
-            "attachments": attachments or [],
-        },
+        to=to,
+        subject=plain_subject(subject),
+        body=body,
+        html=html,
+        headers=headers or {},
+        attachments=attachments or [],
     )
-    if created:
-        # robust: a broker hiccup after commit must not turn a paid order into a 500;
-        # the row stays queued and requeue_stuck_emails sends it.
-        transaction.on_commit(lambda: deliver_email.delay(delivery.pk), robust=True)
-    return delivery, created
+    # One statement, no savepoint: this runs inside every sale's transaction.
+    if not insert_once(delivery):
+        return EmailDelivery.objects.get(key=delivery.key), False
+    # robust: a broker hiccup after commit must not turn a paid order into a 500;
+    # the row stays queued and requeue_stuck_emails sends it.
+    transaction.on_commit(lambda: deliver_email.delay(delivery.pk), robust=True)
+    return delivery, True
 
 
 def queue_templated_email(

@@ -4,7 +4,7 @@ payments calls grant/revoke when an order is paid or refunded; the catalog's
 ``release_published`` signal starts the free-update fan-out (receivers.py).
 """
 
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -39,27 +39,87 @@ def can_download(user, book) -> bool:
 def grant_entitlement(
     *, user, book, at=None, order_ref=None, refundable_until=None
 ) -> tuple[Entitlement, bool]:
-    """Give ``user`` the book; returns (entitlement, granted_now). Idempotent."""
-    at = at or timezone.now()
-    entitlement, created = Entitlement.objects.select_for_update().get_or_create(
+    """Give ``user`` the book; returns (entitlement, granted_now). Idempotent: a
+    reader who owns the book keeps the entitlement they have, untouched."""
+    entitlement = Entitlement(
         user=user,
         book=book,
-        defaults={"granted_at": at, "order_ref": order_ref, "refundable_until": refundable_until},
+        granted_at=at or timezone.now(),
+        order_ref=order_ref,
+        refundable_until=refundable_until,
     )
-    if created:
+    if _insert_or_restore(entitlement):
+        caching.forget(entitlement.user_id)  # as a save's post_save receiver does
         _announce_grant(entitlement)
         return entitlement, True
-    if entitlement.revoked_at is not None:
-        entitlement.revoked_at = None
-        entitlement.granted_at = at
-        entitlement.order_ref = order_ref
-        entitlement.refundable_until = refundable_until
-        entitlement.save(
-            update_fields=["revoked_at", "granted_at", "order_ref", "refundable_until"]
-        )
-        _announce_grant(entitlement)
-        return entitlement, True
-    return entitlement, False
+    return Entitlement.objects.select_for_update().get(user=user, book=book), False
+
+
+def _insert_or_restore(entitlement: Entitlement) -> bool:
+    """One statement for a sale's grant (no SELECT, no savepoint): insert the row,
+    or give a revoked one back (the reader removed the book or was refunded), the
+    conflicting row locked either way. True when granted now, with ``pk`` set;
+    False when the reader holds an active entitlement already (nothing written).
+    Fields the statement does not set (last download, notify) keep their values
+    and are read on first use. Backends without RETURNING: ``get_or_create``."""
+    db = router.db_for_write(Entitlement)
+    connection = connections[db]
+    if not connection.features.can_return_columns_from_insert:
+        return _get_or_restore(entitlement)
+    opts, qn = Entitlement._meta, connection.ops.quote_name
+    fields = [opts.get_field(name) for name in ("user", "book", "granted_at", "order_ref")]
+    fields += [opts.get_field(name) for name in ("refundable_until", "notify_updates")]
+    table = qn(opts.db_table)
+    unique = ", ".join(qn(opts.get_field(name).column) for name in ("user", "book"))
+    restored = [
+        qn(opts.get_field(n).column) for n in ("granted_at", "order_ref", "refundable_until")
+    ]
+    revoked = qn(opts.get_field("revoked_at").column)
+    sql = (
+        f"INSERT INTO {table} ({', '.join(qn(f.column) for f in fields)})"  # noqa: S608
+        f" VALUES ({', '.join(['%s'] * len(fields))})"
+        f" ON CONFLICT ({unique}) DO UPDATE SET {revoked} = NULL, "
+        + ", ".join(f"{c} = EXCLUDED.{c}" for c in restored)
+        + f" WHERE {table}.{revoked} IS NOT NULL RETURNING {qn(opts.pk.column)}"
+    )
+    params = [f.get_db_prep_save(getattr(entitlement, f.attname), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    _granted_as(entitlement, row[0], db)
+    return True
+
+
+def _granted_as(entitlement: Entitlement, pk: int, db: str) -> None:
+    entitlement.pk = pk
+    entitlement._state.adding, entitlement._state.db = False, db
+    # A restored row's own last download and e-mail choice: read when asked, never guessed.
+    for name in ("last_downloaded_release_id", "last_downloaded_at", "notify_updates"):
+        entitlement.__dict__.pop(name, None)
+
+
+def _get_or_restore(entitlement: Entitlement) -> bool:
+    existing, created = Entitlement.objects.select_for_update().get_or_create(
+        user=entitlement.user,
+        book=entitlement.book,
+        defaults={
+            "granted_at": entitlement.granted_at,
+            "order_ref": entitlement.order_ref,
+            "refundable_until": entitlement.refundable_until,
+        },
+    )
+    if not created and existing.revoked_at is None:
+        return False
+    if not created:
+        existing.revoked_at = None
+        existing.granted_at = entitlement.granted_at
+        existing.order_ref = entitlement.order_ref
+        existing.refundable_until = entitlement.refundable_until
+        existing.save(update_fields=["revoked_at", "granted_at", "order_ref", "refundable_until"])
+    _granted_as(entitlement, existing.pk, existing._state.db)
+    return True
 
 
 def _announce_grant(entitlement: Entitlement) -> None:

@@ -27,6 +27,7 @@ from django.db.models import Q, Sum
 from django.db.models.functions import Coalesce
 
 from catalog.selectors import CARD_DEFER
+from core.compiled import CompiledQuery
 
 from . import ledger
 from .models import CreditEntry, CreditLot, Order
@@ -91,12 +92,18 @@ def lot_balances(user, *, source=None) -> list[LotBalance]:
     return [LotBalance(lot, lot.left, lot.value) for lot in lots]
 
 
+def _reader_lock_query(user_id):
+    # Only the id is read: the lock is the point, not the row (a user has many columns).
+    readers = get_user_model().objects.select_for_update().filter(pk=user_id)
+    return readers.values_list("pk", flat=True).order_by("pk")[:1]
+
+
+_READER_LOCK = CompiledQuery(_reader_lock_query, arity=1)  # twice per purchase
+
+
 def lock_reader(user):
     """Serialise every credit movement of one reader (the row lock is the mutex)."""
-    # Only the id is read: the lock is the point, not the row (a user has many columns).
-    get_user_model().objects.select_for_update().filter(pk=user.pk).values_list(
-        "pk", flat=True
-    ).first()
+    _READER_LOCK.rows(user.pk)
 
 
 # --- Getting credits --------------------------------------------------------------

@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from catalog import selectors as catalog_selectors
 from catalog.models import Book
+from core.compiled import CompiledQuery
 from core.mail import queue_templated_email
 from core.reader_pages import forget_reader
 from library.services import grant_entitlement
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 FREE_GATEWAY = "free"
 # Orders that took no money and may be tried again with a new order.
 RETRYABLE = (Order.Status.FAILED, Order.Status.EXPIRED)
+OWNED_NOTHING_CHARGED = "You own this book already: nothing was charged."
 
 
 class CheckoutError(Exception):
@@ -194,6 +196,19 @@ def _paid_book_order(buyer, book, *, exclude=None) -> Order | None:
     return orders.first()
 
 
+def _ownership_query(buyer_id, book_id, exclude_id=None):
+    paid = Order.objects.charged_for(buyer_id, book_id)
+    if exclude_id is not None:
+        paid = paid.exclude(pk=exclude_id)
+    owned = Exists(library_ownership(buyer_id, book_id))
+    return get_user_model().objects.filter(pk=buyer_id).values_list(owned, Exists(paid))[:1]
+
+
+# Asked on three of a purchase's four requests: compiled once (core.compiled).
+_OWNERSHIP = CompiledQuery(_ownership_query, arity=2)
+_OWNERSHIP_EXCEPT = CompiledQuery(_ownership_query, arity=3)
+
+
 def ownership(buyer, book, *, exclude=None) -> tuple[bool, bool]:
     """(the reader owns the book, the reader has a paid order with money for it
     other than ``exclude``), asked in one query. Decisive only under the reader's
@@ -201,16 +216,11 @@ def ownership(buyer, book, *, exclude=None) -> tuple[bool, bool]:
     a statement that waits for a row lock still answers its subqueries from the
     snapshot it took before waiting, so it would miss the grant of the tab that
     held the lock."""
-    paid = Order.objects.charged_for(buyer, book)
-    if exclude is not None:
-        paid = paid.exclude(pk=exclude.pk)
-    row = (
-        get_user_model()
-        .objects.filter(pk=buyer.pk)
-        .values_list(Exists(library_ownership(buyer, book)), Exists(paid))
-        .first()
-    )
-    return (bool(row[0]), bool(row[1])) if row else (False, False)
+    if exclude is None:
+        rows = _OWNERSHIP.rows(buyer.pk, book.pk)
+    else:
+        rows = _OWNERSHIP_EXCEPT.rows(buyer.pk, book.pk, exclude.pk)
+    return (bool(rows[0][0]), bool(rows[0][1])) if rows else (False, False)
 
 
 def owned_elsewhere(order: Order) -> bool:
@@ -236,7 +246,7 @@ def refuse_if_owned(order: Order) -> bool:
         if locked.status != Order.Status.PENDING or not owned_elsewhere(locked):
             return False
         locked.status = Order.Status.EXPIRED
-        locked.failure_reason = "You own this book already: nothing was charged."
+        locked.failure_reason = OWNED_NOTHING_CHARGED
         locked.save(update_fields=["status", "failure_reason"])
     return True
 
@@ -317,67 +327,75 @@ def mark_paid(*, order_id: int, amount_cents: int, reference: str | None = None)
     changes nothing) when the order is paid already or refunded.
     """
     with transaction.atomic():
-        # Lock the order only: joined rows (the book, the buyer) are shared by other orders.
-        order = (
-            Order.objects.select_for_update(of=("self",))
-            .select_related("book", "buyer", "membership")
-            .get(pk=order_id)
+        return _fulfil(_locked(order_id), amount_cents, reference)
+
+
+def _locked(order_id: int) -> Order:
+    # Lock the order only: joined rows (the book, the buyer) are shared by other orders.
+    return (
+        Order.objects.select_for_update(of=("self",))
+        .select_related("book", "buyer", "membership")
+        .get(pk=order_id)
+    )
+
+
+def _fulfil(order: Order, amount_cents: int, reference: str | None, *, unowned=False) -> bool:
+    """``mark_paid`` on the locked order. ``unowned``: the caller took the reader's
+    lock in this transaction and found the book not owned elsewhere."""
+    if reference and order.gateway_reference and order.gateway_reference != reference:
+        log.error(
+            "order %s: payment %s is not the order's %s",
+            order.pk,
+            reference,
+            order.gateway_reference,
         )
-        if reference and order.gateway_reference and order.gateway_reference != reference:
-            log.error(
-                "order %s: payment %s is not the order's %s",
-                order.pk,
-                reference,
-                order.gateway_reference,
-            )
-            return False
-        if order.status not in (Order.Status.PENDING, Order.Status.FAILED, Order.Status.EXPIRED):
-            return False  # paid already (a replay) or refunded (out of order)
-        if amount_cents != order.amount_cents:
-            # Never fulfil at a price the reader did not choose; a person must look.
-            log.error(
-                "order %s: captured %s, expected %s", order.pk, amount_cents, order.amount_cents
-            )
-            order.failure_reason = (
-                f"Captured {amount_cents}¢ but the order is for {order.amount_cents}¢."
-            )
-            order.save(update_fields=["failure_reason"])
-            return False
-        if order.product != Order.Product.BOOK:
-            _settle(order, Order.Status.PAID)
-            credits.add_lot(order)
-            if order.membership_id:
-                memberships.period_paid(order)
-            _queue_receipt(order)
-            return True
-        if order.for_someone_else:
-            # A gift or a seat: the buyer's sale now; the book goes to whoever claims it
-            # (payments/gifts.py, team_licences.py), so ownership is not the buyer's to ask.
-            _settle(order, Order.Status.PAID)
-            ledger.record_sale(order)
-            sales_counts.count_soon(order.book_id)
-            return True
+        return False
+    if order.status not in (Order.Status.PENDING, Order.Status.FAILED, Order.Status.EXPIRED):
+        return False  # paid already (a replay) or refunded (out of order)
+    if amount_cents != order.amount_cents:
+        # Never fulfil at a price the reader did not choose; a person must look.
+        log.error("order %s: captured %s, expected %s", order.pk, amount_cents, order.amount_cents)
+        order.failure_reason = (
+            f"Captured {amount_cents}¢ but the order is for {order.amount_cents}¢."
+        )
+        order.save(update_fields=["failure_reason"])
+        return False
+    if order.product != Order.Product.BOOK:
+        _settle(order, Order.Status.PAID)
+        credits.add_lot(order)
+        if order.membership_id:
+            memberships.period_paid(order)
+        _queue_receipt(order)
+        return True
+    if order.for_someone_else:
+        # A gift or a seat: the buyer's sale now; the book goes to whoever claims it
+        # (payments/gifts.py, team_licences.py), so ownership is not the buyer's to ask.
+        _settle(order, Order.Status.PAID)
+        ledger.record_sale(order)
+        sales_counts.count_soon(order.book_id)
+        return True
+    if not unowned:
         credits.lock_reader(order.buyer)  # ownership is decided under the reader's lock
         if owned_elsewhere(order):
             _book_duplicate(order)
             return True
-        _settle(order, Order.Status.PAID)
-        coupons.redeem(order)
-        grant_entitlement(
-            user=order.buyer,
-            book=order.book,
-            at=order.paid_at,
-            order_ref=order.public_id,
-            refundable_until=refund_deadline(order) if order.amount_cents else None,
-        )
-        sales_counts.count_soon(order.book_id)  # off the sale path: no hot row per book
-        if order.payment_id is None:  # a cart's lines share one receipt (cart_payments)
-            _queue_receipt(order)
-        # The ledger last (its receivers read it): its daily-sum shard is the one row
-        # concurrent sales of the book share, locked from here until the commit, so
-        # not while the receipt renders.
-        ledger.record_sale(order)
-        signals.sale_completed.send(sender=Order, order=order)
+    _settle(order, Order.Status.PAID)
+    coupons.redeem(order)
+    grant_entitlement(
+        user=order.buyer,
+        book=order.book,
+        at=order.paid_at,
+        order_ref=order.public_id,
+        refundable_until=refund_deadline(order) if order.amount_cents else None,
+    )
+    sales_counts.count_soon(order.book_id)  # off the sale path: no hot row per book
+    if order.payment_id is None:  # a cart's lines share one receipt (cart_payments)
+        _queue_receipt(order)
+    # The ledger last (its receivers read it): its daily-sum shard is the one row
+    # concurrent sales of the book share, locked from here until the commit, so
+    # not while the receipt renders.
+    ledger.record_sale(order)
+    signals.sale_completed.send(sender=Order, order=order)
     return True
 
 
@@ -438,31 +456,41 @@ def _refund_soon(refund_id: int) -> None:
 
 def pay_with_test_card(order: Order, *, card_number: str, reference: str) -> tuple[bool, str]:
     """The demo gateway's payment page: a test card succeeds or is declined, and the
-    result takes the same service path a gateway's webhook does. (succeeded, message)
+    result takes the same service path a gateway's webhook does. (succeeded, message);
+    ``order`` is given the status it has afterwards.
 
-    An order with a coupon is charged inside one transaction holding the reader's
-    lock, then the coupon's (payments.coupons.check_before_charge): a coupon that
-    ran out, expired or was used by this reader meanwhile refuses the order before
-    the card is charged, and its last use goes to one buyer only."""
-    if order.coupon_id:
-        with transaction.atomic():
-            credits.lock_reader(order.buyer)
-            try:
-                coupons.check_before_charge([order])
-            except coupons.CouponError as exc:
-                mark_failed(order_id=order.pk, reason=str(exc), reference=reference)
-                return False, str(exc)
-            succeeded, message = DemoGateway.charge(card_number)
-            if succeeded:
-                mark_paid(order_id=order.pk, amount_cents=order.amount_cents, reference=reference)
-        if not succeeded:
-            mark_failed(order_id=order.pk, reason=message, reference=reference)
-        return succeeded, message
-    succeeded, message = DemoGateway.charge(card_number)
-    if succeeded:
-        mark_paid(order_id=order.pk, amount_cents=order.amount_cents, reference=reference)
-    else:
-        mark_failed(order_id=order.pk, reason=message, reference=reference)
+    One transaction holds the order's lock, then the reader's, from the ownership
+    check to the sale: a book the reader owns by now (another tab paid first) is
+    closed before the card is charged ("nothing was charged"), as the payment page
+    does, and no second tab can slip in between. An order with a coupon also holds
+    the coupon's lock (payments.coupons.check_before_charge): a coupon that ran out,
+    expired or was used by this reader meanwhile refuses the order before the card
+    is charged, and its last use goes to one buyer only."""
+    with transaction.atomic():
+        locked = _locked(order.pk)
+        locked.book, locked.buyer = order.book, order.buyer  # read by the view just now
+        unowned = False
+        if locked.status == Order.Status.PENDING and locked.product == Order.Product.BOOK:
+            credits.lock_reader(locked.buyer)
+            if not locked.for_someone_else:
+                if owned_elsewhere(locked):
+                    _fail(locked, Order.Status.EXPIRED, OWNED_NOTHING_CHARGED)
+                    order.status = locked.status
+                    return False, OWNED_NOTHING_CHARGED
+                unowned = True
+            if locked.coupon_id:
+                try:
+                    coupons.check_before_charge([locked])
+                except coupons.CouponError as exc:
+                    _fail(locked, Order.Status.FAILED, str(exc))
+                    order.status = locked.status
+                    return False, str(exc)
+        succeeded, message = DemoGateway.charge(card_number)
+        if succeeded:
+            _fulfil(locked, locked.amount_cents, reference, unowned=unowned)
+        elif locked.status == Order.Status.PENDING and locked.gateway_reference == reference:
+            _fail(locked, Order.Status.FAILED, message)
+        order.status = locked.status
     return succeeded, message
 
 
@@ -474,11 +502,15 @@ def mark_failed(*, order_id: int, reason: str, reference: str | None = None) -> 
             return False
         if order.status != Order.Status.PENDING:
             return False
-        order.status = Order.Status.FAILED
-        order.failed_at = timezone.now()
-        order.failure_reason = reason[:300]
-        order.save(update_fields=["status", "failed_at", "failure_reason"])
+        _fail(order, Order.Status.FAILED, reason)
     return True
+
+
+def _fail(order: Order, status, reason: str) -> None:
+    order.status = status
+    order.failed_at = timezone.now()
+    order.failure_reason = reason[:300]
+    order.save(update_fields=["status", "failed_at", "failure_reason"])
 
 
 def expire_stale_orders(*, older_than=timedelta(days=1)) -> int:
