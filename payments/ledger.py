@@ -10,7 +10,9 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from catalog.models import BookAuthor
 from core.cache import incr_or_create
+from core.compiled import CompiledQuery
 
 from .models import (
     CreditEntry,
@@ -141,18 +143,26 @@ def _sale_entry(order, account, amount, author_id=None) -> LedgerEntry:
     )
 
 
+def _author_shares(book_id):
+    authorships = BookAuthor.objects.filter(book_id=book_id).order_by("position", "id")
+    return authorships.values_list("author_id", "royalty_share")
+
+
+_AUTHOR_SHARES = CompiledQuery(_author_shares, arity=1)  # once per sale
+
+
 def record_sale(order: Order) -> LedgerTransaction:
     """Cash in from the processor (or out of the reader's credits, for a book bought
     with a credit); the royalty split between co-authors by their shares (exact to
     the cent); the platform keeps the remainder."""
-    authorships = list(order.book.authorships.order_by("position", "id"))
-    shares = [a.royalty_share for a in authorships]
+    authorships = _AUTHOR_SHARES.rows(order.book_id)  # (author id, share), in byline order
+    shares = [share for _, share in authorships]
     parts = split_royalty(order.royalty_cents, shares) if authorships else []
     paid_from = Account.CREDITS if order.gateway == "credit" else Account.PROCESSOR
     entries = [_sale_entry(order, paid_from, -order.amount_cents)]
     entries += [
-        _sale_entry(order, Account.AUTHOR, part, author_id=a.author_id)
-        for a, part in zip(authorships, parts, strict=True)
+        _sale_entry(order, Account.AUTHOR, part, author_id=author_id)
+        for (author_id, _), part in zip(authorships, parts, strict=True)
         if part
     ]
     platform = order.amount_cents - sum(parts)

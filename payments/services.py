@@ -330,13 +330,12 @@ def mark_paid(*, order_id: int, amount_cents: int, reference: str | None = None)
         return _fulfil(_locked(order_id), amount_cents, reference)
 
 
-def _locked(order_id: int) -> Order:
+def _locked(order_id: int, *, joined=("book", "buyer", "membership")) -> Order:
     # Lock the order only: joined rows (the book, the buyer) are shared by other orders.
-    return (
-        Order.objects.select_for_update(of=("self",))
-        .select_related("book", "buyer", "membership")
-        .get(pk=order_id)
-    )
+    orders = Order.objects.select_for_update(of=("self",))
+    if joined:  # (select_related() of nothing would join every foreign key)
+        orders = orders.select_related(*joined)
+    return orders.get(pk=order_id)
 
 
 def _fulfil(order: Order, amount_cents: int, reference: str | None, *, unowned=False) -> bool:
@@ -467,7 +466,7 @@ def pay_with_test_card(order: Order, *, card_number: str, reference: str) -> tup
     expired or was used by this reader meanwhile refuses the order before the card
     is charged, and its last use goes to one buyer only."""
     with transaction.atomic():
-        locked = _locked(order.pk)
+        locked = _locked(order.pk, joined=())
         locked.book, locked.buyer = order.book, order.buyer  # read by the view just now
         unowned = False
         if locked.status == Order.Status.PENDING and locked.product == Order.Product.BOOK:

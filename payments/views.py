@@ -58,6 +58,20 @@ def _get_order_for_user(request, public_id) -> Order:
     return order
 
 
+def _payable_order(request, public_id) -> Order:
+    """The signed-in reader's own order, with its book, for its payment page; 404 for
+    anyone else's (staff too: only its buyer pays an order). Nothing else is joined:
+    the buyer is the reader, and a coupon or bundle is read only by orders that have one."""
+    try:
+        order = Order.objects.select_related("book").get(
+            public_id=public_id, buyer_id=request.user.pk
+        )
+    except (Order.DoesNotExist, ValueError) as exc:
+        raise Http404("No such order.") from exc
+    order.buyer = request.user
+    return order
+
+
 def _coupon_for(request, book, data):
     """The coupon the form carries (a coupon link's), checked for this book and
     reader: (coupon, its price range), (None, None) without one. A bad code is a
@@ -174,9 +188,7 @@ def pay(request, slug):
 @require_http_methods(["GET", "POST"])
 def pay_order(request, public_id):
     """The payment page of one order: the demo card form, or Stripe's Payment Element."""
-    order = _get_order_for_user(request, public_id)
-    if order.buyer_id != request.user.pk:
-        raise Http404("No such order.")
+    order = _payable_order(request, public_id)
     if order.bundle_sale:  # a bundle is refunded as one line, all its books together
         return redirect("payments:bundle_refund", sale=order.bundle_sale)
     if order.status != Order.Status.PENDING:
