@@ -27,9 +27,12 @@ that read it nor a change to the user.
 import contextvars
 
 from allauth.account.auth_backends import AuthenticationBackend as AllauthBackend
+from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend as DjangoModelBackend
 from django.core.cache import cache
 from django.db import transaction
+
+from core.compiled import CompiledQuery
 
 USER_CACHE_SECONDS = 300
 
@@ -63,10 +66,19 @@ def forget_user(user_id) -> None:
     transaction.on_commit(lambda: cache.delete(user_cache_key(user_id)), robust=True)
 
 
+def _author_profile_of(user_id):
+    # The catalog's Author, through the reverse relation: accounts imports no catalog.
+    author = get_user_model()._meta.get_field("author_profile").related_model
+    return author.objects.filter(user_id=user_id).values_list("pk")[:1]
+
+
+_AUTHOR_PROFILE = CompiledQuery(_author_profile_of, arity=1)  # each session's first request
+
+
 def remember_is_author(user) -> None:
     """Store whether ``user`` has an author profile as a plain flag (one query),
     dropping the profile row itself so the cached user never holds a stale one."""
-    user.__dict__["_is_author"] = hasattr(user, "author_profile")
+    user.__dict__["_is_author"] = bool(_AUTHOR_PROFILE.rows(user.pk))
     user._state.fields_cache.pop("author_profile", None)
 
 

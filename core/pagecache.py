@@ -55,26 +55,9 @@ def forget_now_and_at_commit(key: str = GENERATION_KEY) -> None:
     commits: a page rendered in between (from the data before the commit, under the
     number bumped now) is never served after it. Outside a transaction the change is
     committed already, and one bump is enough."""
-    connection = transaction.get_connection()
-    if not connection.in_atomic_block:
-        bump_generation(key)
-        return
-    if _bump_at_commit_pending(connection, key):
-        return  # bumped earlier in this transaction, and bumped again when it commits
     bump_generation(key)
-    transaction.on_commit(partial(bump_generation, key), robust=True)
-
-
-def _bump_at_commit_pending(connection, key: str) -> bool:
-    """Whether this transaction bumped ``key`` already: its bump at commit is still
-    pending (a savepoint rolled back drops the hooks registered inside it, so a bump
-    undone that way is made again). A sale forgets its reader twice: its order and
-    its grant."""
-    for hook in connection.run_on_commit:
-        func = hook[1]
-        if isinstance(func, partial) and func.func is bump_generation and func.args == (key,):
-            return True
-    return False
+    if transaction.get_connection().in_atomic_block:
+        transaction.on_commit(partial(bump_generation, key), robust=True)
 
 
 def _cacheable(request) -> bool:
