@@ -14,10 +14,16 @@ PDF = b"%PDF-1.7\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
 def manuscript_zip(title="Chapter one") -> bytes:
+    """The same bytes on every call: ``writestr`` with a bare name stamps the current
+    time (2-second steps), and two uploads built across a step are two different
+    requests to an ``Idempotency-Key``."""
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as archive:
-        archive.writestr("Book.txt", "ch01.md\n")
-        archive.writestr("ch01.md", f"# {title}\n\nSome words of the book.\n")
+        for name, text in (
+            ("Book.txt", "ch01.md\n"),
+            ("ch01.md", f"# {title}\n\nSome words of the book.\n"),
+        ):
+            archive.writestr(zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0)), text)
     return out.getvalue()
 
 
