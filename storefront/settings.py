@@ -135,6 +135,9 @@ TEMPLATES = [
         },
     },
 ]
+# Django's form renderer, with the <input> widgets written without three templates
+# each (core/forms_renderer.py; a changed widget template is rendered as a template).
+FORM_RENDERER = "core.forms_renderer.InputsRenderer"
 
 # --- Data -------------------------------------------------------------------
 
