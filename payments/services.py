@@ -18,6 +18,7 @@ gateway, once, and the reader is told. PostgreSQL backs it with a unique index
 import logging
 import uuid
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -156,10 +157,17 @@ def _create_order_of_page(buyer, book, amount_cents, checkout_token, coupon=None
     return order
 
 
+def _page_order_query(buyer_id, checkout_token):
+    orders = Order.objects.select_for_update().filter(buyer_id=buyer_id)
+    return orders.filter(checkout_token=checkout_token).order_by("pk")[:1]
+
+
+_PAGE_ORDER = CompiledQuery(_page_order_query, arity=2, uuids=(1,))  # every order placed
+
+
 def _order_of_page(buyer, checkout_token) -> Order | None:
-    return (
-        Order.objects.select_for_update().filter(buyer=buyer, checkout_token=checkout_token).first()
-    )
+    found = _PAGE_ORDER.objects(buyer.pk, checkout_token)
+    return found[0] if found else None
 
 
 def _create_once(**fields) -> Order:
@@ -330,12 +338,44 @@ def mark_paid(*, order_id: int, amount_cents: int, reference: str | None = None)
         return _fulfil(_locked(order_id), amount_cents, reference)
 
 
-def _locked(order_id: int, *, joined=("book", "buyer", "membership")) -> Order:
+def _lock_query(order_id, *, joined):
     # Lock the order only: joined rows (the book, the buyer) are shared by other orders.
-    orders = Order.objects.select_for_update(of=("self",))
-    if joined:  # (select_related() of nothing would join every foreign key)
-        orders = orders.select_related(*joined)
-    return orders.get(pk=order_id)
+    orders = Order.objects.select_for_update(of=("self",)).filter(pk=order_id)
+    return orders.select_related(*joined) if joined else orders  # (() would join all)
+
+
+# Once per sale (the card's, or a webhook's mark_paid): compiled once (core.compiled).
+_LOCKS = {
+    joined: CompiledQuery(partial(_lock_query, joined=joined), arity=1)
+    for joined in ((), ("book", "buyer", "membership"))
+}
+
+
+def _locked(order_id: int, *, joined=("book", "buyer", "membership")) -> Order:
+    query = _LOCKS.get(joined)
+    if query is None:
+        return _lock_query(order_id, joined=joined).get()
+    found = query.objects(order_id)
+    if not found:
+        raise Order.DoesNotExist(f"No order {order_id}.")
+    return found[0]
+
+
+def _payable_query(public_id, buyer_id):
+    return Order.objects.select_related("book").filter(public_id=public_id, buyer_id=buyer_id)
+
+
+_PAYABLE = CompiledQuery(_payable_query, arity=2, uuids=(0,))  # the payment page and its card
+
+
+def payable_order(public_id, buyer) -> Order | None:
+    """The reader's own order ``public_id`` with its book, for its payment page; None
+    if there is no such order of theirs. ValueError for a malformed id."""
+    found = _PAYABLE.objects(public_id, buyer.pk)
+    if not found:
+        return None
+    found[0].buyer = buyer
+    return found[0]
 
 
 def _fulfil(order: Order, amount_cents: int, reference: str | None, *, unowned=False) -> bool:

@@ -63,12 +63,11 @@ def _payable_order(request, public_id) -> Order:
     anyone else's (staff too: only its buyer pays an order). Nothing else is joined:
     the buyer is the reader, and a coupon or bundle is read only by orders that have one."""
     try:
-        order = Order.objects.select_related("book").get(
-            public_id=public_id, buyer_id=request.user.pk
-        )
-    except (Order.DoesNotExist, ValueError) as exc:
+        order = services.payable_order(public_id, request.user)
+    except ValueError as exc:
         raise Http404("No such order.") from exc
-    order.buyer = request.user
+    if order is None:
+        raise Http404("No such order.")
     return order
 
 

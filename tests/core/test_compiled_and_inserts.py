@@ -1,6 +1,7 @@
 """The sale path's two statement helpers: a query compiled once (core.compiled) and
 a row inserted once (core.inserts), on SQLite and on PostgreSQL alike."""
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -17,6 +18,8 @@ from core.models import EmailDelivery
 from core.reader_pages import generation_key
 from library import services as library
 from library.models import Entitlement
+from payments.models import Order
+from payments.services import place_order
 from tests.factories import BookFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -73,6 +76,48 @@ def test_a_compiled_lock_outside_a_transaction_is_refused_as_the_orm_refuses_it(
     if connection.features.has_select_for_update:
         with pytest.raises(TransactionManagementError):
             query.rows(user.pk)
+
+
+def _order_with_book(public_id, buyer_id):
+    return Order.objects.select_related("book").filter(public_id=public_id, buyer_id=buyer_id)
+
+
+def _fields(obj) -> dict:
+    return {f.attname: getattr(obj, f.attname) for f in type(obj)._meta.concrete_fields}
+
+
+def test_compiled_objects_are_the_instances_the_orm_builds_with_their_joined_rows():
+    order = place_order(
+        buyer=UserFactory(), book=BookFactory(), amount_cents=2000, checkout_token=uuid.uuid4()
+    )
+    query = CompiledQuery(_order_with_book, arity=2, uuids=(0,))
+    expected = Order.objects.select_related("book").get(pk=order.pk)
+    for public_id in (order.public_id, str(order.public_id)):  # a UUID or its text
+        [found] = query.objects(public_id, order.buyer_id)
+        assert _fields(found) == _fields(expected)  # converted as the ORM converts
+        assert not found._state.adding and found._state.db == "default"
+        with CaptureQueriesContext(connection) as queries:
+            assert _fields(found.book) == _fields(expected.book)
+        assert len(queries) == 0  # the book came with the order's row
+    assert query.objects(uuid.uuid4(), order.buyer_id) == []
+    assert query.objects(order.public_id, order.buyer_id + 1) == []
+    with pytest.raises(ValueError):
+        query.objects("not-an-order-id", order.buyer_id)
+
+
+def test_compiled_objects_convert_json_and_carry_annotations():
+    delivery = _delivery("json-1")
+    delivery.save()
+    by_pk = CompiledQuery(lambda pk: EmailDelivery.objects.filter(pk=pk), arity=1)
+    assert by_pk.objects(delivery.pk)[0].headers == {"X": "1"}
+    user = UserFactory()
+    counted = CompiledQuery(
+        lambda pk: User.objects.filter(pk=pk).annotate(books=Count("entitlements")), arity=1
+    )
+    [found] = counted.objects(user.pk)
+    assert found == user and found.books == 0 and found.email == user.email
+    with pytest.raises(TypeError, match="model instances"):
+        CompiledQuery(lambda pk: User.objects.filter(pk=pk).values_list("pk"), arity=1).objects(1)
 
 
 def _delivery(key, subject="Hello"):
