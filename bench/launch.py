@@ -42,6 +42,7 @@ from django.db.models import Count  # noqa: E402
 
 from catalog.models import Book, ReleaseFile  # noqa: E402
 from core.models import EmailDelivery  # noqa: E402
+from core.money import format_plain  # noqa: E402
 from library.models import Entitlement, StampedFile  # noqa: E402
 from payments.models import Order  # noqa: E402
 
@@ -118,7 +119,7 @@ class Client:
 
 
 def purchase(client: Client, book: Book, result: Result, lock: threading.Lock) -> None:
-    amount = f"{book.suggested_price_cents / 100:.2f}"  # the suggested price, as the slider has it
+    amount = format_plain(book.suggested_price_cents)  # the suggested price, as the slider has it
     timings = {}
 
     def step(name, method, path, body=None, expect=200):

@@ -23,6 +23,7 @@ import pstats
 import statistics
 import time
 import uuid
+from urllib.parse import urlencode
 
 import django
 
@@ -36,9 +37,11 @@ from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from bench.launch import BOOK, HIDDEN, STEPS  # noqa: E402
 from catalog.models import Book  # noqa: E402
+from core.money import format_plain  # noqa: E402
 
 WARM_UP = 3
 HEADERS = {"HTTP_X_FORWARDED_PROTO": "https", "HTTP_HOST": "127.0.0.1"}
+FORM = "application/x-www-form-urlencoded"  # what a browser (and bench/launch.py) posts
 CARD = {"card_number": "4242 4242 4242 4242", "expiry": "12/34", "cvc": "123"}
 
 
@@ -48,7 +51,7 @@ def _form(response) -> dict:
 
 def _purchase(client: Client, book: Book, measure) -> None:
     """The launch's four steps for the signed-in reader of ``client``."""
-    amount = f"{book.suggested_price_cents / 100:.2f}"
+    amount = format_plain(book.suggested_price_cents)
     checkout = f"/checkout/{book.slug}/"
     page = measure("checkout", lambda: client.get(checkout, {"amount": amount}, **HEADERS))
     form = _form(page)
@@ -57,7 +60,9 @@ def _purchase(client: Client, book: Book, measure) -> None:
     referer = f"https://127.0.0.1{checkout}"
     placed = measure(
         "place order",
-        lambda: client.post(f"{checkout}pay/", body, HTTP_REFERER=referer, **HEADERS),
+        lambda: client.post(
+            f"{checkout}pay/", urlencode(body), FORM, HTTP_REFERER=referer, **HEADERS
+        ),
         expect=302,
     )
     payment = placed["Location"]
@@ -66,7 +71,7 @@ def _purchase(client: Client, book: Book, measure) -> None:
     referer = f"https://127.0.0.1{payment}"
     measure(
         "demo card",
-        lambda: client.post(payment, card, HTTP_REFERER=referer, **HEADERS),
+        lambda: client.post(payment, urlencode(card), FORM, HTTP_REFERER=referer, **HEADERS),
         expect=302,
     )
 
