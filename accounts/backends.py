@@ -82,14 +82,33 @@ def remember_is_author(user) -> None:
     user._state.fields_cache.pop("author_profile", None)
 
 
+def _user_of(user_id):
+    return get_user_model()._default_manager.filter(pk=user_id)
+
+
+# A session's first request, and every request after the row changed (a sign-in
+# saves last_login): compiled once (core.compiled).
+_USER = CompiledQuery(_user_of, arity=1)
+
+
+def _load_user(user_id):
+    """The user row of the session's ``user_id`` (ModelBackend's query), or None."""
+    try:
+        pk = int(user_id)
+    except (TypeError, ValueError):
+        return None
+    found = _USER.objects(pk)
+    return found[0] if found else None
+
+
 class CachedUserMixin:
     def get_user(self, user_id):
         user = _take_offered(user_id)
         if user is None:
             user = cache.get(user_cache_key(user_id))
         if user is None:
-            user = super().get_user(user_id)
-            if user is None:
+            user = _load_user(user_id)
+            if user is None or not self.user_can_authenticate(user):
                 return None
             remember_is_author(user)
             cache.set(user_cache_key(user_id), user, USER_CACHE_SECONDS)

@@ -127,3 +127,23 @@ def test_after_logout_the_old_session_is_not_remembered(client):
     response = client.get(reverse("library:index"))
     assert response.status_code == 302 and reverse("account_login") in response["Location"]
     assert key not in sessions._hints
+
+
+def test_a_user_read_from_the_database_is_the_orm_s_row_and_only_while_they_may_log_in(
+    django_assert_num_queries,
+):
+    user = UserFactory(name="Ada Reader")
+    backend = backends.ModelBackend()
+    caches["default"].delete(backends.user_cache_key(user.pk))
+    with django_assert_num_queries(2):  # the row and the author flag, then cached
+        loaded = backend.get_user(str(user.pk))
+    assert loaded == user and loaded.name == "Ada Reader" and loaded.is_author is False
+    assert loaded.password == user.password  # the session hash is checked against it
+    with django_assert_num_queries(0):
+        assert backend.get_user(user.pk) == user
+    user.is_active = False
+    user.save()  # forgets the cached row
+    assert backend.get_user(user.pk) is None
+    assert caches["default"].get(backends.user_cache_key(user.pk)) is None
+    assert backend.get_user(user.pk + 1000) is None
+    assert backend.get_user("not-an-id") is None
