@@ -1,5 +1,6 @@
 import os
 import uuid
+from types import SimpleNamespace
 
 import pytest
 from django.conf import settings as django_settings
@@ -57,6 +58,17 @@ def _isolated_test_settings(settings, tmp_path):
     cache = dict(django_settings.CACHES["default"])
     cache["KEY_PREFIX"] = f"test-{uuid.uuid4().hex}"
     settings.CACHES = {"default": cache}
+
+
+@pytest.fixture(autouse=True)
+def ratelimit_clock(monkeypatch):
+    """Rate limits counted in the middle of one fixed window: core.ratelimit counts per
+    window of the wall clock (a minute, five, an hour), and a test's requests that
+    straddled a window's end found the count started again (a 200 where a 429 was
+    due). Every limit's count is the test's own (its cache namespace above)."""
+    now = [1_800_000_030.0]  # 30 s into a minute, 30 s into a 5-minute window
+    monkeypatch.setattr("core.ratelimit.time", SimpleNamespace(time=lambda: now[0]))
+    return now
 
 
 @pytest.fixture(autouse=True)

@@ -24,30 +24,39 @@ pytestmark = pytest.mark.django_db
 TODAY = timezone.localdate()
 
 
+@pytest.fixture(autouse=True)
+def _today():
+    """Today as each test starts: read at import, it was the day the (xdist) workers
+    collected the suite, and a run crossing midnight compared yesterday with today."""
+    global TODAY
+    TODAY = timezone.localdate()
+
+
 def at(day: date, hour=12):
     return timezone.make_aware(timezone.datetime(day.year, day.month, day.day, hour))
 
 
-def placed(book, price, *, day=TODAY, buyer=None):
+def placed(book, price, *, day=None, buyer=None):
     order = services.place_order(
         buyer=buyer or UserFactory(), book=book, amount_cents=price, checkout_token=uuid.uuid4()
     )
-    Order.objects.filter(pk=order.pk).update(created_at=at(day))
+    Order.objects.filter(pk=order.pk).update(created_at=at(day or TODAY))
     return order
 
 
-def bought(book, price, *, day=TODAY, buyer=None):
+def bought(book, price, *, day=None, buyer=None):
     order = placed(book, price, day=day, buyer=buyer)
     if price:
         services.mark_paid(order_id=order.pk, amount_cents=price)
-    Order.objects.filter(pk=order.pk).update(paid_at=at(day))
+    Order.objects.filter(pk=order.pk).update(paid_at=at(day or TODAY))
     return order
 
 
-def refunded(order, *, day=TODAY, reason=""):
+def refunded(order, *, day=None, reason=""):
     refunds.refund_order(order_id=order.pk, actor=order.buyer, reason=reason)
     refund = Refund.objects.get(order=order)
     assert refund.status == Refund.Status.REFUNDED
+    day = day or TODAY
     Refund.objects.filter(pk=refund.pk).update(requested_at=at(day), refunded_at=at(day))
     return refund
 

@@ -30,7 +30,11 @@ from tests.payments.test_stripe_refunds import charge_of, refund_event
 
 pytestmark = pytest.mark.django_db
 
-TODAY = timezone.now().astimezone(UTC).date().isoformat()
+
+def today() -> str:
+    """The UTC day the test's payments are in, read when the test runs (read at import,
+    it was the day the workers collected the suite)."""
+    return timezone.now().astimezone(UTC).date().isoformat()
 
 
 @pytest.fixture
@@ -80,11 +84,12 @@ def test_a_clean_day_reports_no_difference(client, settings, own_stripe, monkeyp
     paid_locally(settings, 999, gateway="demo")
     paid_locally(settings, 0)  # a free copy moves no money: no gateway to ask
 
-    call_command("reconcile_gateway", "--date", TODAY)
+    day = today()
+    call_command("reconcile_gateway", "--date", day)
 
     captured = capsys.readouterr()
     assert captured.err == ""
-    assert f"{TODAY} (UTC):" in captured.out
+    assert f"{day} (UTC):" in captured.out
     assert (
         "  stripe: here captured $44.50 (2), refunded $25.00 (1); "
         "at the gateway captured $44.50 (2), refunded $25.00 (1)"
@@ -114,7 +119,7 @@ def test_captures_we_do_not_know_and_amounts_that_differ_are_reported_line_by_li
     ghost = paid_locally(settings, 1200, gateway="stripe", reference="pi_ghost")
 
     with pytest.raises(CommandError, match="4 difference"):
-        call_command("reconcile_gateway", "--date", TODAY)
+        call_command("reconcile_gateway", "--date", today())
 
     lines = capsys.readouterr().err.strip().splitlines()
     assert sorted(line.strip() for line in lines) == sorted(

@@ -183,7 +183,7 @@ def test_the_row_is_marked_sent_as_soon_as_the_server_accepts_not_after_a_slow_g
 ):
     """The at-least-once window: from the server's 250 to the row marked sent. A
     worker killed inside it sends that e-mail again; it must not include QUIT."""
-    smtp_server.quit_delay = 1.0
+    smtp_server.quit_delay = 3.0  # a row marked after QUIT would be 3 s late
 
     mail.queue_email(key="test:window", to="w@example.com", subject="Window", body="B")
 
@@ -191,7 +191,9 @@ def test_the_row_is_marked_sent_as_soon_as_the_server_accepts_not_after_a_slow_g
     delivery = EmailDelivery.objects.get(key="test:window")
     assert delivery.status == "sent"
     window = delivery.sent_at.timestamp() - accepted.accepted_at
-    assert window < 0.25, f"{window:.3f} s from the 250 to the row marked sent"
+    # Far below the QUIT's 3 s, and far above what a busy CI machine adds (0.25 s was
+    # a timing assert: a loaded machine could take that long to commit).
+    assert window < 1.5, f"{window:.3f} s from the 250 to the row marked sent"
 
 
 # 3. SMTP refuses, then recovers -----------------------------------------------------------
