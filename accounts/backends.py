@@ -112,6 +112,7 @@ class CachedUserMixin:
                 return None
             remember_is_author(user)
             cache.set(user_cache_key(user_id), user, USER_CACHE_SECONDS)
+            return user
         return user if self.user_can_authenticate(user) else None
 
 

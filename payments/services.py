@@ -352,10 +352,7 @@ _LOCKS = {
 
 
 def _locked(order_id: int, *, joined=("book", "buyer", "membership")) -> Order:
-    query = _LOCKS.get(joined)
-    if query is None:
-        return _lock_query(order_id, joined=joined).get()
-    found = query.objects(order_id)
+    found = _LOCKS[joined].objects(order_id)
     if not found:
         raise Order.DoesNotExist(f"No order {order_id}.")
     return found[0]
