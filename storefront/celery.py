@@ -82,6 +82,19 @@ def _unbind_task_request_id(task_id=None, **kwargs):
         unbind_request_id(token)
 
 
+@signals.task_prerun.connect
+@signals.task_postrun.connect
+def _connections_as_around_a_request(task=None, **kwargs):
+    """A task on a worker uses the database as a request does: ``close_old_connections``
+    before and after, as Django's request_started and request_finished do (settings:
+    CELERY_DB_REUSE_MAX). An eager task runs inside its caller's request or test, whose
+    connection is not the task's to close."""
+    if task is not None and not getattr(task.request, "is_eager", False):
+        from django.db import close_old_connections
+
+        close_old_connections()
+
+
 @signals.after_setup_logger.connect
 @signals.after_setup_task_logger.connect
 def _worker_logs_like_the_web(logger=None, **kwargs):

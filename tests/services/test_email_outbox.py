@@ -9,7 +9,7 @@ import time
 from datetime import timedelta
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from core import mail, outbox
@@ -205,3 +205,62 @@ def test_the_sweeper_sends_queued_e_mails_nobody_is_sending(smtp_server):
     assert EmailDelivery.objects.get(key="test:swept").status == "sent"
     assert len(smtp_server.messages) == 1
     assert requeue_stuck_emails() == 0
+
+
+# --- The worker's database connection ---------------------------------------------
+
+
+def _worker_backends() -> set[tuple]:
+    """The server processes of this test database's other clients: the worker's."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid, backend_start FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return set(cursor.fetchall())
+
+
+def _send(key: str) -> None:
+    queue(key)
+    wait_until(lambda: sent(key), message=f"{key} to be sent")
+
+
+def test_a_worker_keeps_its_database_connection_from_one_task_to_the_next(
+    smtp_server, start_celery_worker
+):
+    # Celery's Django fixup closed it around every task: each receipt opened a new
+    # server process. Now a task ends as a request does (CONN_MAX_AGE keeps it).
+    start_celery_worker(env={"CONN_MAX_AGE": "60"})
+    before = _worker_backends()
+    _send("test:first")
+    first = _worker_backends() - before
+    assert len(first) == 1, "the worker's connection outlives its task"
+    _send("test:second")
+    _send("test:third")
+    assert first <= _worker_backends(), "the same server process served the later tasks"
+
+
+def test_a_worker_whose_connection_the_server_dropped_reconnects_for_the_next_task(
+    smtp_server, start_celery_worker
+):
+    start_celery_worker(env={"CONN_MAX_AGE": "60"})
+    before = _worker_backends()
+    _send("test:before the restart")
+    [(pid, _started)] = _worker_backends() - before
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+    wait_until(lambda: pid not in {p for p, _ in _worker_backends()}, message="the backend gone")
+
+    _send("test:after the restart")  # checked before reuse (CONN_HEALTH_CHECKS): no error
+
+    assert len(smtp_server.messages) == 2
+    assert EmailDelivery.objects.get(key="test:after the restart").attempts == 1
+
+
+def test_with_conn_max_age_0_a_worker_closes_its_connection_after_each_task(
+    smtp_server, start_celery_worker
+):
+    start_celery_worker(env={"CONN_MAX_AGE": "0"})
+    before = _worker_backends()
+    _send("test:closed after")
+    wait_until(lambda: not (_worker_backends() - before), message="the connection closed")

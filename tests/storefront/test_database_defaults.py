@@ -10,7 +10,8 @@ import pytest
 SHOW = (
     "import json; from storefront import settings as s; d = s.DATABASES['default']; "
     "print(json.dumps({k: d.get(k) for k in ('CONN_MAX_AGE', 'CONN_HEALTH_CHECKS', "
-    "'DISABLE_SERVER_SIDE_CURSORS')} | {'prepare': d.get('OPTIONS', {}).get('prepare_threshold', 'default')}))"
+    "'DISABLE_SERVER_SIDE_CURSORS')} | {'prepare': d.get('OPTIONS', {}).get('prepare_threshold', 'default'), "
+    "'server_binding': d.get('OPTIONS', {}).get('server_side_binding', False)}))"
 )
 
 
@@ -31,7 +32,8 @@ def test_postgresql_keeps_its_connections_and_checks_them_before_reuse():
         "CONN_MAX_AGE": 60,
         "CONN_HEALTH_CHECKS": True,
         "DISABLE_SERVER_SIDE_CURSORS": None,
-        "prepare": 5,  # only server-binding cursors prepare: library/downloads.py's
+        "prepare": 5,  # a statement run 5 times on a connection is planned once
+        "server_binding": True,  # which needs the parameters bound on the server
     }
 
 
@@ -43,7 +45,9 @@ def test_conn_max_age_is_the_operators_choice(value):
 def test_behind_pgbouncer_no_server_side_cursors_or_prepared_statements():
     found = database_settings(DATABASE_URL=PG, PGBOUNCER="true")
     assert found["DISABLE_SERVER_SIDE_CURSORS"] is True and found["prepare"] is None
+    assert found["server_binding"] is True  # unnamed statements pass through the pooler
 
 
 def test_the_embedded_sqlite_default_opens_a_connection_per_request():
-    assert database_settings(DATABASE_URL="sqlite:////tmp/x.sqlite3")["CONN_MAX_AGE"] == 0
+    found = database_settings(DATABASE_URL="sqlite:////tmp/x.sqlite3")
+    assert found["CONN_MAX_AGE"] == 0 and found["server_binding"] is False
