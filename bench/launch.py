@@ -268,8 +268,9 @@ def _family(pid: int) -> list[int]:
     return [pid] + ([int(p) for p in children.read_text().split()] if children.exists() else [])
 
 
-def cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) a process and its live children used so far."""
+def cpu_seconds(pid: int, *, reaped: bool = False) -> float:
+    """CPU time (user + system) a process and its live children used so far; with
+    ``reaped``, also its children that exited (PostgreSQL's finished connections)."""
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0
     for p in _family(pid):
@@ -278,7 +279,25 @@ def cpu_seconds(pid: int) -> float:
         except OSError:
             continue
         total += int(fields[11]) + int(fields[12])
+        if reaped and p == pid:
+            total += int(fields[13]) + int(fields[14])
     return total / ticks
+
+
+def _postmaster_pid() -> int | None:
+    """PostgreSQL's main process, when the database runs on this machine: the parent
+    of this connection's server process."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    try:
+        return int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None  # on another machine
 
 
 def _pids() -> dict[str, int]:
@@ -288,7 +307,20 @@ def _pids() -> dict[str, int]:
         "Celery (receipts)": "BENCH_CELERY_PID",
         "Celery (bulk, niced)": "BENCH_BULK_PID",
     }
-    return {name: int(os.environ[var]) for name, var in names.items() if os.environ.get(var)}
+    pids = {name: int(os.environ[var]) for name, var in names.items() if os.environ.get(var)}
+    postmaster = _postmaster_pid()
+    if postmaster:
+        pids[POSTGRES] = postmaster
+    pids[DRIVER] = os.getpid()
+    return pids
+
+
+POSTGRES = "PostgreSQL (every process)"
+DRIVER = "load driver (this process)"
+
+
+def _cpu(name: str, pid: int) -> float:
+    return cpu_seconds(pid, reaped=name == POSTGRES)
 
 
 def peak_rss_mb(pid: int) -> float | None:
@@ -352,11 +384,11 @@ def run() -> Result:
     cookies = make_readers(READERS, run_id)
     print(f"  readers and sessions made in {time.perf_counter() - start:.1f} s", flush=True)
     pids = _pids()
-    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    before = {name: _cpu(name, pid) for name, pid in pids.items()}
     result = drive(port, cookies, book, CLIENTS)
     if result.completed:  # where the machine's CPU went during the launch, per purchase
         result.cpu_ms_per_purchase = {
-            name: round((cpu_seconds(pid) - before[name]) * 1000 / result.completed, 1)
+            name: round((_cpu(name, pid) - before[name]) * 1000 / result.completed, 1)
             for name, pid in pids.items()
         }
     check(result, book, run_id)

@@ -290,8 +290,8 @@ def launch_text(launch) -> str:
     if cpu:
         lines += [
             "",
-            "CPU per purchase during the launch (ms; the rest of the machine's two cores went "
-            "to PostgreSQL, Redis and the clients): "
+            "CPU per purchase during the launch (ms; Redis and the machine's other "
+            "processes not counted): "
             + "; ".join(f"{name} {ms}" for name, ms in cpu.items())
             + ".",
         ]
