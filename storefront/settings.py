@@ -177,8 +177,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # default of quoting them into the SQL in Python), and psycopg prepares a statement
     # once a connection has run it 5 times: PostgreSQL parses and plans each of a
     # purchase's or a page's statements once per connection, not on every request.
-    # Measured on a purchase (bench/README.md): 5.4 -> 3.4 ms of PostgreSQL's CPU and
-    # ~1.5 ms less Python. Each connection keeps at most psycopg's prepared_max (100).
+    # A purchase costs PostgreSQL half the CPU (bench/README.md). Plans come from the
+    # tables' statistics: keep autovacuum on (PostgreSQL's default) or ANALYZE after
+    # bulk loads (docs/deploy.md). Each connection keeps at most 100 (prepared_max).
     DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
     DATABASES["default"]["OPTIONS"]["prepare_threshold"] = 5
     if env.bool("PGBOUNCER", default=False):
