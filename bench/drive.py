@@ -86,6 +86,7 @@ class Page:
     busy_before: float = 0.0  # the CPU others used just before this page's load
     rss_after: list = field(default_factory=list)  # MiB of each product worker after the load
     server: str = "product"  # or "bare": the bare floor's gunicorn (bench/bare/)
+    bare_near: float | None = None  # the bare floor's rps just before and after this page
 
 
 def login_cookie(user) -> str:
@@ -301,6 +302,16 @@ def run_wrk(page: Page, base: str, duration: str, threads: int, connections: int
     return {**json.loads(match.group(1)), "raw": output}
 
 
+NEAR_DURATION = os.environ.get("BENCH_NEAR_DURATION", "5s")
+FLOOR_KEYS = ("floor", "floor-bare")
+
+
+def bare_floor_now(bare: Page, base: str, threads: int, connections: int) -> float:
+    """The bare floor's req/s now: a short load of it (its workers are warm)."""
+    result = run_wrk(bare, base, NEAR_DURATION, threads, connections)
+    return result["requests"] / (result["duration_us"] / 1e6) if result["duration_us"] else 0.0
+
+
 def drive(pages: list[Page], bases: dict[str, str]):
     default_duration = os.environ.get("BENCH_DURATION", "10s")
     warmup = os.environ.get("BENCH_WARMUP", "3s")
@@ -308,10 +319,16 @@ def drive(pages: list[Page], bases: dict[str, str]):
     threads = int(os.environ.get("BENCH_THREADS", "2"))
     logs = RUN_DIR / "wrk"
     logs.mkdir(parents=True, exist_ok=True)
+    bare = next((p for p in pages if p.key == "floor-bare"), None)
     for page in pages:
         wait_idle(bases["product"])
         wait_idle(bases["bare"])
         page.busy_before = wait_quiet()
+        near = bare is not None and bare.result is not None and page.key not in FLOOR_KEYS
+        if near:
+            # This machine's speed drifts by a third within a run: each page's ratio is
+            # to the bare floor measured just before and just after it (bench/README.md).
+            before = bare_floor_now(bare, bases["bare"], threads, default_connections)
         base = bases[page.server]
         connections = page.connections or default_connections
         duration = page.duration or default_duration
@@ -328,6 +345,10 @@ def drive(pages: list[Page], bases: dict[str, str]):
                 " -s cache_miss.lua" if page.cache_miss else ""
             )
         page.rss_after = worker_rss_mb()
+        if near:
+            wait_idle(bases["product"])
+            after = bare_floor_now(bare, bases["bare"], threads, default_connections)
+            page.bare_near = (before + after) / 2
         r = page.result
         rps = r["requests"] / (r["duration_us"] / 1e6)
         note = f"  (CPU {page.busy_before:.0%} busy before)" if page.busy_before > QUIET else ""
@@ -447,11 +468,19 @@ def main():
         from bench import launch
 
         wait_quiet()
+        bare = next((p for p in pages if p.key == "floor-bare" and p.result), None)
+        near = None
+        if bare is not None:
+            near = bare_floor_now(
+                bare, bases["bare"], int(os.environ.get("BENCH_THREADS", "2")),
+                int(os.environ.get("BENCH_CONNECTIONS", "16")),
+            )  # fmt: skip
+            wait_quiet()
         result = launch.run()
         launch_result = {
             **launch.as_json(result),
             "targets": launch.targets(result),
-            "bare_floor_rps": report._floor(pages, "floor-bare") or None,
+            "bare_floor_rps": near or report._floor(pages, "floor-bare") or None,
         }
         (RUN_DIR / "launch.json").write_text(json.dumps(launch_result, indent=2, default=str))
     stamp_result = None
