@@ -56,9 +56,22 @@ def sold_copies():
 
 def count_sales(book_id: int) -> None:
     """Write the book's sales count from its orders. The mark goes first: a sale
-    committed after this count began queues the next one."""
+    committed after this count began queues the next one.
+
+    Two counts of one book may run at once (eager Celery runs each in the request
+    that committed a sale; a count queued while another runs). The book's row is
+    locked before counting, so they take turns, and each counts from a snapshot
+    taken once the one before it has committed: the last to write counted the most.
+    Without the lock, an UPDATE that had counted first but wrote last put its older,
+    lower figure back (PostgreSQL re-checks a row updated meanwhile, not the count)."""
     cache.delete(_mark(book_id))
-    Book.objects.filter(pk=book_id).update(sales_count=Coalesce(Subquery(sold_copies()), 0))
+    with transaction.atomic():
+        # NO KEY UPDATE, as the UPDATE itself takes: a sale's foreign keys to the book
+        # (its order, ledger entries, entitlement) take KEY SHARE and never wait for it.
+        locked = Book.objects.select_for_update(no_key=True).filter(pk=book_id)
+        if not list(locked.values_list("pk")):
+            return  # the book is gone
+        Book.objects.filter(pk=book_id).update(sales_count=Coalesce(Subquery(sold_copies()), 0))
 
 
 @shared_task(acks_late=True)

@@ -126,3 +126,65 @@ def test_a_second_payment_for_a_book_the_reader_owns_is_not_counted_as_a_sale(
     tabs[1].refresh_from_db()
     assert tabs[1].status == "refunded"  # the double payment, given back
     assert Book.objects.get(pk=book.pk).sales_count == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_count_that_waits_for_another_counts_the_sales_committed_meanwhile():
+    # Two counts of one book at once: the one that writes last must have counted last.
+    # Another count holds the book's row; a sale commits while this count waits (and
+    # does not wait itself: its foreign keys to the book do not need that lock).
+    import threading
+    import time
+
+    from django.db import close_old_connections, transaction
+    from django.utils.timezone import now
+
+    from payments.ledger import record_sale
+    from payments.models import Order
+    from payments.sales_counts import count_sales
+
+    require(connection.vendor == "postgresql", "row locks between connections need PostgreSQL")
+    book = BookFactory()
+    buy(UserFactory(), book)
+    late = services.place_order(
+        buyer=UserFactory(), book=book, amount_cents=1999, checkout_token=uuid.uuid4()
+    )
+    locked, release, counted = threading.Event(), threading.Event(), threading.Event()
+
+    def another_count_in_progress():
+        try:
+            with transaction.atomic():
+                list(Book.objects.select_for_update(no_key=True).filter(pk=book.pk))
+                locked.set()
+                release.wait(10)
+        finally:
+            close_old_connections()
+            connection.close()
+
+    def this_count():
+        try:
+            count_sales(book.pk)
+            counted.set()
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=another_count_in_progress)
+    holder.start()
+    counter = threading.Thread(target=this_count)
+    try:
+        assert locked.wait(10)
+        counter.start()
+        time.sleep(0.5)
+        assert not counted.is_set()  # it waits for the row
+        with transaction.atomic():  # a sale commits now (its own count is not run here)
+            Order.objects.filter(pk=late.pk).update(status=Order.Status.PAID, paid_at=now())
+            late.refresh_from_db()
+            record_sale(late)
+    finally:
+        release.set()
+        holder.join(10)
+        if counter.is_alive() or counted.is_set():
+            counter.join(10)
+
+    assert counted.is_set()
+    assert Book.objects.get(pk=book.pk).sales_count == 2
