@@ -306,29 +306,38 @@ NEAR_DURATION = os.environ.get("BENCH_NEAR_DURATION", "5s")
 FLOOR_KEYS = ("floor", "floor-bare")
 
 
-def bare_floor_now(bare: Page, base: str, threads: int, connections: int) -> float:
-    """The bare floor's req/s now: a short load of it (its workers are warm)."""
-    result = run_wrk(bare, base, NEAR_DURATION, threads, connections)
+def _threads() -> int:
+    return int(os.environ.get("BENCH_THREADS", "2"))
+
+
+def _connections() -> int:
+    return int(os.environ.get("BENCH_CONNECTIONS", "16"))
+
+
+def bare_floor_now(pages: list[Page], base: str) -> float | None:
+    """The bare floor's req/s now, a short load of it (its workers are warm); None when
+    the run has not loaded the bare floor."""
+    bare = next((p for p in pages if p.key == "floor-bare" and p.result), None)
+    if bare is None:
+        return None
+    result = run_wrk(bare, base, NEAR_DURATION, _threads(), _connections())
     return result["requests"] / (result["duration_us"] / 1e6) if result["duration_us"] else 0.0
 
 
 def drive(pages: list[Page], bases: dict[str, str]):
     default_duration = os.environ.get("BENCH_DURATION", "10s")
     warmup = os.environ.get("BENCH_WARMUP", "3s")
-    default_connections = int(os.environ.get("BENCH_CONNECTIONS", "16"))
-    threads = int(os.environ.get("BENCH_THREADS", "2"))
+    default_connections = _connections()
+    threads = _threads()
     logs = RUN_DIR / "wrk"
     logs.mkdir(parents=True, exist_ok=True)
-    bare = next((p for p in pages if p.key == "floor-bare"), None)
     for page in pages:
         wait_idle(bases["product"])
         wait_idle(bases["bare"])
         page.busy_before = wait_quiet()
-        near = bare is not None and bare.result is not None and page.key not in FLOOR_KEYS
-        if near:
-            # This machine's speed drifts by a third within a run: each page's ratio is
-            # to the bare floor measured just before and just after it (bench/README.md).
-            before = bare_floor_now(bare, bases["bare"], threads, default_connections)
+        # This machine's speed drifts by a third within a run: each page's ratio is to
+        # the bare floor measured just before and just after it (bench/README.md).
+        before = None if page.key in FLOOR_KEYS else bare_floor_now(pages, bases["bare"])
         base = bases[page.server]
         connections = page.connections or default_connections
         duration = page.duration or default_duration
@@ -345,10 +354,9 @@ def drive(pages: list[Page], bases: dict[str, str]):
                 " -s cache_miss.lua" if page.cache_miss else ""
             )
         page.rss_after = worker_rss_mb()
-        if near:
+        if before is not None:
             wait_idle(bases["product"])
-            after = bare_floor_now(bare, bases["bare"], threads, default_connections)
-            page.bare_near = (before + after) / 2
+            page.bare_near = (before + bare_floor_now(pages, bases["bare"])) / 2
         r = page.result
         rps = r["requests"] / (r["duration_us"] / 1e6)
         note = f"  (CPU {page.busy_before:.0%} busy before)" if page.busy_before > QUIET else ""
@@ -468,13 +476,8 @@ def main():
         from bench import launch
 
         wait_quiet()
-        bare = next((p for p in pages if p.key == "floor-bare" and p.result), None)
-        near = None
-        if bare is not None:
-            near = bare_floor_now(
-                bare, bases["bare"], int(os.environ.get("BENCH_THREADS", "2")),
-                int(os.environ.get("BENCH_CONNECTIONS", "16")),
-            )  # fmt: skip
+        near = bare_floor_now(pages, bases["bare"])
+        if near is not None:
             wait_quiet()
         result = launch.run()
         launch_result = {

@@ -68,9 +68,7 @@ def count_sales(book_id: int) -> None:
     with transaction.atomic():
         # NO KEY UPDATE, as the UPDATE itself takes: a sale's foreign keys to the book
         # (its order, ledger entries, entitlement) take KEY SHARE and never wait for it.
-        locked = Book.objects.select_for_update(no_key=True).filter(pk=book_id)
-        if not list(locked.values_list("pk")):
-            return  # the book is gone
+        list(Book.objects.select_for_update(no_key=True).filter(pk=book_id).values_list("pk"))
         Book.objects.filter(pk=book_id).update(sales_count=Coalesce(Subquery(sold_copies()), 0))
 
 
