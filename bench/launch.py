@@ -67,6 +67,7 @@ class Result:
     celery_peak_rss_mb: float | None = None
     bulk_peak_rss_mb: float | None = None
     cpu_ms_per_purchase: dict = field(default_factory=dict)
+    machine: dict = field(default_factory=dict)
 
     @property
     def purchases_per_second(self) -> float:
@@ -315,6 +316,30 @@ def _pids() -> dict[str, int]:
     return pids
 
 
+def machine_ticks() -> tuple[int, int]:
+    """(busy, all) CPU ticks of the whole machine since boot, from /proc/stat: busy is
+    everything but idle and I/O wait (Redis, the kernel's network work, any process)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]
+    return sum(fields[:8]) - idle, sum(fields[:8])
+
+
+def cpu_budget(busy_ticks: int, all_ticks: int, completed: int) -> dict:
+    """What the launch cost the whole machine, and what that cost allows: the busy
+    share of its cores, the CPU per purchase, and the purchases per second the cores
+    would complete at that cost if they were never idle (the CPU's bound)."""
+    cores = os.cpu_count() or 1
+    ticks = os.sysconf("SC_CLK_TCK")
+    per_purchase_ms = busy_ticks * 1000 / ticks / completed
+    return {
+        "cores": cores,
+        "busy_share": round(busy_ticks / all_ticks, 3) if all_ticks else 0.0,
+        "cpu_ms_per_purchase": round(per_purchase_ms, 1),
+        "cpu_bound_purchases_per_second": round(cores * 1000 / per_purchase_ms, 1),
+        "target_needs_cpu_ms_per_purchase": round(cores * 1000 / TARGET_RPS, 1),
+    }
+
+
 POSTGRES = "PostgreSQL (every process)"
 DRIVER = "load driver (this process)"
 
@@ -385,12 +410,17 @@ def run() -> Result:
     print(f"  readers and sessions made in {time.perf_counter() - start:.1f} s", flush=True)
     pids = _pids()
     before = {name: _cpu(name, pid) for name, pid in pids.items()}
+    busy_before, all_before = machine_ticks()
     result = drive(port, cookies, book, CLIENTS)
+    busy_after, all_after = machine_ticks()
     if result.completed:  # where the machine's CPU went during the launch, per purchase
         result.cpu_ms_per_purchase = {
             name: round((_cpu(name, pid) - before[name]) * 1000 / result.completed, 1)
             for name, pid in pids.items()
         }
+        result.machine = cpu_budget(
+            busy_after - busy_before, all_after - all_before, result.completed
+        )
     check(result, book, run_id)
     celery = os.environ.get("BENCH_CELERY_PID")
     result.celery_peak_rss_mb = peak_rss_mb(int(celery)) if celery else None
@@ -409,6 +439,15 @@ def run() -> Result:
         )
     for name, ms in result.cpu_ms_per_purchase.items():
         print(f"  CPU of the {name} during the launch: {ms} ms per purchase", flush=True)
+    if result.machine:
+        m = result.machine
+        print(
+            f"  the whole machine: {m['busy_share']:.0%} of {m['cores']} cores busy, "
+            f"{m['cpu_ms_per_purchase']} ms of CPU per purchase; at that cost its cores "
+            f"complete at most {m['cpu_bound_purchases_per_second']}/s "
+            f"({TARGET_RPS:.0f}/s needs {m['target_needs_cpu_ms_per_purchase']} ms)",
+            flush=True,
+        )
     for name, value in result.checks.items():
         print(f"  {name}: {value}", flush=True)
     for error in result.errors[:5]:
@@ -436,6 +475,7 @@ def as_json(result: Result) -> dict:
         "celery_peak_rss_mb": result.celery_peak_rss_mb,
         "bulk_peak_rss_mb": result.bulk_peak_rss_mb,
         "cpu_ms_per_purchase": result.cpu_ms_per_purchase,
+        "machine": result.machine,
         "gateway": "demo card, through the launch gunicorn",
         "book": BOOK,
     }

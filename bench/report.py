@@ -303,6 +303,17 @@ def launch_text(launch) -> str:
             + "; ".join(f"{name} {ms}" for name, ms in cpu.items())
             + ".",
         ]
+    machine = launch.get("machine")
+    if machine:
+        lines += [
+            "",
+            f"The whole machine (every process and the kernel, from /proc/stat): "
+            f"{machine['busy_share']:.0%} of its {machine['cores']} cores busy during the launch, "
+            f"**{machine['cpu_ms_per_purchase']} ms of CPU per purchase**. At that cost the cores, "
+            f"never idle, would complete at most **{machine['cpu_bound_purchases_per_second']} "
+            f"purchases/s**; 100/s on {machine['cores']} cores needs at most "
+            f"{machine['target_needs_cpu_ms_per_purchase']} ms per purchase.",
+        ]
     bare = launch.get("bare_floor_rps")
     if bare:
         lines += [
