@@ -318,10 +318,13 @@ def _pids() -> dict[str, int]:
 
 def machine_ticks() -> tuple[int, int]:
     """(busy, all) CPU ticks of the whole machine since boot, from /proc/stat: busy is
-    everything but idle and I/O wait (Redis, the kernel's network work, any process)."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + fields[4]
-    return sum(fields[:8]) - idle, sum(fields[:8])
+    every process and the kernel (Redis, loopback networking); not busy are idle, I/O
+    wait and steal (a virtual machine's CPU given to another guest)."""
+    user, nice, system, idle, iowait, irq, softirq, steal = (
+        int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
+    )
+    busy = user + nice + system + irq + softirq
+    return busy, busy + idle + iowait + steal
 
 
 def cpu_budget(busy_ticks: int, all_ticks: int, completed: int) -> dict:
