@@ -82,7 +82,7 @@ def _queries(page) -> str:
 
 
 def table(pages) -> str:
-    floor, bare = _floor(pages, "floor"), _floor(pages, "floor-bare")
+    floor = _floor(pages, "floor")
     rows = [
         "| page | path | rps | requests | p50 ms | p99 ms | non-2xx / errors | × product floor | bare floor around it (rps) | × bare floor | queries | DB ms (1 req) |",
         "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
@@ -93,10 +93,11 @@ def table(pages) -> str:
             continue
         lat = r["latency_us"]
         path = p.path if len(p.path) < 48 else p.path[:45] + "..."
+        bare = _bare_for(p, pages)
         rows.append(
             f"| {p.label} | `{p.method} {path}` | {_rps(p):.1f} | {r['requests']} | {lat['p50'] / 1000:.1f} | "
             f"{lat['p99'] / 1000:.1f} | {r['non2xx']} / {_errors(p)} | {_ratio(_rps(p), floor)} | "
-            f"{p.bare_near or bare:.1f} | {_ratio(_rps(p), p.bare_near or bare)} | "
+            f"{bare:.1f} | {_ratio(_rps(p), bare)} | "
             f"{_queries(p)} | {p.query_ms:.1f} |"
         )
     return "\n".join(rows)

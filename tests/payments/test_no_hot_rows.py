@@ -136,7 +136,7 @@ def test_a_count_that_waits_for_another_counts_the_sales_committed_meanwhile():
     import threading
     import time
 
-    from django.db import close_old_connections, transaction
+    from django.db import transaction
     from django.utils.timezone import now
 
     from payments.ledger import record_sale
@@ -158,7 +158,6 @@ def test_a_count_that_waits_for_another_counts_the_sales_committed_meanwhile():
                 locked.set()
                 release.wait(10)
         finally:
-            close_old_connections()
             connection.close()
 
     def this_count():
@@ -183,7 +182,7 @@ def test_a_count_that_waits_for_another_counts_the_sales_committed_meanwhile():
     finally:
         release.set()
         holder.join(10)
-        if counter.is_alive() or counted.is_set():
+        if counter.ident is not None:  # started
             counter.join(10)
 
     assert counted.is_set()
